@@ -1,0 +1,562 @@
+//! Transport configuration: timeouts, pool limits, proxies, TLS, HTTP/2.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::events::Events;
+use crate::proxy::{NoProxy, Proxy, ProxyConfig, ProxyRules};
+
+/// Connect timeout of the default client: 5 s (TCP + TLS + proxy CONNECT).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Read, write and pool timeout of the default client: 600 s.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+/// Most sockets open at once, all hosts together: 1000.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1000;
+/// Most idle connections kept for reuse: 100.
+pub const DEFAULT_MAX_KEEPALIVE_CONNECTIONS: usize = 100;
+/// Idle connections older than this are closed, never reused: 5 s.
+pub const DEFAULT_KEEPALIVE_EXPIRY: Duration = Duration::from_secs(5);
+/// Most redirects followed before [`ErrorKind::TooManyRedirects`](crate::ErrorKind::TooManyRedirects): 20.
+pub const DEFAULT_MAX_REDIRECTS: usize = 20;
+
+/// The four timeouts of httpx, plus an optional total deadline.
+///
+/// `None` disables a timeout. Read and write timeouts bound the *gap*
+/// between two chunks, not the whole transfer, so a long stream that keeps
+/// moving never times out. A `Timeouts` value in a request's extensions
+/// overrides the transport's for that request.
+///
+/// ```
+/// use httpswap_core::{Timeouts, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
+/// let t = Timeouts::default();
+/// assert_eq!(t.connect, Some(DEFAULT_CONNECT_TIMEOUT));
+/// assert_eq!(t.read, Some(DEFAULT_TIMEOUT));
+/// assert_eq!(t.total, None);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// TCP connect + TLS handshake (+ proxy CONNECT).
+    pub connect: Option<Duration>,
+    /// Longest gap between two received chunks, the response head included.
+    pub read: Option<Duration>,
+    /// Longest gap between two sent chunks of the request.
+    pub write: Option<Duration>,
+    /// Longest wait for a free connection slot.
+    pub pool: Option<Duration>,
+    /// Whole request, body included; off by default so long streams live.
+    pub total: Option<Duration>,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Some(DEFAULT_CONNECT_TIMEOUT),
+            read: Some(DEFAULT_TIMEOUT),
+            write: Some(DEFAULT_TIMEOUT),
+            pool: Some(DEFAULT_TIMEOUT),
+            total: None,
+        }
+    }
+}
+
+impl Timeouts {
+    /// The same timeout for connect, read, write and pool (as httpx's
+    /// `Timeout(x)`); no total deadline.
+    pub fn all(d: impl Into<Option<Duration>>) -> Self {
+        let d = d.into();
+        Timeouts {
+            connect: d,
+            read: d,
+            write: d,
+            pool: d,
+            total: None,
+        }
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        for (name, t) in [
+            ("connect", self.connect),
+            ("read", self.read),
+            ("write", self.write),
+            ("pool", self.pool),
+            ("total", self.total),
+        ] {
+            if t == Some(Duration::ZERO) {
+                return Err(Error::builder(format!(
+                    "{name} timeout is zero; use None to disable it"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Connection pool limits, with httpx semantics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most sockets open at once across all hosts; a request that needs one
+    /// more waits for a slot (up to the pool timeout).
+    pub max_connections: usize,
+    /// Most idle connections kept; extra ones are closed when released.
+    pub max_keepalive_connections: usize,
+    /// Idle connections older than this are closed and never reused.
+    pub keepalive_expiry: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_keepalive_connections: DEFAULT_MAX_KEEPALIVE_CONNECTIONS,
+            keepalive_expiry: DEFAULT_KEEPALIVE_EXPIRY,
+        }
+    }
+}
+
+impl Limits {
+    fn validate(&self) -> Result<(), Error> {
+        if self.max_connections == 0 {
+            return Err(Error::builder("max_connections must be at least 1"));
+        }
+        if self.max_keepalive_connections > self.max_connections {
+            return Err(Error::builder(format!(
+                "max_keepalive_connections ({}) exceeds max_connections ({})",
+                self.max_keepalive_connections, self.max_connections
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A DER-encoded X.509 certificate, to trust as a root.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Certificate {
+    der: Vec<u8>,
+}
+
+impl Certificate {
+    /// A certificate from DER bytes (not checked until the transport is built).
+    pub fn from_der(der: impl Into<Vec<u8>>) -> Self {
+        Certificate { der: der.into() }
+    }
+
+    /// Every certificate in a PEM bundle.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Builder`](crate::ErrorKind::Builder) when the PEM is
+    /// malformed or holds no certificate.
+    pub fn from_pem_bundle(pem: &[u8]) -> Result<Vec<Certificate>, Error> {
+        use rustls_pki_types::pem::PemObject;
+        let certs = rustls_pki_types::CertificateDer::pem_slice_iter(pem)
+            .map(|c| c.map(|c| Certificate::from_der(c.as_ref())))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Error::builder(format!("invalid pem certificate: {e}")))?;
+        if certs.is_empty() {
+            return Err(Error::builder("no certificate found in pem data"));
+        }
+        Ok(certs)
+    }
+
+    /// The DER bytes.
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+}
+
+impl fmt::Debug for Certificate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Certificate({} bytes)", self.der.len())
+    }
+}
+
+/// TLS settings. Verification is on by default against the built-in
+/// (webpki) roots; both the extra roots and the opt-out are explicit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// Extra roots to trust, on top of the built-in ones.
+    pub root_certificates: Vec<Certificate>,
+    /// Whether the built-in roots are trusted (default `true`).
+    pub builtin_roots: bool,
+    /// Accept any certificate and host name. Dangerous: for tests only.
+    pub danger_accept_invalid_certs: bool,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            root_certificates: Vec::new(),
+            builtin_roots: true,
+            danger_accept_invalid_certs: false,
+        }
+    }
+}
+
+/// Everything a transport needs to know: timeouts, limits, proxies, TLS,
+/// HTTP versions, local address and event hooks.
+///
+/// Build one with [`TransportConfig::builder`]; `default()` is the default
+/// client's configuration (see the `DEFAULT_*` constants). Backends call
+/// [`validate`](TransportConfig::validate) again, so a config changed field
+/// by field is checked too.
+///
+/// ```
+/// use httpswap_core::TransportConfig;
+/// use std::time::Duration;
+/// let config = TransportConfig::builder()
+///     .timeout_connect(Duration::from_secs(2))
+///     .timeout_read(None)
+///     .pool_max_connections(10)
+///     .pool_max_keepalive(5)
+///     .build()
+///     .unwrap();
+/// assert_eq!(config.limits.max_connections, 10);
+/// assert_eq!(config.timeouts.read, None);
+///
+/// let err = TransportConfig::builder().pool_max_connections(0).build().unwrap_err();
+/// assert!(err.to_string().contains("max_connections"));
+/// ```
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub struct TransportConfig {
+    /// Timeouts (per-request override: a `Timeouts` in the request's extensions).
+    pub timeouts: Timeouts,
+    /// Pool limits.
+    pub limits: Limits,
+    /// Proxy settings.
+    pub proxy: ProxyConfig,
+    /// TLS settings.
+    pub tls: TlsConfig,
+    /// Offer HTTP/2 by ALPN on `https://` connections (default off).
+    pub http2: bool,
+    /// Speak HTTP/2 without negotiation on `http://` connections (h2c).
+    pub http2_prior_knowledge: bool,
+    /// Bind outgoing sockets to this local address.
+    pub local_address: Option<IpAddr>,
+    /// Hooks for connection events (request events are fired by the client
+    /// layer). A [`SharedEvents`](crate::SharedEvents) in a request's
+    /// extensions takes precedence.
+    pub events: Option<Arc<dyn Events>>,
+}
+
+impl fmt::Debug for TransportConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TransportConfig")
+            .field("timeouts", &self.timeouts)
+            .field("limits", &self.limits)
+            .field("proxy", &self.proxy)
+            .field("tls", &self.tls)
+            .field("http2", &self.http2)
+            .field("http2_prior_knowledge", &self.http2_prior_knowledge)
+            .field("local_address", &self.local_address)
+            .field("events", &self.events.is_some())
+            .finish()
+    }
+}
+
+impl TransportConfig {
+    /// A builder starting from the defaults.
+    pub fn builder() -> TransportConfigBuilder {
+        TransportConfigBuilder {
+            config: TransportConfig::default(),
+            error: None,
+        }
+    }
+
+    /// Checks the settings.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Builder`](crate::ErrorKind::Builder) for zero
+    /// connections, keep-alive above max connections, zero timeouts.
+    pub fn validate(&self) -> Result<(), Error> {
+        self.timeouts.validate()?;
+        self.limits.validate()?;
+        Ok(())
+    }
+}
+
+/// Builds a [`TransportConfig`]. Setters never fail; the first error is
+/// kept and returned by [`build`](TransportConfigBuilder::build).
+#[must_use]
+#[derive(Debug)]
+pub struct TransportConfigBuilder {
+    config: TransportConfig,
+    error: Option<Error>,
+}
+
+impl TransportConfigBuilder {
+    fn fail(mut self, e: Error) -> Self {
+        self.error.get_or_insert(e);
+        self
+    }
+
+    /// Sets all timeouts at once.
+    pub fn timeouts(mut self, t: Timeouts) -> Self {
+        self.config.timeouts = t;
+        self
+    }
+
+    /// Connect timeout (`None`: wait forever).
+    pub fn timeout_connect(mut self, d: impl Into<Option<Duration>>) -> Self {
+        self.config.timeouts.connect = d.into();
+        self
+    }
+
+    /// Read timeout: longest gap between received chunks.
+    pub fn timeout_read(mut self, d: impl Into<Option<Duration>>) -> Self {
+        self.config.timeouts.read = d.into();
+        self
+    }
+
+    /// Write timeout: longest gap between sent chunks.
+    pub fn timeout_write(mut self, d: impl Into<Option<Duration>>) -> Self {
+        self.config.timeouts.write = d.into();
+        self
+    }
+
+    /// Pool timeout: longest wait for a free connection slot.
+    pub fn timeout_pool(mut self, d: impl Into<Option<Duration>>) -> Self {
+        self.config.timeouts.pool = d.into();
+        self
+    }
+
+    /// Total deadline for the whole request, body included.
+    pub fn timeout_total(mut self, d: impl Into<Option<Duration>>) -> Self {
+        self.config.timeouts.total = d.into();
+        self
+    }
+
+    /// Sets all pool limits at once.
+    pub fn limits(mut self, l: Limits) -> Self {
+        self.config.limits = l;
+        self
+    }
+
+    /// Most sockets open at once, across all hosts.
+    pub fn pool_max_connections(mut self, n: usize) -> Self {
+        self.config.limits.max_connections = n;
+        self
+    }
+
+    /// Most idle connections kept.
+    pub fn pool_max_keepalive(mut self, n: usize) -> Self {
+        self.config.limits.max_keepalive_connections = n;
+        self
+    }
+
+    /// Idle connections older than this are closed.
+    pub fn pool_keepalive_expiry(mut self, d: Duration) -> Self {
+        self.config.limits.keepalive_expiry = d;
+        self
+    }
+
+    /// Sends every request (http and https) through this proxy, ignoring
+    /// the environment. Bad URLs are reported by `build`.
+    pub fn proxy(self, url: &str) -> Self {
+        match Proxy::parse(url) {
+            Ok(p) => self.proxy_rules(|r| {
+                r.http = Some(p.clone());
+                r.https = Some(p);
+            }),
+            Err(e) => self.fail(e),
+        }
+    }
+
+    /// Sends `http://` requests through this proxy.
+    pub fn proxy_http(self, url: &str) -> Self {
+        match Proxy::parse(url) {
+            Ok(p) => self.proxy_rules(|r| r.http = Some(p)),
+            Err(e) => self.fail(e),
+        }
+    }
+
+    /// Sends `https://` requests through this proxy (CONNECT tunnel).
+    pub fn proxy_https(self, url: &str) -> Self {
+        match Proxy::parse(url) {
+            Ok(p) => self.proxy_rules(|r| r.https = Some(p)),
+            Err(e) => self.fail(e),
+        }
+    }
+
+    /// Hosts that bypass the explicit proxies, in `NO_PROXY` syntax.
+    pub fn no_proxy(self, list: &str) -> Self {
+        let np = NoProxy::parse(list);
+        self.proxy_rules(|r| r.no_proxy = np)
+    }
+
+    fn proxy_rules(mut self, f: impl FnOnce(&mut ProxyRules)) -> Self {
+        let mut rules = match std::mem::take(&mut self.config.proxy) {
+            ProxyConfig::Explicit(r) => r,
+            _ => ProxyRules::none(),
+        };
+        f(&mut rules);
+        self.config.proxy = ProxyConfig::Explicit(rules);
+        self
+    }
+
+    /// Whether to read proxies from the environment (default `true`);
+    /// `false` disables proxies unless set explicitly.
+    pub fn proxy_from_env(mut self, yes: bool) -> Self {
+        match (&self.config.proxy, yes) {
+            (ProxyConfig::Explicit(_), _) => {}
+            (_, true) => self.config.proxy = ProxyConfig::FromEnv,
+            (_, false) => self.config.proxy = ProxyConfig::Disabled,
+        }
+        self
+    }
+
+    /// Trusts an extra root certificate.
+    pub fn tls_root_certificate(mut self, cert: Certificate) -> Self {
+        self.config.tls.root_certificates.push(cert);
+        self
+    }
+
+    /// Trusts every certificate of a PEM bundle. Bad PEM is reported by `build`.
+    pub fn tls_root_certificates_pem(mut self, pem: &[u8]) -> Self {
+        match Certificate::from_pem_bundle(pem) {
+            Ok(certs) => {
+                self.config.tls.root_certificates.extend(certs);
+                self
+            }
+            Err(e) => self.fail(e),
+        }
+    }
+
+    /// Whether to trust the built-in roots (default `true`).
+    pub fn tls_builtin_roots(mut self, yes: bool) -> Self {
+        self.config.tls.builtin_roots = yes;
+        self
+    }
+
+    /// Accepts any certificate. Dangerous: for tests against self-signed
+    /// servers only.
+    pub fn tls_danger_accept_invalid_certs(mut self, yes: bool) -> Self {
+        self.config.tls.danger_accept_invalid_certs = yes;
+        self
+    }
+
+    /// Offers HTTP/2 by ALPN on `https://`.
+    pub fn http2(mut self, yes: bool) -> Self {
+        self.config.http2 = yes;
+        self
+    }
+
+    /// Speaks HTTP/2 directly on `http://` (h2c, prior knowledge).
+    pub fn http2_prior_knowledge(mut self, yes: bool) -> Self {
+        self.config.http2_prior_knowledge = yes;
+        self
+    }
+
+    /// Binds outgoing sockets to this local address.
+    pub fn local_address(mut self, addr: IpAddr) -> Self {
+        self.config.local_address = Some(addr);
+        self
+    }
+
+    /// Hooks for connection events.
+    pub fn events(mut self, events: Arc<dyn Events>) -> Self {
+        self.config.events = Some(events);
+        self
+    }
+
+    /// The configuration.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Builder`](crate::ErrorKind::Builder): the first setter
+    /// error (a proxy URL or PEM that does not parse), or an invalid
+    /// combination (zero connections, keep-alive above max connections, a
+    /// zero timeout).
+    pub fn build(self) -> Result<TransportConfig, Error> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        self.config.validate()?;
+        Ok(self.config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+
+    #[test]
+    fn defaults_equal_the_named_constants() {
+        let c = TransportConfig::default();
+        assert_eq!(c.timeouts.connect, Some(Duration::from_secs(5)));
+        assert_eq!(c.timeouts.read, Some(Duration::from_secs(600)));
+        assert_eq!(c.timeouts.write, Some(Duration::from_secs(600)));
+        assert_eq!(c.timeouts.pool, Some(Duration::from_secs(600)));
+        assert_eq!(c.timeouts.total, None);
+        assert_eq!(c.limits.max_connections, 1000);
+        assert_eq!(c.limits.max_keepalive_connections, 100);
+        assert_eq!(c.limits.keepalive_expiry, Duration::from_secs(5));
+        assert_eq!(DEFAULT_MAX_REDIRECTS, 20);
+        assert_eq!(c.proxy, ProxyConfig::FromEnv);
+        assert!(c.tls.builtin_roots && !c.tls.danger_accept_invalid_certs);
+        assert!(!c.http2 && !c.http2_prior_knowledge);
+        assert!(c.validate().is_ok());
+        // the builder starts from the same defaults
+        let b = TransportConfig::builder().build().unwrap();
+        assert_eq!(b.timeouts, c.timeouts);
+        assert_eq!(b.limits, c.limits);
+    }
+
+    #[test]
+    fn builder_rejects_bad_settings_with_clear_errors() {
+        let cases: Vec<(TransportConfigBuilder, &str)> = vec![
+            (TransportConfig::builder().pool_max_connections(0), "max_connections must be at least 1"),
+            (
+                TransportConfig::builder().pool_max_connections(4).pool_max_keepalive(5),
+                "max_keepalive_connections (5) exceeds max_connections (4)",
+            ),
+            (TransportConfig::builder().proxy("http://"), "invalid proxy url"),
+            (TransportConfig::builder().proxy_https("socks5://h:1"), "unsupported proxy scheme"),
+            (TransportConfig::builder().timeout_read(Duration::ZERO), "read timeout is zero"),
+            (TransportConfig::builder().tls_root_certificates_pem(b"not pem"), "no certificate"),
+        ];
+        for (b, want) in cases {
+            let e = b.build().unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Builder);
+            assert!(e.to_string().contains(want), "{e} should contain {want}");
+        }
+    }
+
+    #[test]
+    fn first_error_is_kept() {
+        let e = TransportConfig::builder()
+            .proxy("ftp://a:1")
+            .pool_max_connections(0)
+            .build()
+            .unwrap_err();
+        assert!(e.to_string().contains("proxy"), "{e}");
+    }
+
+    #[test]
+    fn explicit_proxies_ignore_env_setting() {
+        let c = TransportConfig::builder()
+            .proxy_http("http://p:1")
+            .no_proxy("localhost")
+            .proxy_from_env(true)
+            .build()
+            .unwrap();
+        let ProxyConfig::Explicit(r) = &c.proxy else { panic!("explicit expected") };
+        assert_eq!(r.http.as_ref().unwrap().port(), 1);
+        assert!(r.https.is_none());
+        assert!(r.no_proxy.matches("localhost"));
+        let c = TransportConfig::builder().proxy_from_env(false).build().unwrap();
+        assert_eq!(c.proxy, ProxyConfig::Disabled);
+    }
+
+    #[test]
+    fn validate_catches_field_edits() {
+        let mut c = TransportConfig::default();
+        c.limits.max_keepalive_connections = 5000;
+        assert_eq!(c.validate().unwrap_err().kind(), ErrorKind::Builder);
+    }
+}

@@ -1,0 +1,53 @@
+//! The httpswap contract: one async HTTP transport trait for every backend.
+//!
+//! This crate is small on purpose. It defines
+//!
+//! - [`HttpTransport`]: sends ONE request over a managed connection pool;
+//!   object safe, held as a [`SharedTransport`] (`Arc<dyn HttpTransport>`);
+//! - [`Body`]: buffered (replayable) or streaming, an [`http_body::Body`];
+//! - [`Error`] and [`ErrorKind`]: one taxonomy (httpx's) for every backend;
+//! - [`TransportConfig`] with [`Timeouts`], [`Limits`], proxies and TLS, and
+//!   the `DEFAULT_*` constants of the default client;
+//! - tower interop both ways ([`ServiceTransport`]);
+//! - [`events`]: hooks fired with the same names by every backend.
+//!
+//! Backend types never appear here, so a backend's major version bump does
+//! not break the users of the others. Redirects, decompression and retries
+//! are not a transport's job: the `httpswap` facade does them once, above
+//! the trait.
+//!
+//! # Per-request settings
+//!
+//! A [`Timeouts`] value in a request's extensions overrides the transport's
+//! timeouts for that request; a [`SharedEvents`] value routes its
+//! connection events to those hooks.
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod body;
+mod config;
+mod error;
+pub mod events;
+mod proxy;
+mod service;
+mod transport;
+
+pub use async_trait::async_trait;
+pub use body::Body;
+pub use config::{
+    Certificate, Limits, Timeouts, TlsConfig, TransportConfig, TransportConfigBuilder,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEEPALIVE_EXPIRY, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_KEEPALIVE_CONNECTIONS, DEFAULT_MAX_REDIRECTS, DEFAULT_TIMEOUT,
+};
+pub use error::{BoxError, Error, ErrorKind, Result};
+pub use events::{Events, SharedEvents};
+pub use proxy::{proxy_refused, NoProxy, Proxy, ProxyConfig, ProxyRules};
+pub use service::ServiceTransport;
+pub use transport::{HttpTransport, PoolStats, Request, Response, SharedTransport};
+
+/// Re-exported so users name the exact `http` version the trait speaks.
+pub use http;
+/// Re-exported `http-body`.
+pub use http_body;
+/// Re-exported `bytes`.
+pub use bytes;

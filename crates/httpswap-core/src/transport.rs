@@ -1,0 +1,190 @@
+//! The transport trait and its shared handle.
+
+use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::body::Body;
+use crate::error::Error;
+
+/// A request: http 1.x types with a [`Body`].
+pub type Request = http::Request<Body>;
+/// A response: http 1.x types with a [`Body`].
+pub type Response = http::Response<Body>;
+
+/// Sends ONE request over a managed connection pool.
+///
+/// # What a transport does
+///
+/// - keeps a connection pool within [`Limits`](crate::Limits): never more
+///   than `max_connections` sockets, at most `max_keepalive_connections`
+///   idle ones, none older than `keepalive_expiry`;
+/// - honours the connect, read, write and pool [`Timeouts`](crate::Timeouts)
+///   (a `Timeouts` in the request's extensions overrides its own), each
+///   failing with its own [`ErrorKind`](crate::ErrorKind);
+/// - TLS, proxies, HTTP/1.1 and HTTP/2;
+/// - retries once, on a fresh connection, an idempotent request with a
+///   replayable body whose reused connection turned out dead before any
+///   response byte arrived;
+/// - maps every failure onto [`Error`], with its backend name attached.
+///
+/// # What a transport never does
+///
+/// - follow redirects, decompress bodies, or retry on HTTP statuses: the
+///   client layer does those once, for every backend;
+/// - turn an HTTP status into an error;
+/// - return a truncated body as complete: a body shorter than its
+///   `Content-Length`, or a chunked body cut short, ends with an
+///   [`ErrorKind::RemoteProtocol`](crate::ErrorKind::RemoteProtocol) error.
+///
+/// # Writing one
+///
+/// ```
+/// use httpswap_core::{async_trait, Body, Error, HttpTransport, Request, Response};
+///
+/// /// Answers every request with its own path.
+/// #[derive(Debug)]
+/// struct Echo;
+///
+/// #[async_trait]
+/// impl HttpTransport for Echo {
+///     async fn send(&self, request: Request) -> Result<Response, Error> {
+///         let path = request.uri().path().to_owned();
+///         Ok(http::Response::new(Body::from(path)))
+///     }
+///     fn name(&self) -> &'static str {
+///         "echo"
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Error> {
+/// let t = httpswap_core::SharedTransport::new(Echo);
+/// let req = http::Request::get("http://x/hello").body(Body::empty())?;
+/// let res = t.send(req).await?;
+/// assert_eq!(res.into_body().collect_bytes().await?, "/hello");
+/// # Ok(()) }
+/// ```
+#[async_trait]
+pub trait HttpTransport: Send + Sync + fmt::Debug + 'static {
+    /// Sends one request and returns the response once its head arrived.
+    /// The body streams after that.
+    ///
+    /// # Errors
+    ///
+    /// Any transport failure, mapped onto [`ErrorKind`](crate::ErrorKind).
+    /// Never an HTTP status.
+    async fn send(&self, request: Request) -> Result<Response, Error>;
+
+    /// The backend's name (`"hyper"`, `"reqwest"`, `"isahc"`, ...).
+    fn name(&self) -> &'static str;
+
+    /// Statistics of the connection pool, as far as the transport can see
+    /// it. The default knows nothing.
+    fn pool_stats(&self) -> PoolStats {
+        PoolStats::default()
+    }
+
+    /// Closes the transport gracefully: idle connections are closed, new
+    /// requests fail with [`ErrorKind::Closed`](crate::ErrorKind::Closed),
+    /// requests in flight finish. The default does nothing.
+    async fn close(&self) {}
+}
+
+/// Pool statistics. A field is `None` when the transport cannot observe it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Sockets open now (idle + in use).
+    pub open: Option<u64>,
+    /// Idle connections kept for reuse.
+    pub idle: Option<u64>,
+    /// Connections carrying a request now.
+    pub in_use: Option<u64>,
+    /// Connections created since the transport was built.
+    pub created: Option<u64>,
+    /// Times an idle connection was reused.
+    pub reused: Option<u64>,
+    /// Times a request had to wait for a free slot.
+    pub waited: Option<u64>,
+}
+
+/// A cheaply cloneable, shared transport: `Arc<dyn HttpTransport>` inside.
+///
+/// This is what clients hold. It is itself an [`HttpTransport`] and a
+/// `tower::Service<Request>`.
+#[derive(Clone)]
+pub struct SharedTransport(Arc<dyn HttpTransport>);
+
+impl SharedTransport {
+    /// Wraps a transport.
+    pub fn new<T: HttpTransport>(transport: T) -> Self {
+        SharedTransport(Arc::new(transport))
+    }
+
+    /// Wraps an already shared transport.
+    pub fn from_arc(transport: Arc<dyn HttpTransport>) -> Self {
+        SharedTransport(transport)
+    }
+
+    /// The shared `Arc`.
+    pub fn as_arc(&self) -> &Arc<dyn HttpTransport> {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SharedTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("SharedTransport").field(&self.0).finish()
+    }
+}
+
+impl Deref for SharedTransport {
+    type Target = dyn HttpTransport;
+    fn deref(&self) -> &Self::Target {
+        &*self.0
+    }
+}
+
+#[async_trait]
+impl HttpTransport for SharedTransport {
+    async fn send(&self, request: Request) -> Result<Response, Error> {
+        self.0.send(request).await
+    }
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+    fn pool_stats(&self) -> PoolStats {
+        self.0.pool_stats()
+    }
+    async fn close(&self) {
+        self.0.close().await
+    }
+}
+
+#[async_trait]
+impl<T: HttpTransport + ?Sized> HttpTransport for Arc<T> {
+    async fn send(&self, request: Request) -> Result<Response, Error> {
+        (**self).send(request).await
+    }
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+    fn pool_stats(&self) -> PoolStats {
+        (**self).pool_stats()
+    }
+    async fn close(&self) {
+        (**self).close().await
+    }
+}
+
+#[allow(dead_code)]
+fn _object_safe(_: &dyn HttpTransport) {}
+#[allow(dead_code)]
+fn _assert_send_sync<T: Send + Sync>() {}
+#[allow(dead_code)]
+fn _shared_is_send_sync() {
+    _assert_send_sync::<SharedTransport>();
+    _assert_send_sync::<Error>();
+    _assert_send_sync::<Body>();
+}
