@@ -1,0 +1,478 @@
+//! `Client`: base URL, default headers, request builder.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::{HeaderName, HeaderValue, CONTENT_TYPE, USER_AGENT};
+use http::{HeaderMap, Method};
+use httpswap_core::{
+    Body, Error, ErrorKind, Events, HttpTransport, Request, Response, SharedEvents,
+    SharedTransport, Timeouts, TransportConfig, TransportConfigBuilder,
+};
+use url::Url;
+
+use crate::backend::default_transport;
+#[cfg(feature = "hyper")]
+use crate::backend::FailedTransport;
+
+/// The `User-Agent` sent unless one is set: `httpswap/<version>`.
+pub const DEFAULT_USER_AGENT: &str = concat!("httpswap/", env!("CARGO_PKG_VERSION"));
+
+/// An HTTP client over any [`HttpTransport`].
+///
+/// Cheap to clone: clones share one transport, hence one connection pool.
+///
+/// ```no_run
+/// # #[cfg(feature = "hyper")]
+/// # async fn run() -> Result<(), httpswap::Error> {
+/// use httpswap::{Client, ResponseExt};
+/// let client = Client::new();
+/// let text = client.get("http://127.0.0.1:8080/hello").send().await?.text().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    transport: SharedTransport,
+    base_url: Option<Url>,
+    headers: HeaderMap,
+    timeouts: Timeouts,
+    events: Option<Arc<dyn Events>>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("transport", &self.inner.transport.name())
+            .field("base_url", &self.inner.base_url.as_ref().map(Url::as_str))
+            .field("timeouts", &self.inner.timeouts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A client with the default backend and the default configuration
+    /// (connect 5 s; read, write, pool 600 s; 1000 connections, 100 kept
+    /// alive; proxies from the environment).
+    ///
+    /// Never panics: if the default transport cannot be built (say
+    /// `HTTPS_PROXY` holds an invalid URL), every request of this client
+    /// fails with an [`ErrorKind::Builder`] error that says why. Use
+    /// [`Client::builder`] to get that error up front.
+    #[cfg(any(feature = "hyper"))]
+    pub fn new() -> Client {
+        Client::builder()
+            .build()
+            .unwrap_or_else(|e| Client::from_transport(SharedTransport::new(FailedTransport::new(&e))))
+    }
+
+    /// A builder for a client.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    fn from_transport(transport: SharedTransport) -> Client {
+        let mut headers = HeaderMap::new();
+        headers.insert(USER_AGENT, HeaderValue::from_static(DEFAULT_USER_AGENT));
+        Client {
+            inner: Arc::new(Inner {
+                transport,
+                base_url: None,
+                headers,
+                timeouts: Timeouts::default(),
+                events: None,
+            }),
+        }
+    }
+
+    /// The transport under this client.
+    pub fn transport(&self) -> &SharedTransport {
+        &self.inner.transport
+    }
+
+    /// A request with `method` to `url` (joined to the base URL if relative).
+    pub fn request(&self, method: Method, url: &str) -> RequestBuilder {
+        let built = self.resolve(url).and_then(|url| {
+            let mut req = http::Request::builder()
+                .method(method)
+                .uri(url.as_str())
+                .body(Body::empty())?;
+            *req.headers_mut() = self.inner.headers.clone();
+            Ok(req)
+        });
+        RequestBuilder {
+            client: self.clone(),
+            request: built,
+            timeouts: self.inner.timeouts,
+        }
+    }
+
+    /// A `GET` request.
+    pub fn get(&self, url: &str) -> RequestBuilder {
+        self.request(Method::GET, url)
+    }
+
+    /// A `POST` request.
+    pub fn post(&self, url: &str) -> RequestBuilder {
+        self.request(Method::POST, url)
+    }
+
+    /// A `PUT` request.
+    pub fn put(&self, url: &str) -> RequestBuilder {
+        self.request(Method::PUT, url)
+    }
+
+    /// A `PATCH` request.
+    pub fn patch(&self, url: &str) -> RequestBuilder {
+        self.request(Method::PATCH, url)
+    }
+
+    /// A `DELETE` request.
+    pub fn delete(&self, url: &str) -> RequestBuilder {
+        self.request(Method::DELETE, url)
+    }
+
+    /// A `HEAD` request.
+    pub fn head(&self, url: &str) -> RequestBuilder {
+        self.request(Method::HEAD, url)
+    }
+
+    /// Sends a request built elsewhere. Default headers are added where the
+    /// request has none of that name; the client's timeouts and events are
+    /// attached unless the request carries its own.
+    ///
+    /// # Errors
+    ///
+    /// Any transport error; never an HTTP status.
+    pub async fn execute(&self, mut request: Request) -> Result<Response, Error> {
+        for (name, value) in &self.inner.headers {
+            if !request.headers().contains_key(name) {
+                request.headers_mut().insert(name.clone(), value.clone());
+            }
+        }
+        let ext = request.extensions_mut();
+        if ext.get::<Timeouts>().is_none() {
+            ext.insert(self.inner.timeouts);
+        }
+        if let (None, Some(events)) = (ext.get::<SharedEvents>(), &self.inner.events) {
+            ext.insert(SharedEvents(events.clone()));
+        }
+        self.inner.transport.send(request).await
+    }
+
+    fn resolve(&self, url: &str) -> Result<Url, Error> {
+        let parsed = match &self.inner.base_url {
+            Some(base) => base.join(url.trim_start_matches('/')),
+            None => Url::parse(url),
+        };
+        let url = parsed.map_err(|e| {
+            Error::new(ErrorKind::InvalidUrl, format!("invalid url {url:?}: {e}")).with_source(e)
+        })?;
+        match url.scheme() {
+            "http" | "https" => Ok(url),
+            other => Err(Error::new(
+                ErrorKind::UnsupportedProtocol,
+                format!("unsupported url scheme {other:?} in {url}: expected http or https"),
+            )),
+        }
+    }
+}
+
+#[cfg(any(feature = "hyper"))]
+impl Default for Client {
+    fn default() -> Self {
+        Client::new()
+    }
+}
+
+/// Builds a [`Client`]. Setters never fail; the first error is kept and
+/// returned by [`build`](ClientBuilder::build).
+#[must_use]
+#[derive(Default)]
+pub struct ClientBuilder {
+    transport: Option<SharedTransport>,
+    config: Option<TransportConfigBuilder>,
+    base_url: Option<String>,
+    headers: HeaderMap,
+    events: Option<Arc<dyn Events>>,
+    error: Option<Error>,
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("transport", &self.transport)
+            .field("config", &self.config)
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientBuilder {
+    fn fail(mut self, e: Error) -> Self {
+        self.error.get_or_insert(e);
+        self
+    }
+
+    /// Uses this transport instead of building the default one. Any
+    /// transport works: a backend, a [`MockTransport`-like test double], or
+    /// a tower service wrapped in [`ServiceTransport`](crate::ServiceTransport).
+    pub fn transport(mut self, transport: impl Into<TransportArg>) -> Self {
+        self.transport = Some(transport.into().0);
+        self
+    }
+
+    /// Changes the configuration of the default transport, starting from the
+    /// defaults. Ignored (and reported by `build`) with a custom transport.
+    pub fn config(mut self, f: impl FnOnce(TransportConfigBuilder) -> TransportConfigBuilder) -> Self {
+        let b = self.config.take().unwrap_or_else(TransportConfig::builder);
+        self.config = Some(f(b));
+        self
+    }
+
+    /// Every request URL is joined to this one (`https://api.example.com/v1/`).
+    pub fn base_url(mut self, url: &str) -> Self {
+        self.base_url = Some(url.to_owned());
+        self
+    }
+
+    /// A header sent with every request (unless the request sets it).
+    pub fn default_header(self, name: &str, value: &str) -> Self {
+        match (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            (Ok(n), Ok(v)) => {
+                let mut this = self;
+                this.headers.insert(n, v);
+                this
+            }
+            _ => self.fail(Error::new(
+                ErrorKind::LocalProtocol,
+                format!("invalid default header {name:?}"),
+            )),
+        }
+    }
+
+    /// The `User-Agent` header (default [`DEFAULT_USER_AGENT`]).
+    pub fn user_agent(self, value: &str) -> Self {
+        self.default_header("user-agent", value)
+    }
+
+    /// Event hooks for requests and connections.
+    pub fn events(mut self, events: Arc<dyn Events>) -> Self {
+        self.events = Some(events);
+        self
+    }
+
+    /// The client.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Builder`] for the first setter error, an invalid
+    /// configuration, `config` combined with a custom transport, or no
+    /// transport at all (no backend feature enabled and none given: the
+    /// message names the features to enable). [`ErrorKind::InvalidUrl`] for
+    /// a base URL that does not parse.
+    pub fn build(self) -> Result<Client, Error> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let base_url = self
+            .base_url
+            .map(|u| {
+                let mut url = Url::parse(&u).map_err(|e| {
+                    Error::new(ErrorKind::InvalidUrl, format!("invalid base url {u:?}: {e}"))
+                        .with_source(e)
+                })?;
+                if !url.path().ends_with('/') {
+                    let path = format!("{}/", url.path());
+                    url.set_path(&path);
+                }
+                Ok::<_, Error>(url)
+            })
+            .transpose()?;
+        let (transport, timeouts) = match (self.transport, self.config) {
+            (Some(_), Some(_)) => {
+                return Err(Error::builder(
+                    "config(..) applies to the default transport; configure a custom transport when you build it",
+                ))
+            }
+            (Some(t), None) => (t, Timeouts::default()),
+            (None, config) => {
+                let config = config.unwrap_or_else(TransportConfig::builder).build()?;
+                let timeouts = config.timeouts;
+                (default_transport(config)?, timeouts)
+            }
+        };
+        let mut client = Client::from_transport(transport);
+        let inner = Arc::get_mut(&mut client.inner).expect("not shared yet");
+        inner.headers.extend(self.headers);
+        inner.base_url = base_url;
+        inner.timeouts = timeouts;
+        inner.events = self.events;
+        Ok(client)
+    }
+}
+
+/// Anything [`ClientBuilder::transport`] accepts: a concrete transport, a
+/// [`SharedTransport`], or an `Arc<dyn HttpTransport>`.
+#[derive(Debug)]
+pub struct TransportArg(SharedTransport);
+
+impl<T: HttpTransport> From<T> for TransportArg {
+    fn from(t: T) -> Self {
+        // a SharedTransport passed in stays one level deep
+        let any: &dyn std::any::Any = &t;
+        if let Some(shared) = any.downcast_ref::<SharedTransport>() {
+            return TransportArg(shared.clone());
+        }
+        TransportArg(SharedTransport::new(t))
+    }
+}
+
+/// A request being built. Errors (bad header, bad URL) are kept and
+/// returned by [`send`](RequestBuilder::send).
+#[must_use]
+#[derive(Debug)]
+pub struct RequestBuilder {
+    client: Client,
+    request: Result<Request, Error>,
+    timeouts: Timeouts,
+}
+
+impl RequestBuilder {
+    fn map(mut self, f: impl FnOnce(&mut Request) -> Result<(), Error>) -> Self {
+        if let Ok(req) = &mut self.request {
+            if let Err(e) = f(req) {
+                self.request = Err(e);
+            }
+        }
+        self
+    }
+
+    /// Sets a header, replacing any of that name. Names and values with
+    /// CR, LF or NUL are rejected with [`ErrorKind::LocalProtocol`].
+    pub fn header(self, name: &str, value: &str) -> Self {
+        self.map(|req| {
+            let n = HeaderName::try_from(name).map_err(|e| {
+                Error::new(ErrorKind::LocalProtocol, format!("invalid header name {name:?}")).with_source(e)
+            })?;
+            let v = HeaderValue::try_from(value).map_err(|e| {
+                Error::new(ErrorKind::LocalProtocol, format!("invalid value for header {name:?}"))
+                    .with_source(e)
+            })?;
+            req.headers_mut().insert(n, v);
+            Ok(())
+        })
+    }
+
+    /// Adds every header of `headers` (keeping repeated ones).
+    pub fn headers(self, headers: HeaderMap) -> Self {
+        self.map(|req| {
+            let mut last = None;
+            for (name, value) in headers {
+                let name = name.or_else(|| last.clone()).expect("first entry has a name");
+                if last.as_ref() != Some(&name) {
+                    req.headers_mut().remove(&name);
+                }
+                req.headers_mut().append(name.clone(), value);
+                last = Some(name);
+            }
+            Ok(())
+        })
+    }
+
+    /// `Authorization: Bearer <token>`, marked sensitive.
+    pub fn bearer_auth(self, token: &str) -> Self {
+        self.map(|req| {
+            let mut v = HeaderValue::try_from(format!("Bearer {token}")).map_err(|e| {
+                Error::new(ErrorKind::LocalProtocol, "invalid bearer token").with_source(e)
+            })?;
+            v.set_sensitive(true);
+            req.headers_mut().insert(http::header::AUTHORIZATION, v);
+            Ok(())
+        })
+    }
+
+    /// Appends query parameters, percent-encoded.
+    pub fn query(self, pairs: &[(&str, &str)]) -> Self {
+        self.map(|req| {
+            let mut url = Url::parse(&req.uri().to_string())
+                .map_err(|e| Error::new(ErrorKind::InvalidUrl, e.to_string()))?;
+            url.query_pairs_mut().extend_pairs(pairs);
+            *req.uri_mut() = url.as_str().parse()?;
+            Ok(())
+        })
+    }
+
+    /// The request body.
+    pub fn body(self, body: impl Into<Body>) -> Self {
+        let body = body.into();
+        self.map(|req| {
+            *req.body_mut() = body;
+            Ok(())
+        })
+    }
+
+    /// A JSON body, with `Content-Type: application/json` unless set.
+    pub fn json<T: serde::Serialize + ?Sized>(self, value: &T) -> Self {
+        let bytes = serde_json::to_vec(value);
+        self.map(|req| {
+            let bytes = bytes.map_err(|e| {
+                Error::new(ErrorKind::Builder, format!("could not serialize json body: {e}")).with_source(e)
+            })?;
+            *req.body_mut() = Body::from(bytes);
+            if !req.headers().contains_key(CONTENT_TYPE) {
+                req.headers_mut()
+                    .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            }
+            Ok(())
+        })
+    }
+
+    /// All timeouts for this request.
+    pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.timeouts = timeouts;
+        self
+    }
+
+    /// The read timeout (gap between received chunks) for this request.
+    pub fn timeout_read(mut self, d: impl Into<Option<Duration>>) -> Self {
+        self.timeouts.read = d.into();
+        self
+    }
+
+    /// The connect timeout for this request.
+    pub fn timeout_connect(mut self, d: impl Into<Option<Duration>>) -> Self {
+        self.timeouts.connect = d.into();
+        self
+    }
+
+    /// The request, without sending it.
+    ///
+    /// # Errors
+    ///
+    /// The first error met while building.
+    pub fn build(self) -> Result<Request, Error> {
+        let timeouts = self.timeouts;
+        self.request.map(|mut r| {
+            r.extensions_mut().insert(timeouts);
+            r
+        })
+    }
+
+    /// Sends the request.
+    ///
+    /// # Errors
+    ///
+    /// The first error met while building, or any transport error. An
+    /// HTTP error status is not an error (see
+    /// [`ResponseExt::error_for_status`](crate::ResponseExt::error_for_status)).
+    pub async fn send(self) -> Result<Response, Error> {
+        let client = self.client.clone();
+        let request = self.build()?;
+        client.execute(request).await
+    }
+}

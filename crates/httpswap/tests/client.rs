@@ -1,0 +1,193 @@
+//! The facade over a mock transport and a plain tower service.
+
+use std::sync::Arc;
+
+use httpswap::{
+    Body, Client, Error, ErrorKind, HttpTransport, ResponseExt, ServiceTransport, SharedTransport,
+};
+use httpswap_test::MockTransport;
+
+/// An SDK-shaped type: it takes any transport, like `http_client=` in the
+/// OpenAI Python SDK.
+struct TodoApi {
+    http: Client,
+}
+
+#[derive(serde::Deserialize, Debug, PartialEq)]
+struct Todo {
+    id: u32,
+    title: String,
+}
+
+impl TodoApi {
+    fn new(transport: SharedTransport) -> Result<Self, Error> {
+        let http = Client::builder()
+            .transport(transport)
+            .base_url("https://todo.example/api/v2")
+            .default_header("x-api-key", "k-123")
+            .build()?;
+        Ok(TodoApi { http })
+    }
+
+    async fn create(&self, title: &str) -> Result<Todo, Error> {
+        self.http
+            .post("todos")
+            .query(&[("notify", "yes & no")])
+            .json(&serde_json::json!({ "title": title }))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await
+    }
+}
+
+#[tokio::test]
+async fn sdk_takes_a_shared_transport_and_works_with_the_mock() {
+    let mock = MockTransport::from_fn(|req| {
+        let v: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
+        let out = serde_json::json!({ "id": 7, "title": v["title"] });
+        Ok(http::Response::builder()
+            .status(201)
+            .header("content-type", "application/json")
+            .body(Body::from(out.to_string()))
+            .unwrap())
+    });
+    let api = TodoApi::new(SharedTransport::new(mock.clone())).unwrap();
+    let todo = api.create("write tests").await.unwrap();
+    assert_eq!(todo, Todo { id: 7, title: "write tests".into() });
+
+    let seen = mock.requests();
+    assert_eq!(seen.len(), 1);
+    let req = &seen[0];
+    assert_eq!(req.method, http::Method::POST);
+    assert_eq!(
+        req.uri,
+        "https://todo.example/api/v2/todos?notify=yes+%26+no"
+    );
+    assert_eq!(req.headers["x-api-key"], "k-123");
+    assert_eq!(req.headers["content-type"], "application/json");
+    assert_eq!(req.headers["user-agent"], httpswap::DEFAULT_USER_AGENT);
+    assert!(httpswap::DEFAULT_USER_AGENT.starts_with("httpswap/"));
+    assert_eq!(req.body, r#"{"title":"write tests"}"#);
+}
+
+#[tokio::test]
+async fn error_status_becomes_a_status_error_only_on_request() {
+    let mock = MockTransport::from_responses([(429, "slow down"), (429, "slow down")]);
+    let client = Client::builder().transport(mock).build().unwrap();
+    let res = client.get("http://a.test/").send().await.unwrap();
+    assert_eq!(res.status(), 429, "a status is never a transport error");
+    let err = client
+        .get("http://a.test/")
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Status);
+    assert_eq!(err.status(), Some(http::StatusCode::TOO_MANY_REQUESTS));
+}
+
+#[tokio::test]
+async fn a_tower_service_fn_serves_requests_through_the_client() {
+    let svc = tower::service_fn(|req: http::Request<Body>| async move {
+        let body = req.into_body().collect_bytes().await?;
+        let mut reversed = body.to_vec();
+        reversed.reverse();
+        Ok::<_, Error>(http::Response::new(Body::from(reversed)))
+    });
+    let transport = ServiceTransport::new(svc).with_name("reverser");
+    let client = Client::builder().transport(transport).build().unwrap();
+    assert_eq!(client.transport().name(), "reverser");
+    let text = client
+        .post("http://svc.test/")
+        .body("abc")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(text, "cba");
+}
+
+#[tokio::test]
+async fn bad_input_is_a_clear_error_not_a_panic() {
+    let client = Client::builder()
+        .transport(MockTransport::from_responses([(200, "")]))
+        .build()
+        .unwrap();
+    let e = client.get("ftp://files.test/x").send().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::UnsupportedProtocol);
+    let e = client.get("not a url").send().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidUrl);
+    let e = client
+        .get("http://a.test/")
+        .header("x-evil", "a\r\nInjected: yes")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::LocalProtocol);
+    let e = Client::builder().base_url("::nope").build().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidUrl);
+}
+
+#[tokio::test]
+async fn clones_share_one_transport() {
+    let mock = MockTransport::from_responses([(200, "1"), (200, "2")]);
+    let client = Client::builder().transport(mock.clone()).build().unwrap();
+    let other = client.clone();
+    client.get("http://a.test/").send().await.unwrap();
+    other.get("http://a.test/").send().await.unwrap();
+    assert_eq!(mock.request_count(), 2);
+    assert!(Arc::ptr_eq(client.transport().as_arc(), other.transport().as_arc()));
+}
+
+#[tokio::test]
+async fn per_request_timeouts_travel_in_extensions() {
+    let mock = MockTransport::from_responses([(200, "")]);
+    let probe = Arc::new(std::sync::Mutex::new(None));
+    let p2 = probe.clone();
+    let svc = tower::service_fn(move |req: http::Request<Body>| {
+        *p2.lock().unwrap() = req.extensions().get::<httpswap::Timeouts>().copied();
+        let mock = mock.clone();
+        async move { mock.send(req).await }
+    });
+    let client = Client::builder().transport(ServiceTransport::new(svc)).build().unwrap();
+    client
+        .get("http://a.test/")
+        .timeout_read(std::time::Duration::from_millis(250))
+        .send()
+        .await
+        .unwrap();
+    let seen = probe.lock().unwrap().unwrap();
+    assert_eq!(seen.read, Some(std::time::Duration::from_millis(250)));
+    assert_eq!(seen.connect, Some(httpswap::DEFAULT_CONNECT_TIMEOUT));
+}
+
+#[cfg(not(feature = "hyper"))]
+#[test]
+fn without_a_backend_building_needs_a_transport() {
+    let e = Client::builder().build().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Builder);
+    let msg = e.to_string();
+    for feature in ["`hyper`", "`reqwest`", "`isahc`", "transport("] {
+        assert!(msg.contains(feature), "{msg} should name {feature}");
+    }
+    assert!(httpswap::enabled_backends().is_empty());
+    assert_eq!(
+        httpswap::default_transport(Default::default()).unwrap_err().kind(),
+        ErrorKind::Builder
+    );
+}
+
+#[test]
+fn config_with_a_custom_transport_is_rejected() {
+    let e = Client::builder()
+        .transport(MockTransport::from_responses([(200, "")]))
+        .config(|c| c.pool_max_connections(3))
+        .build()
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Builder);
+}
