@@ -1,1 +1,474 @@
-//! placeholder
+//! The default httpswap transport: hyper 1.x with a connection pool of its own.
+//!
+//! hyper-util's legacy client has no global connection cap, no pool
+//! timeout and no read/write gap timeouts, so this crate drives
+//! `hyper::client::conn` directly under a pool with httpx semantics:
+//!
+//! - never more than `max_connections` sockets, across all hosts; a request
+//!   that needs one more waits (up to the pool timeout, then `PoolTimeout`);
+//! - at most `max_keepalive_connections` idle; idle ones older than
+//!   `keepalive_expiry` closed and never reused; one closed by the server
+//!   while idle never handed out;
+//! - connect timeout over TCP + proxy CONNECT + TLS + HTTP/2 handshake; write
+//!   timeout as the longest stall of a socket write; read timeout as the
+//!   longest wait for the response head after the request body was handed
+//!   over, then the longest gap between body chunks;
+//! - an idempotent request with a replayable body whose *reused* connection
+//!   turns out dead is sent once more on a fresh connection; any request
+//!   that hyper hands back unsent is, too;
+//! - rustls (ring) with webpki roots, extra roots, and an explicit opt-out;
+//!   HTTP/2 by ALPN or prior knowledge; forward proxies (absolute form) and
+//!   CONNECT tunnels with basic auth.
+//!
+//! ```no_run
+//! use httpswap_core::{HttpTransport, TransportConfig};
+//! use httpswap_hyper::HyperTransport;
+//! # async fn run() -> Result<(), httpswap_core::Error> {
+//! let transport = HyperTransport::new(TransportConfig::builder().pool_max_connections(8).build()?)?;
+//! let res = transport
+//!     .send(http::Request::get("http://127.0.0.1:8080/").body(Default::default())?)
+//!     .await?;
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+
+mod body;
+mod connect;
+mod error;
+mod io;
+mod pool;
+mod tls;
+
+use std::fmt;
+use std::sync::Arc;
+
+use http::header::{HeaderValue, HOST, PROXY_AUTHORIZATION};
+use http::uri::{PathAndQuery, Uri};
+use http::{Method, Version};
+use httpswap_core::{
+    async_trait, Body, Error, ErrorKind, Events, HttpTransport, PoolStats, ProxyRules, Request,
+    Response, SharedEvents, Timeouts, TransportConfig,
+};
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+
+use crate::body::{Lease, Progress, ReqBody, ResBody};
+use crate::connect::{connect, ConnectOptions, ProxyKey, Target};
+use crate::error::{is_dead_connection, map_hyper, Phase, BACKEND};
+use crate::io::{TimedIo, WriteTimeout};
+use crate::pool::{Checkout, H1Conn, Pool, Slot};
+
+/// The hyper transport. Cheap to clone; clones share one pool.
+#[derive(Clone)]
+pub struct HyperTransport {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: TransportConfig,
+    proxies: ProxyRules,
+    tls: tls::TlsConfigs,
+    pool: Pool,
+}
+
+impl fmt::Debug for HyperTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HyperTransport")
+            .field("config", &self.inner.config)
+            .field("pool", &self.inner.pool.stats())
+            .finish()
+    }
+}
+
+impl HyperTransport {
+    /// A transport with this configuration. Proxies from the environment
+    /// are read now.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Builder`] for an invalid configuration, an invalid
+    /// proxy URL in the environment, or an invalid root certificate.
+    pub fn new(config: TransportConfig) -> Result<Self, Error> {
+        let build = || -> Result<Self, Error> {
+            config.validate()?;
+            let proxies = config.proxy.resolve()?;
+            let tls = tls::build(&config.tls)?;
+            let pool = Pool::new(config.limits);
+            Ok(HyperTransport {
+                inner: Arc::new(Inner {
+                    config,
+                    proxies,
+                    tls,
+                    pool,
+                }),
+            })
+        };
+        build().map_err(|e| e.with_backend(BACKEND))
+    }
+
+    /// A transport with the default configuration.
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new): only an invalid proxy URL in the environment
+    /// can fail with the defaults.
+    pub fn with_defaults() -> Result<Self, Error> {
+        Self::new(TransportConfig::default())
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &TransportConfig {
+        &self.inner.config
+    }
+}
+
+#[async_trait]
+impl HttpTransport for HyperTransport {
+    async fn send(&self, request: Request) -> Result<Response, Error> {
+        self.inner
+            .send(request)
+            .await
+            .map_err(|e| e.with_backend(BACKEND))
+    }
+
+    fn name(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn pool_stats(&self) -> PoolStats {
+        self.inner.pool.stats()
+    }
+
+    async fn close(&self) {
+        self.inner.pool.close();
+    }
+}
+
+/// A connection ready for one request.
+enum Conn {
+    H1(pool::H1Lease),
+    H2(pool::H2Lease),
+}
+
+impl Conn {
+    fn write_timeout(&mut self) -> &WriteTimeout {
+        match self {
+            Conn::H1(l) => &l.conn().write_timeout,
+            Conn::H2(l) => &l.write_timeout,
+        }
+    }
+}
+
+/// How one attempt failed.
+struct Failed {
+    error: Error,
+    /// The request, when hyper gave it back unsent.
+    unsent: Option<Request>,
+    /// The connection died under us (one retry may be right).
+    dead: bool,
+}
+
+impl Inner {
+    async fn send(&self, request: Request) -> Result<Response, Error> {
+        let timeouts = request
+            .extensions()
+            .get::<Timeouts>()
+            .copied()
+            .unwrap_or(self.config.timeouts);
+        let events = SharedEvents::for_request(&request, self.config.events.as_ref()).cloned();
+        let target = self.target_for(request.uri())?;
+        let origin: Arc<str> = target.origin().into();
+
+        let mut request = request;
+        let mut fresh = false;
+        loop {
+            let checkout = self
+                .pool
+                .acquire(&target, fresh, timeouts.pool, events.as_ref())
+                .await?;
+            let (conn, reused) = match checkout {
+                Checkout::H1(l) => (Conn::H1(l), true),
+                Checkout::H2(l) => (Conn::H2(l), true),
+                Checkout::New(slot) => (self.new_conn(&target, slot, &timeouts, events.as_ref()).await?, false),
+            };
+            // keep a copy for the one retry a dead reused connection allows
+            let backup = (reused && !fresh && is_idempotent(request.method()))
+                .then(|| try_clone(&request))
+                .flatten();
+            match self.attempt(conn, request, &target, &origin, &timeouts).await {
+                Ok(res) => return Ok(res),
+                Err(failed) => {
+                    if reused && !fresh && failed.dead {
+                        if let Some(again) = failed.unsent.or(backup) {
+                            tracing::debug!(%origin, "reused connection was dead; retrying on a fresh one");
+                            request = again;
+                            fresh = true;
+                            continue;
+                        }
+                    }
+                    return Err(failed.error);
+                }
+            }
+        }
+    }
+
+    fn target_for(&self, uri: &Uri) -> Result<Target, Error> {
+        let https = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            Some(other) => {
+                return Err(Error::new(
+                    ErrorKind::UnsupportedProtocol,
+                    format!("unsupported url scheme {other:?} in {uri}: expected http or https"),
+                ))
+            }
+            None => {
+                return Err(Error::new(
+                    ErrorKind::InvalidUrl,
+                    format!("url {uri} has no scheme: an absolute http(s) url is needed"),
+                ))
+            }
+        };
+        let host = match uri.host() {
+            Some(h) if !h.is_empty() => h.to_owned(),
+            _ => return Err(Error::new(ErrorKind::InvalidUrl, format!("url {uri} has no host"))),
+        };
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        Ok(Target {
+            https,
+            host,
+            port,
+            proxy: self.proxies.proxy_for(uri).map(ProxyKey::new),
+        })
+    }
+
+    /// Connects, handshakes and spawns the connection task, all within the
+    /// connect timeout.
+    async fn new_conn(
+        &self,
+        target: &Target,
+        slot: Slot,
+        timeouts: &Timeouts,
+        events: Option<&Arc<dyn Events>>,
+    ) -> Result<Conn, Error> {
+        let write_timeout = WriteTimeout::default();
+        write_timeout.set(timeouts.write);
+        let opts = ConnectOptions {
+            tls: &self.tls,
+            http2: self.config.http2,
+            http2_prior_knowledge: self.config.http2_prior_knowledge && target.proxy.is_none(),
+            local_address: self.config.local_address,
+        };
+        let id = self.pool.next_id();
+        let wt = write_timeout.clone();
+        let establish = async move {
+            let connected = connect(target, &opts).await?;
+            let io = TokioIo::new(TimedIo::new(connected.stream, wt));
+            let handshake_err = |e: hyper::Error| {
+                Error::new(ErrorKind::Connect, format!("handshake with {} failed: {e}", target.origin()))
+                    .with_source(e)
+            };
+            if connected.http2 {
+                let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+                    .timer(TokioTimer::new())
+                    .handshake(io)
+                    .await
+                    .map_err(handshake_err)?;
+                tokio::spawn(async move {
+                    let _slot = slot;
+                    let _ = conn.await;
+                });
+                Ok::<_, Error>(Err(sender))
+            } else {
+                let (sender, conn) = http1::Builder::new().handshake(io).await.map_err(handshake_err)?;
+                tokio::spawn(async move {
+                    let _slot = slot;
+                    let _ = conn.await;
+                });
+                Ok(Ok(sender))
+            }
+        };
+        let established = match timeouts.connect {
+            Some(limit) => tokio::time::timeout(limit, establish)
+                .await
+                .map_err(|_| Error::timeout(ErrorKind::ConnectTimeout, limit, target.origin()))??,
+            None => establish.await?,
+        };
+        Ok(match established {
+            Ok(sender) => Conn::H1(self.pool.lease_new_h1(
+                target,
+                H1Conn {
+                    id,
+                    sender,
+                    write_timeout,
+                },
+                events,
+            )),
+            Err(sender) => Conn::H2(self.pool.lease_new_h2(target, id, sender, write_timeout, events)),
+        })
+    }
+
+    /// Sends one request on `conn` and waits for the response head.
+    async fn attempt(
+        &self,
+        mut conn: Conn,
+        request: Request,
+        target: &Target,
+        origin: &Arc<str>,
+        timeouts: &Timeouts,
+    ) -> Result<Response, Failed> {
+        conn.write_timeout().set(timeouts.write);
+        let http2 = matches!(conn, Conn::H2(_));
+        let progress = Arc::new(Progress::default());
+        let request = prepare(request, target, http2).map_err(|error| Failed {
+            error,
+            unsent: None,
+            dead: false,
+        })?;
+        let request = request.map(|b| ReqBody::new(b, progress.clone()));
+        let send = match &mut conn {
+            Conn::H1(l) => futures_box(l.conn().sender.try_send_request(request)),
+            Conn::H2(l) => futures_box(l.sender.try_send_request(request)),
+        };
+        tokio::pin!(send);
+        let result = loop {
+            if progress.is_done() {
+                match timeouts.read {
+                    Some(limit) => match tokio::time::timeout(limit, &mut send).await {
+                        Ok(r) => break r,
+                        Err(_) => {
+                            return Err(Failed {
+                                error: Error::timeout(ErrorKind::ReadTimeout, limit, origin),
+                                unsent: None,
+                                dead: false,
+                            })
+                        }
+                    },
+                    None => break send.await,
+                }
+            }
+            let notified = progress.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if progress.is_done() {
+                continue;
+            }
+            tokio::select! {
+                r = &mut send => break r,
+                _ = notified => {}
+            }
+        };
+        match result {
+            Ok(res) => {
+                if res.status() == http::StatusCode::PROXY_AUTHENTICATION_REQUIRED && target.forward_proxied() {
+                    let p = target.proxy.as_ref().map(|p| format!("{}:{}", p.host, p.port)).unwrap_or_default();
+                    return Err(Failed {
+                        error: Error::new(
+                            ErrorKind::Proxy,
+                            format!("proxy {p} refused the request with status 407 (authentication required)"),
+                        )
+                        .with_request_sent(false),
+                        unsent: None,
+                        dead: false,
+                    });
+                }
+                let lease = match conn {
+                    Conn::H1(l) => Lease::H1(l),
+                    Conn::H2(l) => Lease::H2(l),
+                };
+                let read = timeouts.read;
+                Ok(res.map(|incoming| Body::new(ResBody::new(incoming, read, lease, origin.clone()))))
+            }
+            Err(mut e) => {
+                let unsent = e.take_message().map(|r| r.map(ReqBody::into_inner));
+                let err = e.into_error();
+                let dead = is_dead_connection(&err);
+                let mut error = map_hyper(err, Phase::Request, origin);
+                if unsent.is_some() {
+                    error = error.with_request_sent(false);
+                }
+                Err(Failed { error, unsent, dead })
+            }
+        }
+    }
+}
+
+type SendFuture = std::pin::Pin<
+    Box<
+        dyn std::future::Future<
+                Output = Result<http::Response<hyper::body::Incoming>, hyper::client::conn::TrySendError<http::Request<ReqBody>>>,
+            > + Send,
+    >,
+>;
+
+fn futures_box(
+    f: impl std::future::Future<
+            Output = Result<http::Response<hyper::body::Incoming>, hyper::client::conn::TrySendError<http::Request<ReqBody>>>,
+        > + Send
+        + 'static,
+) -> SendFuture {
+    Box::pin(f)
+}
+
+fn is_idempotent(m: &Method) -> bool {
+    matches!(
+        *m,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    )
+}
+
+fn try_clone(r: &Request) -> Option<Request> {
+    let body = r.body().try_clone()?;
+    let mut copy = http::Request::new(body);
+    *copy.method_mut() = r.method().clone();
+    *copy.uri_mut() = r.uri().clone();
+    *copy.version_mut() = r.version();
+    *copy.headers_mut() = r.headers().clone();
+    if let Some(t) = r.extensions().get::<Timeouts>() {
+        copy.extensions_mut().insert(*t);
+    }
+    Some(copy)
+}
+
+/// Puts the request in the form the connection needs: Host header and
+/// origin-form for HTTP/1 (absolute-form through a forward proxy, with
+/// `Proxy-Authorization`); absolute-form, no Host, for HTTP/2.
+fn prepare(mut req: Request, target: &Target, http2: bool) -> Result<Request, Error> {
+    if http2 {
+        *req.version_mut() = Version::HTTP_2;
+        req.headers_mut().remove(HOST);
+        return Ok(req);
+    }
+    *req.version_mut() = Version::HTTP_11;
+    if !req.headers().contains_key(HOST) {
+        let default_port = if target.https { 443 } else { 80 };
+        let host = if target.port == default_port {
+            target.host.clone()
+        } else {
+            format!("{}:{}", target.host, target.port)
+        };
+        let value = HeaderValue::from_str(&host)
+            .map_err(|e| Error::new(ErrorKind::InvalidUrl, format!("invalid host {host:?}")).with_source(e))?;
+        req.headers_mut().insert(HOST, value);
+    }
+    if target.forward_proxied() {
+        if let Some(auth) = target.proxy.as_ref().and_then(|p| p.auth.clone()) {
+            req.headers_mut().entry(PROXY_AUTHORIZATION).or_insert(auth);
+        }
+    } else {
+        req.headers_mut().remove(PROXY_AUTHORIZATION);
+        let pq = req
+            .uri()
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"));
+        *req.uri_mut() = Uri::from(pq);
+    }
+    Ok(req)
+}
+
+#[allow(dead_code)]
+fn _assert_send_sync() {
+    fn is<T: Send + Sync>() {}
+    is::<HyperTransport>();
+}

@@ -1,0 +1,237 @@
+//! Establishing a connection: TCP (optionally bound to a local address),
+//! a proxy CONNECT tunnel, TLS with ALPN.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+
+use httpswap_core::{proxy_refused, Error, ErrorKind, Proxy};
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+
+use crate::error::{map_connect_io, BACKEND};
+use crate::io::Stream;
+use crate::tls::TlsConfigs;
+
+/// Where a request goes: the origin, and the proxy in front of it.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Target {
+    pub(crate) https: bool,
+    /// Host as in the URL (IPv6 in brackets).
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) proxy: Option<ProxyKey>,
+}
+
+/// The parts of a proxy that make connections distinct.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub(crate) struct ProxyKey {
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) auth: Option<http::HeaderValue>,
+}
+
+impl ProxyKey {
+    pub(crate) fn new(p: &Proxy) -> Self {
+        ProxyKey {
+            host: p.host().to_owned(),
+            port: p.port(),
+            auth: p.basic_auth_header(),
+        }
+    }
+    fn authority(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+impl Target {
+    /// `scheme://host:port` of the origin.
+    pub(crate) fn origin(&self) -> String {
+        format!(
+            "{}://{}:{}",
+            if self.https { "https" } else { "http" },
+            self.host,
+            self.port
+        )
+    }
+
+    /// An `http://` request through a forward proxy (absolute-form).
+    pub(crate) fn forward_proxied(&self) -> bool {
+        self.proxy.is_some() && !self.https
+    }
+}
+
+impl fmt::Debug for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.origin())?;
+        if let Some(p) = &self.proxy {
+            write!(f, " via {}", p.authority())?;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) struct Connected {
+    pub(crate) stream: Stream,
+    pub(crate) http2: bool,
+}
+
+pub(crate) struct ConnectOptions<'a> {
+    pub(crate) tls: &'a TlsConfigs,
+    pub(crate) http2: bool,
+    pub(crate) http2_prior_knowledge: bool,
+    pub(crate) local_address: Option<IpAddr>,
+}
+
+/// Connects to `target` (through its proxy, if any). The caller bounds it
+/// with the connect timeout.
+pub(crate) async fn connect(target: &Target, opts: &ConnectOptions<'_>) -> Result<Connected, Error> {
+    let tcp = match &target.proxy {
+        Some(p) => tcp(&p.host, p.port, opts.local_address).await.map_err(|e| {
+            Error::new(
+                ErrorKind::Proxy,
+                format!("proxy {} is unreachable: {e}", p.authority()),
+            )
+            .with_source(e)
+            .with_backend(BACKEND)
+        })?,
+        None => tcp(&target.host, target.port, opts.local_address).await?,
+    };
+    let mut tcp = tcp;
+    if !target.https {
+        return Ok(Connected {
+            stream: Stream::Plain(tcp),
+            http2: opts.http2_prior_knowledge,
+        });
+    }
+    if let Some(p) = &target.proxy {
+        tunnel(&mut tcp, target, p).await?;
+    }
+    let bare = target.host.trim_start_matches('[').trim_end_matches(']');
+    let name = match bare.parse::<IpAddr>() {
+        Ok(ip) => ServerName::IpAddress(ip.into()),
+        Err(_) => ServerName::try_from(bare.to_owned()).map_err(|e| {
+            Error::new(ErrorKind::InvalidUrl, format!("invalid tls server name {bare:?}"))
+                .with_source(e)
+                .with_backend(BACKEND)
+        })?,
+    };
+    let config = if opts.http2 { &opts.tls.http2 } else { &opts.tls.http1 };
+    let tls = tokio_rustls::TlsConnector::from(config.clone())
+        .connect(name, tcp)
+        .await
+        .map_err(|e| map_connect_io(e, &target.origin()))?;
+    let http2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+    Ok(Connected {
+        stream: Stream::Tls(Box::new(tls)),
+        http2,
+    })
+}
+
+async fn tcp(host: &str, port: u16, local: Option<IpAddr>) -> Result<TcpStream, Error> {
+    let what = format!("{host}:{port}");
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let addrs: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) => tokio::net::lookup_host((bare, port))
+            .await
+            .map_err(|e| {
+                Error::new(ErrorKind::Connect, format!("dns lookup of {host} failed: {e}"))
+                    .with_source(e)
+                    .with_backend(BACKEND)
+            })?
+            .collect(),
+    };
+    let mut last = None;
+    for addr in addrs {
+        if local.is_some_and(|l| l.is_ipv4() != addr.is_ipv4()) {
+            continue;
+        }
+        match tcp_one(addr, local).await {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(match last {
+        Some(e) => map_connect_io(e, &what),
+        None => Error::new(ErrorKind::Connect, format!("no usable address for {what}"))
+            .with_backend(BACKEND),
+    })
+}
+
+async fn tcp_one(addr: SocketAddr, local: Option<IpAddr>) -> std::io::Result<TcpStream> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    if let Some(ip) = local {
+        socket.bind(SocketAddr::new(ip, 0))?;
+    }
+    let stream = socket.connect(addr).await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// Most bytes of a proxy's answer to CONNECT we read before giving up.
+const MAX_CONNECT_RESPONSE: usize = 16 * 1024;
+
+async fn tunnel(tcp: &mut TcpStream, target: &Target, proxy: &ProxyKey) -> Result<(), Error> {
+    let authority = format!("{}:{}", target.host, target.port);
+    let mut req = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
+    if let Some(auth) = &proxy.auth {
+        req.push_str("Proxy-Authorization: ");
+        req.push_str(auth.to_str().unwrap_or_default());
+        req.push_str("\r\n");
+    }
+    req.push_str("\r\n");
+    let proxy_err = |msg: String| {
+        Error::new(ErrorKind::Proxy, msg)
+            .with_request_sent(false)
+            .with_backend(BACKEND)
+    };
+    tcp.write_all(req.as_bytes())
+        .await
+        .map_err(|e| proxy_err(format!("sending CONNECT to proxy {} failed: {e}", proxy.authority())))?;
+    let mut buf = Vec::with_capacity(512);
+    let mut chunk = [0u8; 1024];
+    loop {
+        let n = tcp
+            .read(&mut chunk)
+            .await
+            .map_err(|e| proxy_err(format!("reading the CONNECT answer of proxy {} failed: {e}", proxy.authority())))?;
+        if n == 0 {
+            return Err(proxy_err(format!(
+                "proxy {} closed the connection during CONNECT",
+                proxy.authority()
+            )));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let mut res = httparse::Response::new(&mut headers);
+        match res.parse(&buf) {
+            Ok(httparse::Status::Complete(len)) => {
+                let code = res.code.unwrap_or(0);
+                if !(200..300).contains(&code) {
+                    let status = http::StatusCode::from_u16(code).unwrap_or(http::StatusCode::BAD_GATEWAY);
+                    let p = Proxy::parse(&format!("http://{}", proxy.authority()))
+                        .map_err(|e| e.with_backend(BACKEND))?;
+                    return Err(proxy_refused(status, &p).with_backend(BACKEND));
+                }
+                if len != buf.len() {
+                    return Err(proxy_err(format!(
+                        "proxy {} sent data after its CONNECT answer",
+                        proxy.authority()
+                    )));
+                }
+                return Ok(());
+            }
+            Ok(httparse::Status::Partial) if buf.len() < MAX_CONNECT_RESPONSE => continue,
+            Ok(httparse::Status::Partial) => {
+                return Err(proxy_err(format!("proxy {} sent an oversized CONNECT answer", proxy.authority())))
+            }
+            Err(e) => {
+                return Err(proxy_err(format!(
+                    "proxy {} sent a malformed CONNECT answer: {e}",
+                    proxy.authority()
+                )))
+            }
+        }
+    }
+}

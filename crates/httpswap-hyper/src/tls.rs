@@ -1,0 +1,96 @@
+//! rustls client configuration from `TlsConfig`.
+
+use std::sync::Arc;
+
+use httpswap_core::{Error, TlsConfig};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+
+/// Two client configs: one offering only http/1.1 by ALPN, one also
+/// offering h2 (used when HTTP/2 is enabled).
+#[derive(Clone)]
+pub(crate) struct TlsConfigs {
+    pub(crate) http1: Arc<rustls::ClientConfig>,
+    pub(crate) http2: Arc<rustls::ClientConfig>,
+}
+
+pub(crate) fn build(tls: &TlsConfig) -> Result<TlsConfigs, Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::builder(format!("tls setup failed: {e}")).with_source(e))?;
+    let config = if tls.danger_accept_invalid_certs {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+            .with_no_client_auth()
+    } else {
+        let mut roots = rustls::RootCertStore::empty();
+        if tls.builtin_roots {
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        }
+        for cert in &tls.root_certificates {
+            roots
+                .add(CertificateDer::from(cert.der().to_vec()))
+                .map_err(|e| {
+                    Error::builder(format!("invalid root certificate: {e}")).with_source(e)
+                })?;
+        }
+        if roots.is_empty() {
+            return Err(Error::builder(
+                "no trusted roots: built-in roots are off and no root certificate was given",
+            ));
+        }
+        builder.with_root_certificates(roots).with_no_client_auth()
+    };
+    let mut http1 = config.clone();
+    http1.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let mut http2 = config;
+    http2.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsConfigs {
+        http1: Arc::new(http1),
+        http2: Arc::new(http2),
+    })
+}
+
+/// Accepts any certificate, for `danger_accept_invalid_certs`. Signatures
+/// are still checked, so the handshake is well-formed.
+#[derive(Debug)]
+struct AcceptAny(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
