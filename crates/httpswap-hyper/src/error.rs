@@ -35,8 +35,16 @@ fn chain<'a>(err: &'a (dyn StdError + 'static)) -> impl Iterator<Item = &'a (dyn
     std::iter::successors(Some(err), |e: &&'a (dyn StdError + 'static)| (*e).source())
 }
 
+/// Finds a `T` in the source chain. `io::Error::source` skips the error it
+/// wraps, so the wrapped error of every `io::Error` is looked at too.
 fn find<'a, T: StdError + 'static>(err: &'a (dyn StdError + 'static)) -> Option<&'a T> {
-    chain(err).find_map(|e| e.downcast_ref::<T>())
+    chain(err).find_map(|e| {
+        e.downcast_ref::<T>().or_else(|| {
+            e.downcast_ref::<io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| find::<T>(inner))
+        })
+    })
 }
 
 /// Maps a hyper error, walking its source chain once.

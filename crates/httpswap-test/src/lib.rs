@@ -6,6 +6,15 @@
 //!   the `conformance` module).
 #![forbid(unsafe_code)]
 
+pub mod conformance;
+mod h2;
 mod mock;
+mod proxy;
+mod server;
+mod tls;
 
+pub use h2::H2Server;
 pub use mock::{MockTransport, RecordedRequest};
+pub use proxy::TestProxy;
+pub use server::{echo, serve_echo, ServerConn, ServerRequest, ServerStats, TestServer};
+pub use tls::TestCa;

@@ -54,7 +54,7 @@ pub fn transport_by_name(name: &str, config: TransportConfig) -> Result<SharedTr
     match name {
         #[cfg(feature = "hyper")]
         "hyper" => Ok(SharedTransport::new(httpswap_hyper::HyperTransport::new(config)?)),
-        "hyper" | "reqwest" | "isahc" => Err(Error::builder(format!(
+        known if KNOWN_BACKENDS.contains(&known) => Err(Error::builder(format!(
             "the {name} backend is not compiled in: enable the `{name}` cargo feature of httpswap"
         ))),
         other => Err(Error::builder(format!(
@@ -62,6 +62,8 @@ pub fn transport_by_name(name: &str, config: TransportConfig) -> Result<SharedTr
         ))),
     }
 }
+
+const KNOWN_BACKENDS: [&str; 3] = ["hyper", "reqwest", "isahc"];
 
 pub(crate) fn no_backend() -> Error {
     Error::builder(

@@ -1,0 +1,1 @@
+httpswap_test::conformance_tests!(httpswap_hyper::HyperTransport::new);

@@ -1,0 +1,628 @@
+//! A scriptable HTTP/1.1 server on 127.0.0.1 for tests, plain or TLS.
+//!
+//! Each accepted connection runs a script (an async closure) that reads
+//! requests and writes whatever bytes it likes: well-formed responses,
+//! drips, stalls, truncated bodies, malformed heads, resets. The server
+//! counts sockets (accepted, open now, most open at once) and records every
+//! request it read.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::{HeaderMap, HeaderName, HeaderValue};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Longest request head the test server reads.
+const MAX_HEAD: usize = 1024 * 1024;
+
+/// A request as the server read it.
+#[derive(Debug, Clone)]
+pub struct ServerRequest {
+    /// The method, as sent.
+    pub method: String,
+    /// The request target, byte for byte (origin-form, absolute-form, or
+    /// authority-form for CONNECT).
+    pub target: String,
+    /// Headers, repeated ones kept, values as raw bytes.
+    pub headers: HeaderMap,
+    /// The body (Content-Length or chunked, decoded).
+    pub body: Bytes,
+    /// Which connection (0-based, in accept order) carried it.
+    pub connection: usize,
+}
+
+/// Socket and request counters of a [`TestServer`].
+///
+/// Open sockets are counted by the kernel where it tells (Linux:
+/// `/proc/net/tcp` and `/proc/net/tcp6`): the client ends of connections to
+/// the server's port that are connecting or established, so connections in
+/// the accept queue count too. A client end leaves those states inside the
+/// client's own `close()`, so the count is exact at every moment, with no
+/// lag for the FIN to reach the server or for the server script to notice
+/// it. Elsewhere the count is of connections whose script has not ended.
+#[derive(Debug, Default)]
+pub struct ServerStats {
+    port: u16,
+    accepted: AtomicUsize,
+    open: AtomicUsize,
+    max_open: AtomicUsize,
+    requests: Mutex<Vec<ServerRequest>>,
+}
+
+impl ServerStats {
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+    /// Connections open now (see the type's docs for how they are counted).
+    pub fn open(&self) -> usize {
+        established(self.port).unwrap_or_else(|| self.open.load(Ordering::SeqCst))
+    }
+    /// Most connections open at once.
+    pub fn max_open(&self) -> usize {
+        self.max_open.load(Ordering::SeqCst)
+    }
+    /// Every request read so far.
+    pub fn requests(&self) -> Vec<ServerRequest> {
+        self.requests.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+}
+
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
+impl Stream {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => s.get_ref().0,
+        }
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
+
+/// One accepted connection, handed to the script.
+pub struct ServerConn {
+    stream: Stream,
+    buf: BytesMut,
+    /// 0-based accept order of this connection.
+    pub index: usize,
+    stats: Arc<ServerStats>,
+}
+
+impl Drop for ServerConn {
+    fn drop(&mut self) {
+        self.stats.open.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl ServerConn {
+    /// Reads the next request (head and body). `Ok(None)` when the client
+    /// closed the connection cleanly between requests.
+    ///
+    /// # Errors
+    ///
+    /// I/O errors, and `InvalidData` for a request that does not parse.
+    pub async fn read_request(&mut self) -> io::Result<Option<ServerRequest>> {
+        let (head_len, method, target, headers) = loop {
+            let mut hs = [httparse::EMPTY_HEADER; 128];
+            let mut req = httparse::Request::new(&mut hs);
+            match req.parse(&self.buf) {
+                Ok(httparse::Status::Complete(len)) => {
+                    let mut headers = HeaderMap::new();
+                    for h in req.headers.iter() {
+                        let name = HeaderName::from_bytes(h.name.as_bytes())
+                            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                        let value = HeaderValue::from_bytes(h.value)
+                            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                        headers.append(name, value);
+                    }
+                    break (
+                        len,
+                        req.method.unwrap_or_default().to_owned(),
+                        req.path.unwrap_or_default().to_owned(),
+                        headers,
+                    );
+                }
+                Ok(httparse::Status::Partial) => {
+                    if self.buf.len() > MAX_HEAD {
+                        return Err(io::Error::new(io::ErrorKind::InvalidData, "request head too large"));
+                    }
+                    if self.fill().await? == 0 {
+                        return if self.buf.is_empty() {
+                            Ok(None)
+                        } else {
+                            Err(io::ErrorKind::UnexpectedEof.into())
+                        };
+                    }
+                }
+                Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
+            }
+        };
+        self.buf.advance(head_len);
+        let chunked = headers
+            .get_all("transfer-encoding")
+            .iter()
+            .any(|v| v.as_bytes().eq_ignore_ascii_case(b"chunked"));
+        let body = if chunked {
+            self.read_chunked().await?
+        } else {
+            let len = headers
+                .get("content-length")
+                .and_then(|v| v.to_str().ok()?.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            self.read_exact_body(len).await?
+        };
+        let req = ServerRequest {
+            method,
+            target,
+            headers,
+            body,
+            connection: self.index,
+        };
+        self.stats
+            .requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(req.clone());
+        Ok(Some(req))
+    }
+
+    /// Reads only a request head (for tests where the server must not read
+    /// the body).
+    ///
+    /// # Errors
+    ///
+    /// As [`read_request`](Self::read_request).
+    pub async fn read_head_only(&mut self) -> io::Result<Option<usize>> {
+        loop {
+            if let Some(pos) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                return Ok(Some(pos + 4));
+            }
+            if self.fill().await? == 0 {
+                return Ok(None);
+            }
+        }
+    }
+
+    async fn fill(&mut self) -> io::Result<usize> {
+        let mut chunk = [0u8; 16 * 1024];
+        let n = self.stream.read(&mut chunk).await?;
+        self.buf.extend_from_slice(&chunk[..n]);
+        Ok(n)
+    }
+
+    async fn read_exact_body(&mut self, len: usize) -> io::Result<Bytes> {
+        while self.buf.len() < len {
+            if self.fill().await? == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+        Ok(self.buf.split_to(len).freeze())
+    }
+
+    async fn read_line(&mut self) -> io::Result<String> {
+        loop {
+            if let Some(pos) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                let line = self.buf.split_to(pos + 2);
+                return Ok(String::from_utf8_lossy(&line[..pos]).into_owned());
+            }
+            if self.fill().await? == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+    }
+
+    async fn read_chunked(&mut self) -> io::Result<Bytes> {
+        let mut out = BytesMut::new();
+        loop {
+            let line = self.read_line().await?;
+            let size_str = line.split(';').next().unwrap_or_default().trim();
+            let size = usize::from_str_radix(size_str, 16)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            if size == 0 {
+                // trailers, up to the empty line
+                while !self.read_line().await?.is_empty() {}
+                return Ok(out.freeze());
+            }
+            out.extend_from_slice(&self.read_exact_body(size).await?);
+            self.read_line().await?;
+        }
+    }
+
+    /// Writes raw bytes.
+    ///
+    /// # Errors
+    ///
+    /// I/O errors.
+    pub async fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.stream.write_all(bytes).await?;
+        self.stream.flush().await
+    }
+
+    /// Writes a complete response with `Content-Length`.
+    ///
+    /// # Errors
+    ///
+    /// I/O errors.
+    pub async fn respond(&mut self, status: u16, headers: &[(&str, &[u8])], body: &[u8]) -> io::Result<()> {
+        let mut out = format!("HTTP/1.1 {status} {}\r\n", reason(status)).into_bytes();
+        for (n, v) in headers {
+            out.extend_from_slice(n.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(v);
+            out.extend_from_slice(b"\r\n");
+        }
+        if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-length")) {
+            out.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(body);
+        self.write(&out).await
+    }
+
+    /// Writes a `200` response head with chunked encoding; follow with
+    /// [`chunk`](Self::chunk) and [`end_chunks`](Self::end_chunks).
+    ///
+    /// # Errors
+    ///
+    /// I/O errors.
+    pub async fn start_chunked(&mut self, headers: &[(&str, &[u8])]) -> io::Result<()> {
+        let mut out = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n".to_vec();
+        for (n, v) in headers {
+            out.extend_from_slice(n.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(v);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        self.write(&out).await
+    }
+
+    /// Writes one chunk.
+    ///
+    /// # Errors
+    ///
+    /// I/O errors.
+    pub async fn chunk(&mut self, data: &[u8]) -> io::Result<()> {
+        let mut out = format!("{:x}\r\n", data.len()).into_bytes();
+        out.extend_from_slice(data);
+        out.extend_from_slice(b"\r\n");
+        self.write(&out).await
+    }
+
+    /// Writes the last chunk.
+    ///
+    /// # Errors
+    ///
+    /// I/O errors.
+    pub async fn end_chunks(&mut self) -> io::Result<()> {
+        self.write(b"0\r\n\r\n").await
+    }
+
+    /// Copies bytes both ways between this connection (anything already
+    /// buffered first) and `other`, until either side closes.
+    ///
+    /// # Errors
+    ///
+    /// I/O errors.
+    pub async fn splice(&mut self, other: &mut TcpStream) -> io::Result<()> {
+        if !self.buf.is_empty() {
+            other.write_all(&self.buf).await?;
+            self.buf.clear();
+        }
+        tokio::io::copy_bidirectional(&mut self.stream, other).await.map(|_| ())
+    }
+
+    /// Closes with a TCP reset instead of a FIN.
+    pub fn reset(self) {
+        let _ = self.stream.tcp().set_zero_linger();
+        drop(self);
+    }
+
+    /// Closes gracefully (FIN).
+    pub async fn close(mut self) {
+        let _ = self.stream.shutdown().await;
+    }
+
+    /// Waits until the client closes the connection (or `limit` passes);
+    /// returns whether it closed.
+    pub async fn wait_closed(&mut self, limit: Duration) -> bool {
+        let mut chunk = [0u8; 1024];
+        let waiting = async {
+            loop {
+                match self.stream.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        };
+        tokio::time::timeout(limit, waiting).await.is_ok()
+    }
+}
+
+/// Client ends of connections to `port` that are connecting (SYN_SENT) or
+/// established, from the kernel's tables; `None` where they cannot be read.
+fn established(port: u16) -> Option<usize> {
+    let mut found = false;
+    let mut count = 0;
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else { continue };
+        found = true;
+        for line in text.lines().skip(1) {
+            let mut cols = line.split_whitespace();
+            let (Some(_), Some(_local), Some(remote), Some(state)) =
+                (cols.next(), cols.next(), cols.next(), cols.next())
+            else {
+                continue;
+            };
+            let remote_port = remote
+                .rsplit_once(':')
+                .and_then(|(_, p)| u16::from_str_radix(p, 16).ok());
+            if remote_port == Some(port) && (state == "01" || state == "02") {
+                count += 1;
+            }
+        }
+    }
+    found.then_some(count)
+}
+
+fn reason(status: u16) -> &'static str {
+    http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Status")
+}
+
+type Script = Arc<dyn Fn(ServerConn) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// A test server on 127.0.0.1. Stops when dropped.
+pub struct TestServer {
+    addr: SocketAddr,
+    stats: Arc<ServerStats>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    tls: bool,
+}
+
+impl Drop for TestServer {
+    /// Stops the server: its runtime, connections and scripts end.
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl TestServer {
+    /// Starts a plain HTTP/1.1 server running `script` for every connection.
+    ///
+    /// # Panics
+    ///
+    /// If no loopback port can be bound (a broken test machine).
+    pub async fn start<F, Fut>(script: F) -> TestServer
+    where
+        F: Fn(ServerConn) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        Self::start_inner(script, None).await
+    }
+
+    /// Starts a TLS server (certificate from `ca`) running `script`.
+    ///
+    /// # Panics
+    ///
+    /// As [`start`](Self::start).
+    pub async fn start_tls<F, Fut>(ca: &crate::tls::TestCa, script: F) -> TestServer
+    where
+        F: Fn(ServerConn) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let acceptor = tokio_rustls::TlsAcceptor::from(ca.server_config(&[b"http/1.1"]));
+        Self::start_inner(script, Some(acceptor)).await
+    }
+
+    async fn start_inner<F, Fut>(script: F, tls: Option<tokio_rustls::TlsAcceptor>) -> TestServer
+    where
+        F: Fn(ServerConn) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        listener.set_nonblocking(true).expect("non-blocking listener");
+        let addr = listener.local_addr().expect("local addr");
+        let stats = Arc::new(ServerStats {
+            port: addr.port(),
+            ..ServerStats::default()
+        });
+        let script: Script = Arc::new(move |c| Box::pin(script(c)));
+        let is_tls = tls.is_some();
+        let st = stats.clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        // The server runs on a runtime of its own, on one thread, so that it
+        // answers promptly however busy the client's runtime is.
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("server runtime");
+            rt.block_on(async move {
+                let listener = TcpListener::from_std(listener).expect("tokio listener");
+                let accept_loop = async {
+                    loop {
+                        let Ok((tcp, _)) = listener.accept().await else { continue };
+                        let _ = tcp.set_nodelay(true);
+                        let index = st.accepted.fetch_add(1, Ordering::SeqCst);
+                        st.open.fetch_add(1, Ordering::SeqCst);
+                        st.max_open.fetch_max(st.open(), Ordering::SeqCst);
+                        let script = script.clone();
+                        let st = st.clone();
+                        let tls = tls.clone();
+                        tokio::spawn(async move {
+                            let stream = match tls {
+                                None => Stream::Plain(tcp),
+                                Some(acc) => match acc.accept(tcp).await {
+                                    Ok(s) => Stream::Tls(Box::new(s)),
+                                    Err(_) => {
+                                        st.open.fetch_sub(1, Ordering::SeqCst);
+                                        return;
+                                    }
+                                },
+                            };
+                            let conn = ServerConn {
+                                stream,
+                                buf: BytesMut::new(),
+                                index,
+                                stats: st,
+                            };
+                            script(conn).await;
+                        });
+                    }
+                };
+                tokio::select! {
+                    _ = stopped => {}
+                    () = accept_loop => {}
+                }
+            });
+        });
+        TestServer {
+            addr,
+            stats,
+            stop: Some(stop),
+            tls: is_tls,
+        }
+    }
+
+    /// A keep-alive server that answers every request with [`echo`].
+    pub async fn echo() -> TestServer {
+        Self::start(serve_echo).await
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT` + `path` (or `https://localhost:PORT` for TLS,
+    /// the name in the test certificate).
+    pub fn url(&self, path: &str) -> String {
+        if self.tls {
+            format!("https://localhost:{}{path}", self.addr.port())
+        } else {
+            format!("http://{}{path}", self.addr)
+        }
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &ServerStats {
+        &self.stats
+    }
+
+    /// Every request read so far.
+    pub fn requests(&self) -> Vec<ServerRequest> {
+        self.stats.requests()
+    }
+}
+
+/// Serves requests on `conn` until the client closes it, answering each
+/// with [`echo`].
+pub async fn serve_echo(mut conn: ServerConn) {
+    while let Ok(Some(req)) = conn.read_request().await {
+        if echo(&mut conn, &req).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The echo response: status from a `/status/N` path (else 200), the
+/// method in `x-method`, the raw target in `x-target`, the request body as
+/// body (none for HEAD, 204 and 304).
+///
+/// # Errors
+///
+/// I/O errors.
+pub async fn echo(conn: &mut ServerConn, req: &ServerRequest) -> io::Result<()> {
+    let status = req
+        .target
+        .rsplit_once("/status/")
+        .and_then(|(_, s)| s.parse::<u16>().ok())
+        .unwrap_or(200);
+    if status == 204 || status == 304 {
+        let head = format!("HTTP/1.1 {status} {}\r\nx-method: {}\r\n\r\n", reason(status), req.method);
+        return conn.write(head.as_bytes()).await;
+    }
+    let len = req.body.len().to_string();
+    let headers: [(&str, &[u8]); 3] = [
+        ("x-method", req.method.as_bytes()),
+        ("x-target", req.target.as_bytes()),
+        ("content-length", len.as_bytes()),
+    ];
+    let body: &[u8] = if req.method == "HEAD" { b"" } else { &req.body };
+    conn.respond(status, &headers, body).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The socket count used to prove pool limits does see every socket
+    /// a client holds, and sees them go.
+    #[tokio::test]
+    async fn socket_count_sees_every_open_connection() {
+        let server = TestServer::start(|mut conn: ServerConn| async move {
+            conn.wait_closed(Duration::from_secs(5)).await;
+        })
+        .await;
+        let mut clients = Vec::new();
+        for _ in 0..5 {
+            clients.push(TcpStream::connect(server.addr()).await.expect("connect"));
+        }
+        for _ in 0..200 {
+            if server.stats().accepted() == 5 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(server.stats().open(), 5);
+        assert_eq!(server.stats().max_open(), 5);
+        drop(clients);
+        assert_eq!(server.stats().open(), 0, "closed client ends are not counted");
+    }
+}
