@@ -246,7 +246,7 @@ impl http_body::Body for Body {
             Kind::Full { data, .. } => {
                 SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
             }
-            Kind::Stream { hint, .. } => hint.clone(),
+            Kind::Stream { hint, .. } => *hint,
         }
     }
 }
@@ -344,17 +344,14 @@ mod tests {
 
     #[tokio::test]
     async fn streaming_body_is_not_replayable_and_streams_in_order() {
-        let chunks: Vec<Result<&'static str, std::io::Error>> = vec![Ok("one "), Ok("two "), Ok("three")];
+        let chunks: Vec<Result<&'static str, std::io::Error>> =
+            vec![Ok("one "), Ok("two "), Ok("three")];
         let body = Body::from_stream(futures_util::stream::iter(chunks));
         assert!(!body.is_replayable());
         assert!(body.try_clone().is_none());
         assert!(body.as_bytes().is_none());
         assert_eq!(body.content_length(), None);
-        let got: Vec<Bytes> = body
-            .into_data_stream()
-            .map(|c| c.unwrap())
-            .collect()
-            .await;
+        let got: Vec<Bytes> = body.into_data_stream().map(|c| c.unwrap()).collect().await;
         assert_eq!(got, ["one ", "two ", "three"]);
     }
 
@@ -362,7 +359,10 @@ mod tests {
     async fn stream_errors_surface_with_source() {
         let chunks = vec![
             Ok(Bytes::from_static(b"partial")),
-            Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset")),
+            Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "reset",
+            )),
         ];
         let body = Body::from_stream(futures_util::stream::iter(chunks));
         let err = body.collect_bytes().await.unwrap_err();
@@ -371,8 +371,7 @@ mod tests {
         assert!(src.downcast_ref::<std::io::Error>().is_some());
 
         // our own error kind passes through unchanged
-        let chunks: Vec<Result<Bytes, Error>> =
-            vec![Err(Error::from_kind(ErrorKind::ReadTimeout))];
+        let chunks: Vec<Result<Bytes, Error>> = vec![Err(Error::from_kind(ErrorKind::ReadTimeout))];
         let body = Body::from_stream(futures_util::stream::iter(chunks));
         assert_eq!(
             body.collect_bytes().await.unwrap_err().kind(),

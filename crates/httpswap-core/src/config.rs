@@ -390,11 +390,11 @@ impl TransportConfigBuilder {
 
     fn proxy_rules(mut self, f: impl FnOnce(&mut ProxyRules)) -> Self {
         let mut rules = match std::mem::take(&mut self.config.proxy) {
-            ProxyConfig::Explicit(r) => r,
+            ProxyConfig::Explicit(r) => *r,
             _ => ProxyRules::none(),
         };
         f(&mut rules);
-        self.config.proxy = ProxyConfig::Explicit(rules);
+        self.config.proxy = ProxyConfig::Explicit(Box::new(rules));
         self
     }
 
@@ -510,15 +510,32 @@ mod tests {
     #[test]
     fn builder_rejects_bad_settings_with_clear_errors() {
         let cases: Vec<(TransportConfigBuilder, &str)> = vec![
-            (TransportConfig::builder().pool_max_connections(0), "max_connections must be at least 1"),
             (
-                TransportConfig::builder().pool_max_connections(4).pool_max_keepalive(5),
+                TransportConfig::builder().pool_max_connections(0),
+                "max_connections must be at least 1",
+            ),
+            (
+                TransportConfig::builder()
+                    .pool_max_connections(4)
+                    .pool_max_keepalive(5),
                 "max_keepalive_connections (5) exceeds max_connections (4)",
             ),
-            (TransportConfig::builder().proxy("http://"), "invalid proxy url"),
-            (TransportConfig::builder().proxy_https("socks5://h:1"), "unsupported proxy scheme"),
-            (TransportConfig::builder().timeout_read(Duration::ZERO), "read timeout is zero"),
-            (TransportConfig::builder().tls_root_certificates_pem(b"not pem"), "no certificate"),
+            (
+                TransportConfig::builder().proxy("http://"),
+                "invalid proxy url",
+            ),
+            (
+                TransportConfig::builder().proxy_https("socks5://h:1"),
+                "unsupported proxy scheme",
+            ),
+            (
+                TransportConfig::builder().timeout_read(Duration::ZERO),
+                "read timeout is zero",
+            ),
+            (
+                TransportConfig::builder().tls_root_certificates_pem(b"not pem"),
+                "no certificate",
+            ),
         ];
         for (b, want) in cases {
             let e = b.build().unwrap_err();
@@ -545,11 +562,16 @@ mod tests {
             .proxy_from_env(true)
             .build()
             .unwrap();
-        let ProxyConfig::Explicit(r) = &c.proxy else { panic!("explicit expected") };
+        let ProxyConfig::Explicit(r) = &c.proxy else {
+            panic!("explicit expected")
+        };
         assert_eq!(r.http.as_ref().unwrap().port(), 1);
         assert!(r.https.is_none());
         assert!(r.no_proxy.matches("localhost"));
-        let c = TransportConfig::builder().proxy_from_env(false).build().unwrap();
+        let c = TransportConfig::builder()
+            .proxy_from_env(false)
+            .build()
+            .unwrap();
         assert_eq!(c.proxy, ProxyConfig::Disabled);
     }
 

@@ -387,10 +387,7 @@ mod tests {
 
     #[test]
     fn one_pointer_wide() {
-        assert_eq!(
-            std::mem::size_of::<Error>(),
-            std::mem::size_of::<usize>()
-        );
+        assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());
     }
 
     #[test]
@@ -404,10 +401,7 @@ mod tests {
             chain.push(e.to_string());
             cur = e.source();
         }
-        assert_eq!(
-            chain,
-            ["connection closed", "read failed", "reset by peer"]
-        );
+        assert_eq!(chain, ["connection closed", "read failed", "reset by peer"]);
         let mid = top.source().unwrap().downcast_ref::<Error>().unwrap();
         assert_eq!(mid.kind(), ErrorKind::Read);
     }

@@ -45,9 +45,9 @@ pub use proxy::{proxy_refused, NoProxy, Proxy, ProxyConfig, ProxyRules};
 pub use service::ServiceTransport;
 pub use transport::{HttpTransport, PoolStats, Request, Response, SharedTransport};
 
+/// Re-exported `bytes`.
+pub use bytes;
 /// Re-exported so users name the exact `http` version the trait speaks.
 pub use http;
 /// Re-exported `http-body`.
 pub use http_body;
-/// Re-exported `bytes`.
-pub use bytes;

@@ -177,7 +177,9 @@ impl NoProxy {
                 continue;
             }
             if let Some((addr, bits)) = entry.split_once('/') {
-                if let (Ok(ip), Ok(bits)) = (strip_brackets(addr).parse::<IpAddr>(), bits.parse::<u8>()) {
+                if let (Ok(ip), Ok(bits)) =
+                    (strip_brackets(addr).parse::<IpAddr>(), bits.parse::<u8>())
+                {
                     let max = if ip.is_ipv4() { 32 } else { 128 };
                     if bits <= max {
                         np.nets.push((ip, bits));
@@ -214,7 +216,10 @@ impl NoProxy {
         }
         let host = host.trim_end_matches('.').to_ascii_lowercase();
         self.domains.iter().any(|d| {
-            host == *d || (host.len() > d.len() && host.ends_with(d.as_str()) && host.as_bytes()[host.len() - d.len() - 1] == b'.')
+            host == *d
+                || (host.len() > d.len()
+                    && host.ends_with(d.as_str())
+                    && host.as_bytes()[host.len() - d.len() - 1] == b'.')
         })
     }
 
@@ -225,7 +230,9 @@ impl NoProxy {
 }
 
 fn strip_brackets(s: &str) -> &str {
-    s.strip_prefix('[').and_then(|s| s.strip_suffix(']')).unwrap_or(s)
+    s.strip_prefix('[')
+        .and_then(|s| s.strip_suffix(']'))
+        .unwrap_or(s)
 }
 
 fn in_net(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
@@ -323,7 +330,7 @@ pub enum ProxyConfig {
     /// Never use a proxy.
     Disabled,
     /// These rules, ignoring the environment.
-    Explicit(ProxyRules),
+    Explicit(Box<ProxyRules>),
 }
 
 impl ProxyConfig {
@@ -337,7 +344,7 @@ impl ProxyConfig {
         match self {
             ProxyConfig::FromEnv => ProxyRules::from_env(),
             ProxyConfig::Disabled => Ok(ProxyRules::none()),
-            ProxyConfig::Explicit(rules) => Ok(rules.clone()),
+            ProxyConfig::Explicit(rules) => Ok((**rules).clone()),
         }
     }
 }
@@ -346,7 +353,11 @@ impl ProxyConfig {
 pub fn proxy_refused(status: http::StatusCode, proxy: &Proxy) -> Error {
     Error::new(
         ErrorKind::Proxy,
-        format!("proxy {} refused the request with status {}", proxy.authority(), status),
+        format!(
+            "proxy {} refused the request with status {}",
+            proxy.authority(),
+            status
+        ),
     )
     .with_request_sent(false)
 }
@@ -370,7 +381,14 @@ mod tests {
         assert_eq!((p.host(), p.port()), ("127.0.0.1", 3128));
         assert_eq!(Proxy::parse("http://proxy.local").unwrap().port(), 80);
         assert_eq!(Proxy::parse("http://[::1]:8080/").unwrap().host(), "[::1]");
-        for bad in ["", "http://", "https://p:1", "socks5://p:1", "http://p:1/path", "http://p:99999"] {
+        for bad in [
+            "",
+            "http://",
+            "https://p:1",
+            "socks5://p:1",
+            "http://p:1/path",
+            "http://p:99999",
+        ] {
             let e = Proxy::parse(bad).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Builder, "{bad}");
             assert!(e.to_string().contains("invalid proxy url"), "{e}");
@@ -424,7 +442,10 @@ mod tests {
             no_proxy: NoProxy::parse("127.0.0.0/8,example.com:443"),
         };
         let u = |s: &str| s.parse::<Uri>().unwrap();
-        assert_eq!(rules.proxy_for(&u("http://api.test/x")).unwrap().host(), "h");
+        assert_eq!(
+            rules.proxy_for(&u("http://api.test/x")).unwrap().host(),
+            "h"
+        );
         assert!(rules.proxy_for(&u("https://api.test/x")).is_none());
         assert!(rules.proxy_for(&u("http://127.0.0.9/")).is_none());
         assert!(rules.proxy_for(&u("http://www.example.com/")).is_none());

@@ -95,8 +95,11 @@ where
 {
     async fn send(&self, request: Request) -> Result<Response, Error> {
         let mut svc = self.service.clone();
-        let map = |e: S::Error| Error::from_boxed(e.into(), ErrorKind::Other).with_backend(self.name);
-        std::future::poll_fn(|cx| svc.poll_ready(cx)).await.map_err(map)?;
+        let map =
+            |e: S::Error| Error::from_boxed(e.into(), ErrorKind::Other).with_backend(self.name);
+        std::future::poll_fn(|cx| svc.poll_ready(cx))
+            .await
+            .map_err(map)?;
         svc.call(request).await.map_err(map)
     }
 
@@ -114,7 +117,12 @@ mod tests {
     #[tokio::test]
     async fn transport_is_a_tower_service() {
         let svc = tower::service_fn(|_req: Request| async {
-            Ok::<_, Error>(http::Response::builder().status(204).body(Body::empty()).unwrap())
+            Ok::<_, Error>(
+                http::Response::builder()
+                    .status(204)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
         });
         let shared = SharedTransport::new(ServiceTransport::new(svc));
         let res = shared

@@ -61,7 +61,10 @@ impl http_body::Body for ReqBody {
     type Data = Bytes;
     type Error = Error;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
         let this = &mut *self;
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
         match &polled {
@@ -93,17 +96,26 @@ pub(crate) struct ResBody {
     inner: Incoming,
     read_timeout: Option<Duration>,
     timer: Option<Pin<Box<Sleep>>>,
+    /// The total deadline of the request, and its length for the message.
+    deadline: Option<(Pin<Box<Sleep>>, Duration)>,
     lease: Option<Lease>,
     origin: Arc<str>,
     done: bool,
 }
 
 impl ResBody {
-    pub(crate) fn new(inner: Incoming, read_timeout: Option<Duration>, lease: Lease, origin: Arc<str>) -> Self {
+    pub(crate) fn new(
+        inner: Incoming,
+        read_timeout: Option<Duration>,
+        deadline: Option<(tokio::time::Instant, Duration)>,
+        lease: Lease,
+        origin: Arc<str>,
+    ) -> Self {
         let mut body = ResBody {
             inner,
             read_timeout,
             timer: None,
+            deadline: deadline.map(|(at, total)| (Box::pin(tokio::time::sleep_until(at)), total)),
             lease: Some(lease),
             origin,
             done: false,
@@ -119,6 +131,7 @@ impl ResBody {
     fn finish(&mut self, complete: bool) {
         self.done = true;
         self.timer = None;
+        self.deadline = None;
         match self.lease.take() {
             Some(Lease::H1(lease)) if complete => lease.release(),
             other => drop(other),
@@ -130,10 +143,25 @@ impl http_body::Body for ResBody {
     type Data = Bytes;
     type Error = Error;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
         let this = &mut *self;
         if this.done {
             return Poll::Ready(None);
+        }
+        if let Some((sleep, total)) = &mut this.deadline {
+            if sleep.as_mut().poll(cx).is_ready() {
+                let total = *total;
+                this.finish(false);
+                return Poll::Ready(Some(Err(Error::timeout(
+                    ErrorKind::Timeout,
+                    total,
+                    &this.origin,
+                )
+                .with_backend(BACKEND))));
+            }
         }
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {

@@ -85,16 +85,21 @@ pub(crate) struct ConnectOptions<'a> {
 
 /// Connects to `target` (through its proxy, if any). The caller bounds it
 /// with the connect timeout.
-pub(crate) async fn connect(target: &Target, opts: &ConnectOptions<'_>) -> Result<Connected, Error> {
+pub(crate) async fn connect(
+    target: &Target,
+    opts: &ConnectOptions<'_>,
+) -> Result<Connected, Error> {
     let tcp = match &target.proxy {
-        Some(p) => tcp(&p.host, p.port, opts.local_address).await.map_err(|e| {
-            Error::new(
-                ErrorKind::Proxy,
-                format!("proxy {} is unreachable: {e}", p.authority()),
-            )
-            .with_source(e)
-            .with_backend(BACKEND)
-        })?,
+        Some(p) => tcp(&p.host, p.port, opts.local_address)
+            .await
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Proxy,
+                    format!("proxy {} is unreachable: {e}", p.authority()),
+                )
+                .with_source(e)
+                .with_backend(BACKEND)
+            })?,
         None => tcp(&target.host, target.port, opts.local_address).await?,
     };
     let mut tcp = tcp;
@@ -111,12 +116,19 @@ pub(crate) async fn connect(target: &Target, opts: &ConnectOptions<'_>) -> Resul
     let name = match bare.parse::<IpAddr>() {
         Ok(ip) => ServerName::IpAddress(ip.into()),
         Err(_) => ServerName::try_from(bare.to_owned()).map_err(|e| {
-            Error::new(ErrorKind::InvalidUrl, format!("invalid tls server name {bare:?}"))
-                .with_source(e)
-                .with_backend(BACKEND)
+            Error::new(
+                ErrorKind::InvalidUrl,
+                format!("invalid tls server name {bare:?}"),
+            )
+            .with_source(e)
+            .with_backend(BACKEND)
         })?,
     };
-    let config = if opts.http2 { &opts.tls.http2 } else { &opts.tls.http1 };
+    let config = if opts.http2 {
+        &opts.tls.http2
+    } else {
+        &opts.tls.http1
+    };
     let tls = tokio_rustls::TlsConnector::from(config.clone())
         .connect(name, tcp)
         .await
@@ -136,9 +148,12 @@ async fn tcp(host: &str, port: u16, local: Option<IpAddr>) -> Result<TcpStream, 
         Err(_) => tokio::net::lookup_host((bare, port))
             .await
             .map_err(|e| {
-                Error::new(ErrorKind::Connect, format!("dns lookup of {host} failed: {e}"))
-                    .with_source(e)
-                    .with_backend(BACKEND)
+                Error::new(
+                    ErrorKind::Connect,
+                    format!("dns lookup of {host} failed: {e}"),
+                )
+                .with_source(e)
+                .with_backend(BACKEND)
             })?
             .collect(),
     };
@@ -160,7 +175,11 @@ async fn tcp(host: &str, port: u16, local: Option<IpAddr>) -> Result<TcpStream, 
 }
 
 async fn tcp_one(addr: SocketAddr, local: Option<IpAddr>) -> std::io::Result<TcpStream> {
-    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
     if let Some(ip) = local {
         socket.bind(SocketAddr::new(ip, 0))?;
     }
@@ -186,16 +205,21 @@ async fn tunnel(tcp: &mut TcpStream, target: &Target, proxy: &ProxyKey) -> Resul
             .with_request_sent(false)
             .with_backend(BACKEND)
     };
-    tcp.write_all(req.as_bytes())
-        .await
-        .map_err(|e| proxy_err(format!("sending CONNECT to proxy {} failed: {e}", proxy.authority())))?;
+    tcp.write_all(req.as_bytes()).await.map_err(|e| {
+        proxy_err(format!(
+            "sending CONNECT to proxy {} failed: {e}",
+            proxy.authority()
+        ))
+    })?;
     let mut buf = Vec::with_capacity(512);
     let mut chunk = [0u8; 1024];
     loop {
-        let n = tcp
-            .read(&mut chunk)
-            .await
-            .map_err(|e| proxy_err(format!("reading the CONNECT answer of proxy {} failed: {e}", proxy.authority())))?;
+        let n = tcp.read(&mut chunk).await.map_err(|e| {
+            proxy_err(format!(
+                "reading the CONNECT answer of proxy {} failed: {e}",
+                proxy.authority()
+            ))
+        })?;
         if n == 0 {
             return Err(proxy_err(format!(
                 "proxy {} closed the connection during CONNECT",
@@ -209,7 +233,8 @@ async fn tunnel(tcp: &mut TcpStream, target: &Target, proxy: &ProxyKey) -> Resul
             Ok(httparse::Status::Complete(len)) => {
                 let code = res.code.unwrap_or(0);
                 if !(200..300).contains(&code) {
-                    let status = http::StatusCode::from_u16(code).unwrap_or(http::StatusCode::BAD_GATEWAY);
+                    let status =
+                        http::StatusCode::from_u16(code).unwrap_or(http::StatusCode::BAD_GATEWAY);
                     let p = Proxy::parse(&format!("http://{}", proxy.authority()))
                         .map_err(|e| e.with_backend(BACKEND))?;
                     return Err(proxy_refused(status, &p).with_backend(BACKEND));
@@ -224,7 +249,10 @@ async fn tunnel(tcp: &mut TcpStream, target: &Target, proxy: &ProxyKey) -> Resul
             }
             Ok(httparse::Status::Partial) if buf.len() < MAX_CONNECT_RESPONSE => continue,
             Ok(httparse::Status::Partial) => {
-                return Err(proxy_err(format!("proxy {} sent an oversized CONNECT answer", proxy.authority())))
+                return Err(proxy_err(format!(
+                    "proxy {} sent an oversized CONNECT answer",
+                    proxy.authority()
+                )))
             }
             Err(e) => {
                 return Err(proxy_err(format!(

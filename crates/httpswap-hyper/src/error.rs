@@ -31,7 +31,9 @@ pub(crate) enum Phase {
     ResponseBody,
 }
 
-fn chain<'a>(err: &'a (dyn StdError + 'static)) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
+fn chain<'a>(
+    err: &'a (dyn StdError + 'static),
+) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
     std::iter::successors(Some(err), |e: &&'a (dyn StdError + 'static)| (*e).source())
 }
 
@@ -65,7 +67,10 @@ pub(crate) fn map_hyper(err: hyper::Error, phase: Phase, origin: &str) -> Error 
                 format!("malformed response from {origin}: {err}"),
             )
         } else if err.is_user() {
-            (ErrorKind::LocalProtocol, format!("invalid request to {origin}: {err}"))
+            (
+                ErrorKind::LocalProtocol,
+                format!("invalid request to {origin}: {err}"),
+            )
         } else if let Some(io) = find::<io::Error>(dyn_err) {
             io_kind(io, phase, origin)
         } else if err.is_incomplete_message() || err.is_canceled() || err.is_closed() {
@@ -79,7 +84,10 @@ pub(crate) fn map_hyper(err: hyper::Error, phase: Phase, origin: &str) -> Error 
                 format!("response body from {origin} failed: {err}"),
             )
         } else {
-            (ErrorKind::RemoteProtocol, format!("request to {origin} failed: {err}"))
+            (
+                ErrorKind::RemoteProtocol,
+                format!("request to {origin} failed: {err}"),
+            )
         }
     };
     Error::new(kind_msg.0, kind_msg.1)
@@ -106,8 +114,14 @@ fn io_kind(io: &io::Error, phase: Phase, origin: &str) -> (ErrorKind, String) {
             ErrorKind::RemoteProtocol,
             format!("connection to {origin} reset before a complete response"),
         ),
-        (_, Phase::ResponseBody) => (ErrorKind::Read, format!("reading from {origin} failed: {io}")),
-        (_, Phase::Request) => (ErrorKind::Write, format!("sending to {origin} failed: {io}")),
+        (_, Phase::ResponseBody) => (
+            ErrorKind::Read,
+            format!("reading from {origin} failed: {io}"),
+        ),
+        (_, Phase::Request) => (
+            ErrorKind::Write,
+            format!("sending to {origin} failed: {io}"),
+        ),
     }
 }
 

@@ -9,6 +9,8 @@
 //! - at most `max_keepalive_connections` idle; idle ones older than
 //!   `keepalive_expiry` closed and never reused; one closed by the server
 //!   while idle never handed out;
+//! - the optional total deadline (`Timeouts::total`) bounds the request
+//!   and the reading of its body, failing with `ErrorKind::Timeout`;
 //! - connect timeout over TCP + proxy CONNECT + TLS + HTTP/2 handshake; write
 //!   timeout as the longest stall of a socket write; read timeout as the
 //!   longest wait for the response head after the request body was handed
@@ -159,6 +161,24 @@ impl Conn {
     }
 }
 
+type Io = TokioIo<TimedIo>;
+
+/// A connection after its handshake, before its task is spawned.
+enum Established {
+    H1(pool::H1Sender, http1::Connection<Io, ReqBody>),
+    H2(
+        pool::H2Sender,
+        http2::Connection<Io, ReqBody, TokioExecutor>,
+    ),
+}
+
+/// A connection being made, and its slot. Fields drop in declaration
+/// order: the half-made socket closes before the slot is given back.
+struct Connecting<F> {
+    fut: std::pin::Pin<Box<F>>,
+    slot: Option<Slot>,
+}
+
 /// How one attempt failed.
 struct Failed {
     error: Error,
@@ -169,12 +189,32 @@ struct Failed {
 }
 
 impl Inner {
+    /// Sends within the total deadline, if one is set (the body is bound
+    /// by it too, in `ResBody`).
     async fn send(&self, request: Request) -> Result<Response, Error> {
         let timeouts = request
             .extensions()
             .get::<Timeouts>()
             .copied()
             .unwrap_or(self.config.timeouts);
+        match timeouts.total {
+            None => self.send_inner(request, timeouts, None).await,
+            Some(total) => {
+                let at = tokio::time::Instant::now() + total;
+                let origin = request.uri().to_string();
+                tokio::time::timeout_at(at, self.send_inner(request, timeouts, Some((at, total))))
+                    .await
+                    .unwrap_or_else(|_| Err(Error::timeout(ErrorKind::Timeout, total, origin)))
+            }
+        }
+    }
+
+    async fn send_inner(
+        &self,
+        request: Request,
+        timeouts: Timeouts,
+        deadline: Option<(tokio::time::Instant, std::time::Duration)>,
+    ) -> Result<Response, Error> {
         let events = SharedEvents::for_request(&request, self.config.events.as_ref()).cloned();
         let target = self.target_for(request.uri())?;
         let origin: Arc<str> = target.origin().into();
@@ -189,13 +229,20 @@ impl Inner {
             let (conn, reused) = match checkout {
                 Checkout::H1(l) => (Conn::H1(l), true),
                 Checkout::H2(l) => (Conn::H2(l), true),
-                Checkout::New(slot) => (self.new_conn(&target, slot, &timeouts, events.as_ref()).await?, false),
+                Checkout::New(slot) => (
+                    self.new_conn(&target, slot, &timeouts, events.as_ref())
+                        .await?,
+                    false,
+                ),
             };
             // keep a copy for the one retry a dead reused connection allows
             let backup = (reused && !fresh && is_idempotent(request.method()))
                 .then(|| try_clone(&request))
                 .flatten();
-            match self.attempt(conn, request, &target, &origin, &timeouts).await {
+            match self
+                .attempt(conn, request, &target, &origin, &timeouts, deadline)
+                .await
+            {
                 Ok(res) => return Ok(res),
                 Err(failed) => {
                     if reused && !fresh && failed.dead {
@@ -231,7 +278,12 @@ impl Inner {
         };
         let host = match uri.host() {
             Some(h) if !h.is_empty() => h.to_owned(),
-            _ => return Err(Error::new(ErrorKind::InvalidUrl, format!("url {uri} has no host"))),
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::InvalidUrl,
+                    format!("url {uri} has no host"),
+                ))
+            }
         };
         let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
         Ok(Target {
@@ -265,8 +317,11 @@ impl Inner {
             let connected = connect(target, &opts).await?;
             let io = TokioIo::new(TimedIo::new(connected.stream, wt));
             let handshake_err = |e: hyper::Error| {
-                Error::new(ErrorKind::Connect, format!("handshake with {} failed: {e}", target.origin()))
-                    .with_source(e)
+                Error::new(
+                    ErrorKind::Connect,
+                    format!("handshake with {} failed: {e}", target.origin()),
+                )
+                .with_source(e)
             };
             if connected.http2 {
                 let (sender, conn) = http2::Builder::new(TokioExecutor::new())
@@ -274,25 +329,44 @@ impl Inner {
                     .handshake(io)
                     .await
                     .map_err(handshake_err)?;
-                tokio::spawn(async move {
-                    let _slot = slot;
-                    let _ = conn.await;
-                });
-                Ok::<_, Error>(Err(sender))
+                Ok::<_, Error>(Established::H2(sender, conn))
             } else {
-                let (sender, conn) = http1::Builder::new().handshake(io).await.map_err(handshake_err)?;
-                tokio::spawn(async move {
-                    let _slot = slot;
-                    let _ = conn.await;
-                });
-                Ok(Ok(sender))
+                let (sender, conn) = http1::Builder::new()
+                    .handshake(io)
+                    .await
+                    .map_err(handshake_err)?;
+                Ok(Established::H1(sender, conn))
             }
         };
+        // If this future is dropped half way (the caller gave up), the
+        // socket must close before the slot is given back, or another
+        // request could open one socket too many for a moment.
+        let mut connecting = Connecting {
+            fut: Box::pin(establish),
+            slot: Some(slot),
+        };
         let established = match timeouts.connect {
-            Some(limit) => tokio::time::timeout(limit, establish)
+            Some(limit) => tokio::time::timeout(limit, &mut connecting.fut)
                 .await
                 .map_err(|_| Error::timeout(ErrorKind::ConnectTimeout, limit, target.origin()))??,
-            None => establish.await?,
+            None => (&mut connecting.fut).await?,
+        };
+        let slot = connecting.slot.take();
+        let established = match established {
+            Established::H1(sender, conn) => {
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                    drop(slot);
+                });
+                Ok(sender)
+            }
+            Established::H2(sender, conn) => {
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                    drop(slot);
+                });
+                Err(sender)
+            }
         };
         Ok(match established {
             Ok(sender) => Conn::H1(self.pool.lease_new_h1(
@@ -304,7 +378,12 @@ impl Inner {
                 },
                 events,
             )),
-            Err(sender) => Conn::H2(self.pool.lease_new_h2(target, id, sender, write_timeout, events)),
+            Err(sender) => {
+                Conn::H2(
+                    self.pool
+                        .lease_new_h2(target, id, sender, write_timeout, events),
+                )
+            }
         })
     }
 
@@ -316,6 +395,7 @@ impl Inner {
         target: &Target,
         origin: &Arc<str>,
         timeouts: &Timeouts,
+        deadline: Option<(tokio::time::Instant, std::time::Duration)>,
     ) -> Result<Response, Failed> {
         conn.write_timeout().set(timeouts.write);
         let http2 = matches!(conn, Conn::H2(_));
@@ -360,8 +440,14 @@ impl Inner {
         };
         match result {
             Ok(res) => {
-                if res.status() == http::StatusCode::PROXY_AUTHENTICATION_REQUIRED && target.forward_proxied() {
-                    let p = target.proxy.as_ref().map(|p| format!("{}:{}", p.host, p.port)).unwrap_or_default();
+                if res.status() == http::StatusCode::PROXY_AUTHENTICATION_REQUIRED
+                    && target.forward_proxied()
+                {
+                    let p = target
+                        .proxy
+                        .as_ref()
+                        .map(|p| format!("{}:{}", p.host, p.port))
+                        .unwrap_or_default();
                     return Err(Failed {
                         error: Error::new(
                             ErrorKind::Proxy,
@@ -377,7 +463,15 @@ impl Inner {
                     Conn::H2(l) => Lease::H2(l),
                 };
                 let read = timeouts.read;
-                Ok(res.map(|incoming| Body::new(ResBody::new(incoming, read, lease, origin.clone()))))
+                Ok(res.map(|incoming| {
+                    Body::new(ResBody::new(
+                        incoming,
+                        read,
+                        deadline,
+                        lease,
+                        origin.clone(),
+                    ))
+                }))
             }
             Err(mut e) => {
                 let unsent = e.take_message().map(|r| r.map(ReqBody::into_inner));
@@ -387,7 +481,11 @@ impl Inner {
                 if unsent.is_some() {
                     error = error.with_request_sent(false);
                 }
-                Err(Failed { error, unsent, dead })
+                Err(Failed {
+                    error,
+                    unsent,
+                    dead,
+                })
             }
         }
     }
@@ -396,14 +494,20 @@ impl Inner {
 type SendFuture = std::pin::Pin<
     Box<
         dyn std::future::Future<
-                Output = Result<http::Response<hyper::body::Incoming>, hyper::client::conn::TrySendError<http::Request<ReqBody>>>,
+                Output = Result<
+                    http::Response<hyper::body::Incoming>,
+                    hyper::client::conn::TrySendError<http::Request<ReqBody>>,
+                >,
             > + Send,
     >,
 >;
 
 fn futures_box(
     f: impl std::future::Future<
-            Output = Result<http::Response<hyper::body::Incoming>, hyper::client::conn::TrySendError<http::Request<ReqBody>>>,
+            Output = Result<
+                http::Response<hyper::body::Incoming>,
+                hyper::client::conn::TrySendError<http::Request<ReqBody>>,
+            >,
         > + Send
         + 'static,
 ) -> SendFuture {
@@ -447,8 +551,9 @@ fn prepare(mut req: Request, target: &Target, http2: bool) -> Result<Request, Er
         } else {
             format!("{}:{}", target.host, target.port)
         };
-        let value = HeaderValue::from_str(&host)
-            .map_err(|e| Error::new(ErrorKind::InvalidUrl, format!("invalid host {host:?}")).with_source(e))?;
+        let value = HeaderValue::from_str(&host).map_err(|e| {
+            Error::new(ErrorKind::InvalidUrl, format!("invalid host {host:?}")).with_source(e)
+        })?;
         req.headers_mut().insert(HOST, value);
     }
     if target.forward_proxied() {

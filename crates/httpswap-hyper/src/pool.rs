@@ -114,7 +114,9 @@ pub(crate) struct H1Lease {
 
 impl H1Lease {
     pub(crate) fn conn(&mut self) -> &mut H1Conn {
-        self.conn.as_mut().expect("leased connection present until release")
+        self.conn
+            .as_mut()
+            .expect("leased connection present until release")
     }
 
     /// The response was read to its end: keep the connection for reuse
@@ -210,9 +212,8 @@ impl State {
     fn sweep(&mut self, expiry: Duration, now: Instant) -> Option<Instant> {
         self.idle
             .retain(|i| i.since + expiry > now && !i.conn.sender.is_closed());
-        self.h2.retain(|_, e| {
-            !e.sender.is_closed() && (e.streams > 0 || e.since + expiry > now)
-        });
+        self.h2
+            .retain(|_, e| !e.sender.is_closed() && (e.streams > 0 || e.since + expiry > now));
         let h1 = self.idle.iter().map(|i| i.since + expiry);
         let h2 = self
             .h2
@@ -334,8 +335,12 @@ impl Pool {
                 Some(d) => {
                     if tokio::time::timeout_at(d, notified).await.is_err() {
                         let waited = pool_timeout.unwrap_or_default();
-                        return Err(Error::timeout(ErrorKind::PoolTimeout, waited, "a free connection")
-                            .with_backend(BACKEND));
+                        return Err(Error::timeout(
+                            ErrorKind::PoolTimeout,
+                            waited,
+                            "a free connection",
+                        )
+                        .with_backend(BACKEND));
                     }
                 }
                 None => notified.await,
@@ -354,7 +359,9 @@ impl Pool {
         let shared = &self.shared;
         let mut st = shared.lock();
         if st.closed {
-            return Err(Error::new(ErrorKind::Closed, "the transport was closed").with_backend(BACKEND));
+            return Err(
+                Error::new(ErrorKind::Closed, "the transport was closed").with_backend(BACKEND)
+            );
         }
         st.sweep(shared.limits.keepalive_expiry, Instant::now());
         if !fresh {
@@ -404,7 +411,12 @@ impl Pool {
     }
 
     /// Leases a new HTTP/1 connection made with a slot from `acquire`.
-    pub(crate) fn lease_new_h1(&self, target: &Target, conn: H1Conn, events: Option<&Arc<dyn Events>>) -> H1Lease {
+    pub(crate) fn lease_new_h1(
+        &self,
+        target: &Target,
+        conn: H1Conn,
+        events: Option<&Arc<dyn Events>>,
+    ) -> H1Lease {
         self.created(target, conn.id, false, events);
         self.shared.lock().h1_in_use += 1;
         H1Lease {

@@ -101,6 +101,7 @@ macro_rules! conformance_tests {
             timeout_write_server_never_reads,
             timeout_pool_when_the_only_slot_is_held,
             timeout_per_request_override,
+            timeout_total_bounds_head_and_body,
             limit_max_connections_bounds_sockets,
             limit_max_keepalive_closes_extras,
             limit_keepalive_expiry_not_reused,
@@ -153,7 +154,10 @@ macro_rules! __conformance_scenarios {
 ///
 /// When the scenario does not finish in time.
 pub async fn bounded(name: &str, f: impl Future<Output = ()>) {
-    if tokio::time::timeout(Duration::from_secs(20), f).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(20), f)
+        .await
+        .is_err()
+    {
         panic!("scenario {name} did not finish within 20 s");
     }
 }
@@ -189,7 +193,10 @@ async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
 }
 
 fn pattern(len: usize) -> Bytes {
-    (0..len).map(|i| (i % 251) as u8).collect::<Vec<u8>>().into()
+    (0..len)
+        .map(|i| (i % 251) as u8)
+        .collect::<Vec<u8>>()
+        .into()
 }
 
 // ---------------------------------------------------------------- round trips
@@ -200,8 +207,15 @@ pub async fn round_trip_methods(b: Backend) {
     let t = b.default_transport();
     for m in ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"] {
         let method = Method::from_bytes(m.as_bytes()).expect("method");
-        let body = if m == "GET" || m == "HEAD" { Body::empty() } else { Body::from(format!("body of {m}")) };
-        let res = t.send(req(method, &server.url("/m"), body)).await.expect("response");
+        let body = if m == "GET" || m == "HEAD" {
+            Body::empty()
+        } else {
+            Body::from(format!("body of {m}"))
+        };
+        let res = t
+            .send(req(method, &server.url("/m"), body))
+            .await
+            .expect("response");
         assert_eq!(res.status(), 200, "{m}");
         assert_eq!(res.headers()["x-method"], m);
         let got = body_of(res).await.expect("body");
@@ -220,7 +234,10 @@ pub async fn round_trip_status_codes(b: Backend) {
     let server = TestServer::echo().await;
     let t = b.default_transport();
     for code in [200u16, 201, 204, 301, 304, 400, 404, 418, 500, 503] {
-        let res = t.send(get(&server.url(&format!("/status/{code}")))).await.expect("status is not an error");
+        let res = t
+            .send(get(&server.url(&format!("/status/{code}"))))
+            .await
+            .expect("status is not an error");
         assert_eq!(res.status().as_u16(), code);
         let body = body_of(res).await.expect("body");
         if code == 204 || code == 304 {
@@ -241,9 +258,14 @@ pub async fn round_trip_headers_repeated_and_non_utf8(b: Backend) {
     .await;
     let t = b.default_transport();
     let mut r = get(&server.url("/h"));
-    r.headers_mut().append("x-multi", HeaderValue::from_static("one"));
-    r.headers_mut().append("x-multi", HeaderValue::from_static("two"));
-    r.headers_mut().insert("x-bytes", HeaderValue::from_bytes(b"caf\xe9").expect("obs-text is valid"));
+    r.headers_mut()
+        .append("x-multi", HeaderValue::from_static("one"));
+    r.headers_mut()
+        .append("x-multi", HeaderValue::from_static("two"));
+    r.headers_mut().insert(
+        "x-bytes",
+        HeaderValue::from_bytes(b"caf\xe9").expect("obs-text is valid"),
+    );
     let res = t.send(r).await.expect("response");
     let cookies: Vec<_> = res.headers().get_all("set-cookie").iter().collect();
     assert_eq!(cookies, ["a=1", "b=2"]);
@@ -252,7 +274,10 @@ pub async fn round_trip_headers_repeated_and_non_utf8(b: Backend) {
     let multi: Vec<_> = seen.headers.get_all("x-multi").iter().collect();
     assert_eq!(multi, ["one", "two"]);
     assert_eq!(seen.headers["x-bytes"].as_bytes(), b"caf\xe9");
-    assert_eq!(seen.headers["host"], format!("127.0.0.1:{}", server.addr().port()));
+    assert_eq!(
+        seen.headers["host"],
+        format!("127.0.0.1:{}", server.addr().port())
+    );
 }
 
 /// The path and query arrive byte for byte, in origin-form.
@@ -269,7 +294,10 @@ pub async fn round_trip_query_string_exact(b: Backend) {
 pub async fn round_trip_empty_bodies(b: Backend) {
     let server = TestServer::echo().await;
     let t = b.default_transport();
-    let res = t.send(req(Method::POST, &server.url("/e"), Body::empty())).await.expect("response");
+    let res = t
+        .send(req(Method::POST, &server.url("/e"), Body::empty()))
+        .await
+        .expect("response");
     assert_eq!(body_of(res).await.expect("body"), "");
     let res = t.send(get(&server.url("/e"))).await.expect("response");
     assert_eq!(body_of(res).await.expect("body"), "");
@@ -283,8 +311,14 @@ pub async fn round_trip_large_bodies_both_ways(b: Backend) {
     let server = TestServer::echo().await;
     let t = b.default_transport();
     let data = pattern(8 * 1024 * 1024);
-    let res = t.send(req(Method::PUT, &server.url("/big"), data.clone())).await.expect("response");
-    assert_eq!(res.headers()["content-length"], data.len().to_string().as_str());
+    let res = t
+        .send(req(Method::PUT, &server.url("/big"), data.clone()))
+        .await
+        .expect("response");
+    assert_eq!(
+        res.headers()["content-length"],
+        data.len().to_string().as_str()
+    );
     let got = body_of(res).await.expect("body");
     assert_eq!(got.len(), data.len());
     assert!(got == data, "large body differs");
@@ -304,10 +338,15 @@ pub async fn round_trip_streamed_upload_and_chunked_download(b: Backend) {
     })
     .await;
     let t = b.default_transport();
-    let parts: Vec<Result<Bytes, std::io::Error>> = (0..50).map(|i| Ok(Bytes::from(format!("part-{i:03};")))).collect();
+    let parts: Vec<Result<Bytes, std::io::Error>> = (0..50)
+        .map(|i| Ok(Bytes::from(format!("part-{i:03};"))))
+        .collect();
     let expected: String = (0..50).map(|i| format!("part-{i:03};")).collect();
     let body = Body::from_stream(futures_util::stream::iter(parts));
-    let res = t.send(req(Method::POST, &server.url("/s"), body)).await.expect("response");
+    let res = t
+        .send(req(Method::POST, &server.url("/s"), body))
+        .await
+        .expect("response");
     assert_eq!(res.headers()["transfer-encoding"], "chunked");
     assert_eq!(body_of(res).await.expect("body"), expected.as_bytes());
     let seen = &server.requests()[0];
@@ -324,7 +363,9 @@ pub async fn round_trip_sse_streams_incrementally(b: Backend) {
         let rx = rx.clone();
         async move {
             if let Ok(Some(_)) = conn.read_request().await {
-                let _ = conn.start_chunked(&[("content-type", b"text/event-stream")]).await;
+                let _ = conn
+                    .start_chunked(&[("content-type", b"text/event-stream")])
+                    .await;
                 let _ = conn.chunk(b"data: first\n\n").await;
                 let _ = tokio::time::timeout(Duration::from_secs(5), rx.lock().await.recv()).await;
                 let _ = conn.chunk(b"data: second\n\n").await;
@@ -337,7 +378,13 @@ pub async fn round_trip_sse_streams_incrementally(b: Backend) {
     let res = t.send(get(&server.url("/events"))).await.expect("response");
     let mut body = res.into_body();
     use http_body_util::BodyExt;
-    let first = body.frame().await.expect("a frame").expect("ok").into_data().expect("data");
+    let first = body
+        .frame()
+        .await
+        .expect("a frame")
+        .expect("ok")
+        .into_data()
+        .expect("data");
     assert_eq!(first, "data: first\n\n");
     tx.send(()).await.expect("server waits");
     let rest = body.collect().await.expect("rest").to_bytes();
@@ -348,7 +395,9 @@ pub async fn round_trip_sse_streams_incrementally(b: Backend) {
 pub async fn no_redirect_following_in_transport(b: Backend) {
     let server = TestServer::start(|mut conn: ServerConn| async move {
         while let Ok(Some(_)) = conn.read_request().await {
-            let _ = conn.respond(302, &[("location", b"/elsewhere")], b"moved").await;
+            let _ = conn
+                .respond(302, &[("location", b"/elsewhere")], b"moved")
+                .await;
         }
     })
     .await;
@@ -367,7 +416,9 @@ pub async fn no_decompression_in_transport(b: Backend) {
     const GZ: &[u8] = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\xcb\x48\xcd\xc9\xc9\x07\x00\x86\xa6\x10\x36\x05\x00\x00\x00";
     let server = TestServer::start(|mut conn: ServerConn| async move {
         while let Ok(Some(_)) = conn.read_request().await {
-            let _ = conn.respond(200, &[("content-encoding", b"gzip")], GZ).await;
+            let _ = conn
+                .respond(200, &[("content-encoding", b"gzip")], GZ)
+                .await;
         }
     })
     .await;
@@ -375,7 +426,10 @@ pub async fn no_decompression_in_transport(b: Backend) {
     let res = t.send(get(&server.url("/gz"))).await.expect("response");
     assert_eq!(res.headers()["content-encoding"], "gzip");
     assert_eq!(body_of(res).await.expect("body"), GZ);
-    assert!(server.requests()[0].headers.get("accept-encoding").is_none());
+    assert!(server.requests()[0]
+        .headers
+        .get("accept-encoding")
+        .is_none());
 }
 
 // ------------------------------------------------------------------- timeouts
@@ -383,19 +437,25 @@ pub async fn no_decompression_in_transport(b: Backend) {
 /// A listener whose accept queue is full drops SYNs: ConnectTimeout.
 pub async fn timeout_connect_backlog_full(b: Backend) {
     let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-    socket.bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+    socket
+        .bind("127.0.0.1:0".parse().expect("addr"))
+        .expect("bind");
     let listener = socket.listen(1).expect("listen");
     let addr = listener.local_addr().expect("addr");
     // fill the accept queue (never accepted); some fillers may hang: bounded
     let mut fillers = Vec::new();
     for _ in 0..8 {
-        if let Ok(Ok(s)) = tokio::time::timeout(ms(100), tokio::net::TcpStream::connect(addr)).await {
+        if let Ok(Ok(s)) = tokio::time::timeout(ms(100), tokio::net::TcpStream::connect(addr)).await
+        {
             fillers.push(s);
         }
     }
     let t = b.build(base().timeout_connect(ms(200)));
     let started = std::time::Instant::now();
-    let err = t.send(get(&format!("http://{addr}/"))).await.expect_err("cannot connect");
+    let err = t
+        .send(get(&format!("http://{addr}/")))
+        .await
+        .expect_err("cannot connect");
     assert_eq!(err.kind(), ErrorKind::ConnectTimeout, "{err:?}");
     assert!(err.is_timeout() && !err.request_sent());
     assert!(started.elapsed() >= ms(190), "timed out too early");
@@ -410,7 +470,10 @@ pub async fn timeout_read_no_headers(b: Backend) {
     })
     .await;
     let t = b.build(base().timeout_read(ms(150)));
-    let err = t.send(get(&server.url("/"))).await.expect_err("no response");
+    let err = t
+        .send(get(&server.url("/")))
+        .await
+        .expect_err("no response");
     assert_eq!(err.kind(), ErrorKind::ReadTimeout, "{err:?}");
     assert!(err.request_sent());
 }
@@ -420,7 +483,9 @@ pub async fn timeout_read_no_headers(b: Backend) {
 pub async fn timeout_read_body_stalls(b: Backend) {
     let server = TestServer::start(|mut conn: ServerConn| async move {
         let _ = conn.read_request().await;
-        let _ = conn.write(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nfirst part").await;
+        let _ = conn
+            .write(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nfirst part")
+            .await;
         conn.wait_closed(Duration::from_secs(5)).await;
     })
     .await;
@@ -463,7 +528,11 @@ pub async fn timeout_read_does_not_cover_a_slow_upload(b: Backend) {
         Some((Ok::<_, std::io::Error>(Bytes::from(format!("c{i}"))), i + 1))
     });
     let res = t
-        .send(req(Method::POST, &server.url("/up"), Body::from_stream(chunks)))
+        .send(req(
+            Method::POST,
+            &server.url("/up"),
+            Body::from_stream(chunks),
+        ))
         .await
         .expect("slow upload is fine");
     assert_eq!(body_of(res).await.expect("body"), "c0c1c2c3c4c5");
@@ -476,7 +545,11 @@ pub async fn timeout_write_server_never_reads(b: Backend) {
         tokio::time::sleep(Duration::from_secs(5)).await;
     })
     .await;
-    let t = b.build(base().timeout_write(ms(150)).timeout_read(Duration::from_secs(5)));
+    let t = b.build(
+        base()
+            .timeout_write(ms(150))
+            .timeout_read(Duration::from_secs(5)),
+    );
     let data = pattern(64 * 1024 * 1024);
     let err = t
         .send(req(Method::POST, &server.url("/sink"), data))
@@ -490,13 +563,23 @@ pub async fn timeout_write_server_never_reads(b: Backend) {
 pub async fn timeout_pool_when_the_only_slot_is_held(b: Backend) {
     let server = TestServer::start(|mut conn: ServerConn| async move {
         if let Ok(Some(_)) = conn.read_request().await {
-            let _ = conn.write(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nheld").await;
+            let _ = conn
+                .write(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nheld")
+                .await;
             conn.wait_closed(Duration::from_secs(5)).await;
         }
     })
     .await;
-    let t = b.build(base().pool_max_connections(1).pool_max_keepalive(1).timeout_pool(ms(150)));
-    let held = t.send(get(&server.url("/a"))).await.expect("first request gets the slot");
+    let t = b.build(
+        base()
+            .pool_max_connections(1)
+            .pool_max_keepalive(1)
+            .timeout_pool(ms(150)),
+    );
+    let held = t
+        .send(get(&server.url("/a")))
+        .await
+        .expect("first request gets the slot");
     let err = t.send(get(&server.url("/b"))).await.expect_err("no slot");
     assert_eq!(err.kind(), ErrorKind::PoolTimeout, "{err:?}");
     assert!(!err.request_sent());
@@ -513,11 +596,51 @@ pub async fn timeout_per_request_override(b: Backend) {
     .await;
     let t = b.build(base().timeout_read(Duration::from_secs(10)));
     let mut r = get(&server.url("/"));
-    let mut timeouts = httpswap_core::Timeouts::default();
-    timeouts.read = Some(ms(100));
-    r.extensions_mut().insert(timeouts);
+    r.extensions_mut().insert(httpswap_core::Timeouts {
+        read: Some(ms(100)),
+        ..Default::default()
+    });
     let err = t.send(r).await.expect_err("override applies");
     assert_eq!(err.kind(), ErrorKind::ReadTimeout);
+}
+
+/// The total deadline bounds the wait for the head and the reading of a
+/// body that keeps moving (so no gap timeout would fire): Timeout.
+pub async fn timeout_total_bounds_head_and_body(b: Backend) {
+    let server = TestServer::start(|mut conn: ServerConn| async move {
+        while let Ok(Some(req)) = conn.read_request().await {
+            if req.target == "/silent" {
+                conn.wait_closed(Duration::from_secs(5)).await;
+                return;
+            }
+            let _ = conn.start_chunked(&[]).await;
+            for _ in 0..50 {
+                tokio::time::sleep(ms(20)).await;
+                if conn.chunk(b"tick").await.is_err() {
+                    return;
+                }
+            }
+            let _ = conn.end_chunks().await;
+        }
+    })
+    .await;
+    let t = b.build(
+        base()
+            .timeout_read(Duration::from_secs(1))
+            .timeout_total(ms(200)),
+    );
+    let err = t
+        .send(get(&server.url("/silent")))
+        .await
+        .expect_err("no head in time");
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
+    let res = t
+        .send(get(&server.url("/drip")))
+        .await
+        .expect("head in time");
+    let err = body_of(res).await.expect_err("body outlives the deadline");
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
+    assert!(err.is_timeout());
 }
 
 // --------------------------------------------------------------------- limits
@@ -575,13 +698,18 @@ pub async fn limit_max_keepalive_closes_extras(b: Backend) {
     for _ in 0..6 {
         let t = t.clone();
         let url = server.url("/k");
-        tasks.push(tokio::spawn(async move { body_of(t.send(get(&url)).await?).await }));
+        tasks.push(tokio::spawn(async move {
+            body_of(t.send(get(&url)).await?).await
+        }));
     }
     for task in tasks {
         task.await.expect("task").expect("request");
     }
     assert_eq!(server.stats().accepted(), 6);
-    eventually("extra idle connections are closed", || server.stats().open() == 2).await;
+    eventually("extra idle connections are closed", || {
+        server.stats().open() == 2
+    })
+    .await;
 }
 
 /// An idle connection older than keepalive_expiry is closed, not reused.
@@ -597,10 +725,21 @@ pub async fn limit_keepalive_expiry_not_reused(b: Backend) {
     })
     .await;
     let t = b.build(base().pool_keepalive_expiry(ms(100)));
-    body_of(t.send(get(&server.url("/1"))).await.expect("first")).await.expect("body");
-    eventually("the expired connection is closed by the client", || closed.load(Ordering::SeqCst) == 1).await;
-    body_of(t.send(get(&server.url("/2"))).await.expect("second")).await.expect("body");
-    assert_eq!(server.stats().accepted(), 2, "the expired connection was not reused");
+    body_of(t.send(get(&server.url("/1"))).await.expect("first"))
+        .await
+        .expect("body");
+    eventually("the expired connection is closed by the client", || {
+        closed.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    body_of(t.send(get(&server.url("/2"))).await.expect("second"))
+        .await
+        .expect("body");
+    assert_eq!(
+        server.stats().accepted(),
+        2,
+        "the expired connection was not reused"
+    );
 }
 
 async fn serve_echo_ref(conn: &mut ServerConn) {
@@ -625,17 +764,24 @@ pub async fn stale_idle_connection_closed_by_server(b: Backend) {
     })
     .await;
     let t = b.default_transport();
-    body_of(t.send(get(&server.url("/1"))).await.expect("first")).await.expect("body");
+    body_of(t.send(get(&server.url("/1"))).await.expect("first"))
+        .await
+        .expect("body");
     tokio::time::sleep(ms(100)).await;
     for i in 2..5 {
-        let res = t.send(get(&server.url(&format!("/{i}")))).await.expect("never a stale error");
+        let res = t
+            .send(get(&server.url(&format!("/{i}"))))
+            .await
+            .expect("never a stale error");
         body_of(res).await.expect("body");
         tokio::time::sleep(ms(60)).await;
     }
     assert_eq!(server.requests().len(), 4);
 }
 
-fn close_after_second_request() -> impl Fn(ServerConn) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync + 'static {
+fn close_after_second_request(
+) -> impl Fn(ServerConn) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync + 'static
+{
     |mut conn: ServerConn| {
         Box::pin(async move {
             let mut n = 0;
@@ -659,26 +805,48 @@ fn close_after_second_request() -> impl Fn(ServerConn) -> std::pin::Pin<Box<dyn 
 pub async fn stale_get_retried_once_after_close(b: Backend) {
     let server = TestServer::start(close_after_second_request()).await;
     let t = b.default_transport();
-    body_of(t.send(get(&server.url("/1"))).await.expect("first")).await.expect("body");
-    let res = t.send(get(&server.url("/2"))).await.expect("retried on a fresh connection");
+    body_of(t.send(get(&server.url("/1"))).await.expect("first"))
+        .await
+        .expect("body");
+    let res = t
+        .send(get(&server.url("/2")))
+        .await
+        .expect("retried on a fresh connection");
     assert_eq!(res.headers()["x-target"], "/2");
     body_of(res).await.expect("body");
-    let seen: Vec<(String, usize)> = server.requests().into_iter().map(|r| (r.target, r.connection)).collect();
-    assert_eq!(seen, [("/1".to_owned(), 0), ("/2".to_owned(), 0), ("/2".to_owned(), 1)]);
+    let seen: Vec<(String, usize)> = server
+        .requests()
+        .into_iter()
+        .map(|r| (r.target, r.connection))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("/1".to_owned(), 0),
+            ("/2".to_owned(), 0),
+            ("/2".to_owned(), 1)
+        ]
+    );
 }
 
 /// The same for a POST: not retried, RemoteProtocol, request_sent.
 pub async fn stale_post_not_retried(b: Backend) {
     let server = TestServer::start(close_after_second_request()).await;
     let t = b.default_transport();
-    body_of(t.send(get(&server.url("/1"))).await.expect("first")).await.expect("body");
+    body_of(t.send(get(&server.url("/1"))).await.expect("first"))
+        .await
+        .expect("body");
     let err = t
         .send(req(Method::POST, &server.url("/2"), "once"))
         .await
         .expect_err("a POST is never sent twice");
     assert_eq!(err.kind(), ErrorKind::RemoteProtocol, "{err:?}");
     assert!(err.request_sent());
-    let posts = server.requests().iter().filter(|r| r.method == "POST").count();
+    let posts = server
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .count();
     assert_eq!(posts, 1);
 }
 
@@ -706,7 +874,9 @@ pub async fn bad_truncated_content_length(b: Backend) {
 
 /// A chunked body cut before its last chunk: RemoteProtocol.
 pub async fn bad_cut_chunked_body(b: Backend) {
-    let server = one_shot(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n5\r\nwor").await;
+    let server =
+        one_shot(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n5\r\nwor")
+            .await;
     let t = b.default_transport();
     let res = t.send(get(&server.url("/"))).await.expect("head is fine");
     let err = body_of(res).await.expect_err("cut");
@@ -740,9 +910,13 @@ pub async fn bad_oversized_headers(b: Backend) {
 
 /// Two different Content-Length values: RemoteProtocol.
 pub async fn bad_conflicting_content_length(b: Backend) {
-    let server = one_shot(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-length: 6\r\n\r\nhello!").await;
+    let server =
+        one_shot(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-length: 6\r\n\r\nhello!").await;
     let t = b.default_transport();
-    let err = t.send(get(&server.url("/"))).await.expect_err("conflicting");
+    let err = t
+        .send(get(&server.url("/")))
+        .await
+        .expect_err("conflicting");
     assert_eq!(err.kind(), ErrorKind::RemoteProtocol, "{err:?}");
 }
 
@@ -762,7 +936,11 @@ pub async fn bad_reset_before_response(b: Backend) {
         "{err:?}"
     );
     assert!(err.request_sent());
-    assert_eq!(server.stats().accepted(), 1, "no retry on a fresh connection");
+    assert_eq!(
+        server.stats().accepted(),
+        1,
+        "no retry on a fresh connection"
+    );
 }
 
 // --------------------------------------------------------------------- errors
@@ -774,10 +952,16 @@ pub async fn error_connection_refused(b: Backend) {
         l.local_addr().expect("addr")
     };
     let t = b.default_transport();
-    let err = t.send(get(&format!("http://{addr}/"))).await.expect_err("refused");
+    let err = t
+        .send(get(&format!("http://{addr}/")))
+        .await
+        .expect_err("refused");
     assert_eq!(err.kind(), ErrorKind::Connect, "{err:?}");
     assert!(err.is_connect() && !err.request_sent() && err.is_retryable());
-    assert!(err.backend().is_some_and(|name| !name.is_empty()), "{err:?}");
+    assert!(
+        err.backend().is_some_and(|name| !name.is_empty()),
+        "{err:?}"
+    );
 }
 
 /// `ftp://` is UnsupportedProtocol; a URL with no host is InvalidUrl.
@@ -799,7 +983,10 @@ pub async fn proxy_http_absolute_form_with_auth(b: Backend) {
     let origin = TestServer::echo().await;
     let proxy = TestProxy::start(Some(AUTH)).await;
     let t = b.build(base().proxy(&proxy.url(Some("user:pass"))));
-    let res = t.send(get(&origin.url("/via?x=1"))).await.expect("through the proxy");
+    let res = t
+        .send(get(&origin.url("/via?x=1")))
+        .await
+        .expect("through the proxy");
     assert_eq!(res.status(), 200);
     assert_eq!(body_of(res).await.expect("body"), "");
     let seen = proxy.requests();
@@ -821,13 +1008,22 @@ pub async fn proxy_connect_tunnel_with_auth(b: Backend) {
             .proxy(&proxy.url(Some("user:pass")))
             .tls_root_certificate(Certificate::from_der(ca.ca_der())),
     );
-    let res = t.send(req(Method::POST, &origin.url("/secure"), "tunnelled")).await.expect("through the tunnel");
+    let res = t
+        .send(req(Method::POST, &origin.url("/secure"), "tunnelled"))
+        .await
+        .expect("through the tunnel");
     assert_eq!(body_of(res).await.expect("body"), "tunnelled");
     let seen = proxy.requests();
     assert_eq!(seen[0].method, "CONNECT");
-    assert_eq!(seen[0].target, format!("localhost:{}", origin.addr().port()));
+    assert_eq!(
+        seen[0].target,
+        format!("localhost:{}", origin.addr().port())
+    );
     assert_eq!(seen[0].headers["proxy-authorization"], AUTH);
-    assert!(origin.requests()[0].headers.get("proxy-authorization").is_none());
+    assert!(origin.requests()[0]
+        .headers
+        .get("proxy-authorization")
+        .is_none());
 }
 
 /// Wrong credentials: 407 on CONNECT and on a forwarded request are Proxy
@@ -842,10 +1038,16 @@ pub async fn proxy_refusal_is_proxy_error(b: Backend) {
             .proxy(&proxy.url(Some("user:wrong")))
             .tls_root_certificate(Certificate::from_der(ca.ca_der())),
     );
-    let err = t.send(get(&tls_origin.url("/"))).await.expect_err("refused CONNECT");
+    let err = t
+        .send(get(&tls_origin.url("/")))
+        .await
+        .expect_err("refused CONNECT");
     assert_eq!(err.kind(), ErrorKind::Proxy, "{err:?}");
     assert!(!err.request_sent());
-    let err = t.send(get(&origin.url("/"))).await.expect_err("refused forward");
+    let err = t
+        .send(get(&origin.url("/")))
+        .await
+        .expect_err("refused forward");
     assert_eq!(err.kind(), ErrorKind::Proxy, "{err:?}");
     assert!(origin.requests().is_empty() && tls_origin.requests().is_empty());
 }
@@ -867,7 +1069,11 @@ pub async fn proxy_unreachable(b: Backend) {
 pub async fn proxy_no_proxy_goes_direct(b: Backend) {
     let origin = TestServer::echo().await;
     let proxy = TestProxy::start(None).await;
-    let t = b.build(base().proxy(&proxy.url(None)).no_proxy("localhost,127.0.0.0/8"));
+    let t = b.build(
+        base()
+            .proxy(&proxy.url(None))
+            .no_proxy("localhost,127.0.0.0/8"),
+    );
     let res = t.send(get(&origin.url("/direct"))).await.expect("direct");
     assert_eq!(res.headers()["x-target"], "/direct");
     assert!(proxy.requests().is_empty());
@@ -880,7 +1086,10 @@ pub async fn tls_custom_ca_accepted(b: Backend) {
     let ca = TestCa::new();
     let server = TestServer::start_tls(&ca, serve_echo).await;
     let t = b.build(base().tls_root_certificates_pem(ca.ca_pem().as_bytes()));
-    let res = t.send(req(Method::POST, &server.url("/tls"), "secret")).await.expect("trusted");
+    let res = t
+        .send(req(Method::POST, &server.url("/tls"), "secret"))
+        .await
+        .expect("trusted");
     assert_eq!(body_of(res).await.expect("body"), "secret");
 }
 
@@ -912,9 +1121,16 @@ pub async fn tls_plaintext_port_is_connect_error(b: Backend) {
 pub async fn http2_alpn_over_tls(b: Backend) {
     let ca = TestCa::new();
     let server = H2Server::start(Some(&ca)).await;
-    let t = b.build(base().http2(true).tls_root_certificate(Certificate::from_der(ca.ca_der())));
+    let t = b.build(
+        base()
+            .http2(true)
+            .tls_root_certificate(Certificate::from_der(ca.ca_der())),
+    );
     for i in 0..3 {
-        let res = t.send(req(Method::POST, &server.url("/h2"), format!("n{i}"))).await.expect("h2");
+        let res = t
+            .send(req(Method::POST, &server.url("/h2"), format!("n{i}")))
+            .await
+            .expect("h2");
         assert_eq!(res.version(), Version::HTTP_2);
         assert_eq!(res.headers()["x-version"], "HTTP/2.0");
         assert_eq!(body_of(res).await.expect("body"), format!("n{i}"));
@@ -946,7 +1162,12 @@ pub async fn cancellation_leaks_no_slot(b: Backend) {
         }
     })
     .await;
-    let t = b.build(base().pool_max_connections(4).pool_max_keepalive(4).timeout_pool(ms(500)));
+    let t = b.build(
+        base()
+            .pool_max_connections(4)
+            .pool_max_keepalive(4)
+            .timeout_pool(ms(500)),
+    );
     let mut tasks = Vec::new();
     for i in 0..40u64 {
         let t = t.clone();
@@ -965,10 +1186,17 @@ pub async fn cancellation_leaks_no_slot(b: Backend) {
         let _ = task.await;
     }
     for _ in 0..4 {
-        let res = t.send(get(&server.url("/after"))).await.expect("a slot is free");
+        let res = t
+            .send(get(&server.url("/after")))
+            .await
+            .expect("a slot is free");
         body_of(res).await.expect("body");
     }
-    assert!(server.stats().max_open() <= 4, "saw {}", server.stats().max_open());
+    assert!(
+        server.stats().max_open() <= 4,
+        "saw {}",
+        server.stats().max_open()
+    );
     let stats = t.pool_stats();
     assert_eq!(stats.in_use, Some(0), "{stats:?}");
 }
@@ -980,13 +1208,22 @@ struct Recorder(Mutex<Vec<String>>);
 
 impl Events for Recorder {
     fn connection_created(&self, e: &ConnectionEvent) {
-        self.0.lock().expect("lock").push(format!("created {}", e.origin));
+        self.0
+            .lock()
+            .expect("lock")
+            .push(format!("created {}", e.origin));
     }
     fn connection_reused(&self, e: &ConnectionEvent) {
-        self.0.lock().expect("lock").push(format!("reused {}", e.origin));
+        self.0
+            .lock()
+            .expect("lock")
+            .push(format!("reused {}", e.origin));
     }
     fn connection_queued(&self, e: &ConnectionEvent) {
-        self.0.lock().expect("lock").push(format!("queued {}", e.origin));
+        self.0
+            .lock()
+            .expect("lock")
+            .push(format!("queued {}", e.origin));
     }
 }
 
@@ -1003,10 +1240,19 @@ pub async fn events_in_order_and_stats_add_up(b: Backend) {
     })
     .await;
     let rec = Arc::new(Recorder::default());
-    let t = b.build(base().pool_max_connections(1).pool_max_keepalive(1).events(rec.clone()));
+    let t = b.build(
+        base()
+            .pool_max_connections(1)
+            .pool_max_keepalive(1)
+            .events(rec.clone()),
+    );
     let origin = format!("http://127.0.0.1:{}", server.addr().port());
-    body_of(t.send(get(&server.url("/1"))).await.expect("1")).await.expect("body");
-    body_of(t.send(get(&server.url("/2"))).await.expect("2")).await.expect("body");
+    body_of(t.send(get(&server.url("/1"))).await.expect("1"))
+        .await
+        .expect("body");
+    body_of(t.send(get(&server.url("/2"))).await.expect("2"))
+        .await
+        .expect("body");
     let (a, b2) = tokio::join!(
         async { body_of(t.send(get(&server.url("/3"))).await?).await },
         async {
@@ -1040,7 +1286,9 @@ pub async fn events_in_order_and_stats_add_up(b: Backend) {
 pub async fn close_refuses_new_requests(b: Backend) {
     let server = TestServer::echo().await;
     let t = b.default_transport();
-    body_of(t.send(get(&server.url("/"))).await.expect("open")).await.expect("body");
+    body_of(t.send(get(&server.url("/"))).await.expect("open"))
+        .await
+        .expect("body");
     t.close().await;
     let err = t.send(get(&server.url("/"))).await.expect_err("closed");
     assert_eq!(err.kind(), ErrorKind::Closed, "{err:?}");

@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -37,7 +36,9 @@ impl H2Server {
     ///
     /// If no loopback port can be bound.
     pub async fn start(ca: Option<&TestCa>) -> H2Server {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
         let addr = listener.local_addr().expect("addr");
         let acceptor = ca.map(|ca| tokio_rustls::TlsAcceptor::from(ca.server_config(&[b"h2"])));
         let accepted = Arc::new(AtomicUsize::new(0));
@@ -45,18 +46,25 @@ impl H2Server {
         let tls = acceptor.is_some();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((tcp, _)) = listener.accept().await else { continue };
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
                 count.fetch_add(1, Ordering::SeqCst);
                 let acceptor = acceptor.clone();
                 tokio::spawn(async move {
                     let svc = service_fn(|req: http::Request<hyper::body::Incoming>| async move {
                         let version = format!("{:?}", req.version());
                         let method = req.method().to_string();
-                        let body = req.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+                        let body = req
+                            .into_body()
+                            .collect()
+                            .await
+                            .map(|c| c.to_bytes())
+                            .unwrap_or_default();
                         let res = http::Response::builder()
                             .header("x-version", version)
                             .header("x-method", method)
-                            .body(Full::new(Bytes::from(body)))
+                            .body(Full::new(body))
                             .expect("valid response");
                         Ok::<_, Infallible>(res)
                     });
@@ -74,7 +82,12 @@ impl H2Server {
                 });
             }
         });
-        H2Server { addr, tls, accepted, task }
+        H2Server {
+            addr,
+            tls,
+            accepted,
+            task,
+        }
     }
 
     /// The URL of `path` (`https://localhost:PORT` or `http://127.0.0.1:PORT`).

@@ -79,7 +79,10 @@ impl MockTransport {
                 .unwrap_or_else(|| {
                     Err(Error::new(
                         ErrorKind::Other,
-                        format!("mock transport has no response left for {} {}", req.method, req.uri),
+                        format!(
+                            "mock transport has no response left for {} {}",
+                            req.method, req.uri
+                        ),
                     ))
                 })
         })
@@ -97,12 +100,18 @@ impl MockTransport {
 
     /// Every request seen so far, in order.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.seen.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// How many requests were seen.
     pub fn request_count(&self) -> usize {
-        self.seen.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 }
 
@@ -114,7 +123,10 @@ impl HttpTransport for MockTransport {
             method: parts.method,
             uri: parts.uri,
             headers: parts.headers,
-            body: body.collect_bytes().await.map_err(|e| e.with_backend("mock"))?,
+            body: body
+                .collect_bytes()
+                .await
+                .map_err(|e| e.with_backend("mock"))?,
         };
         self.seen
             .lock()
@@ -135,7 +147,11 @@ mod tests {
     #[tokio::test]
     async fn queue_answers_in_order_then_errors() {
         let mock = MockTransport::from_responses([(200, "a"), (503, "b")]);
-        let req = || http::Request::post("http://x/").body(Body::from("payload")).unwrap();
+        let req = || {
+            http::Request::post("http://x/")
+                .body(Body::from("payload"))
+                .unwrap()
+        };
         let r1 = mock.send(req()).await.unwrap();
         assert_eq!(r1.status(), 200);
         let r2 = mock.send(req()).await.unwrap();

@@ -25,8 +25,12 @@ impl TestProxy {
             let auth = auth.clone();
             let log = log.clone();
             async move {
-                let Ok(Some(req)) = conn.read_request().await else { return };
-                log.lock().unwrap_or_else(PoisonError::into_inner).push(req.clone());
+                let Ok(Some(req)) = conn.read_request().await else {
+                    return;
+                };
+                log.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(req.clone());
                 let given = req
                     .headers
                     .get("proxy-authorization")
@@ -44,7 +48,11 @@ impl TestProxy {
                         let _ = conn.respond(502, &[], b"").await;
                         return;
                     };
-                    if conn.write(b"HTTP/1.1 200 Connection established\r\n\r\n").await.is_err() {
+                    if conn
+                        .write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                     let _ = conn.splice(&mut upstream).await;
@@ -72,7 +80,9 @@ impl TestProxy {
                     head.extend_from_slice(b"\r\n");
                 }
                 if !req.headers.contains_key("content-length") && !req.body.is_empty() {
-                    head.extend_from_slice(format!("content-length: {}\r\n", req.body.len()).as_bytes());
+                    head.extend_from_slice(
+                        format!("content-length: {}\r\n", req.body.len()).as_bytes(),
+                    );
                 }
                 head.extend_from_slice(b"\r\n");
                 head.extend_from_slice(&req.body);
@@ -96,6 +106,9 @@ impl TestProxy {
 
     /// The first request of every connection the proxy accepted.
     pub fn requests(&self) -> Vec<ServerRequest> {
-        self.seen.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }

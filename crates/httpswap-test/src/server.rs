@@ -72,7 +72,10 @@ impl ServerStats {
     }
     /// Every request read so far.
     pub fn requests(&self) -> Vec<ServerRequest> {
-        self.requests.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -91,7 +94,11 @@ impl Stream {
 }
 
 impl AsyncRead for Stream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Tls(s) => Pin::new(s).poll_read(cx, buf),
@@ -100,7 +107,11 @@ impl AsyncRead for Stream {
 }
 
 impl AsyncWrite for Stream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Tls(s) => Pin::new(s).poll_write(cx, buf),
@@ -165,7 +176,10 @@ impl ServerConn {
                 }
                 Ok(httparse::Status::Partial) => {
                     if self.buf.len() > MAX_HEAD {
-                        return Err(io::Error::new(io::ErrorKind::InvalidData, "request head too large"));
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "request head too large",
+                        ));
                     }
                     if self.fill().await? == 0 {
                         return if self.buf.is_empty() {
@@ -284,7 +298,12 @@ impl ServerConn {
     /// # Errors
     ///
     /// I/O errors.
-    pub async fn respond(&mut self, status: u16, headers: &[(&str, &[u8])], body: &[u8]) -> io::Result<()> {
+    pub async fn respond(
+        &mut self,
+        status: u16,
+        headers: &[(&str, &[u8])],
+        body: &[u8],
+    ) -> io::Result<()> {
         let mut out = format!("HTTP/1.1 {status} {}\r\n", reason(status)).into_bytes();
         for (n, v) in headers {
             out.extend_from_slice(n.as_bytes());
@@ -292,7 +311,10 @@ impl ServerConn {
             out.extend_from_slice(v);
             out.extend_from_slice(b"\r\n");
         }
-        if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-length")) {
+        if !headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+        {
             out.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
         }
         out.extend_from_slice(b"\r\n");
@@ -350,7 +372,9 @@ impl ServerConn {
             other.write_all(&self.buf).await?;
             self.buf.clear();
         }
-        tokio::io::copy_bidirectional(&mut self.stream, other).await.map(|_| ())
+        tokio::io::copy_bidirectional(&mut self.stream, other)
+            .await
+            .map(|_| ())
     }
 
     /// Closes with a TCP reset instead of a FIN.
@@ -383,14 +407,18 @@ impl ServerConn {
 /// Client ends of connections to `port` that are connecting (SYN_SENT) or
 /// established, from the kernel's tables; `None` where they cannot be read.
 fn established(port: u16) -> Option<usize> {
+    // the tables are read page by page while they change, so one socket
+    // can be listed twice: count distinct address pairs
     let mut found = false;
-    let mut count = 0;
+    let mut seen = std::collections::HashSet::new();
     for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let Ok(text) = std::fs::read_to_string(table) else { continue };
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
         found = true;
         for line in text.lines().skip(1) {
             let mut cols = line.split_whitespace();
-            let (Some(_), Some(_local), Some(remote), Some(state)) =
+            let (Some(_), Some(local), Some(remote), Some(state)) =
                 (cols.next(), cols.next(), cols.next(), cols.next())
             else {
                 continue;
@@ -399,11 +427,11 @@ fn established(port: u16) -> Option<usize> {
                 .rsplit_once(':')
                 .and_then(|(_, p)| u16::from_str_radix(p, 16).ok());
             if remote_port == Some(port) && (state == "01" || state == "02") {
-                count += 1;
+                seen.insert((local.to_owned(), remote.to_owned()));
             }
         }
     }
-    found.then_some(count)
+    found.then_some(seen.len())
 }
 
 fn reason(status: u16) -> &'static str {
@@ -466,7 +494,9 @@ impl TestServer {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-        listener.set_nonblocking(true).expect("non-blocking listener");
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
         let addr = listener.local_addr().expect("local addr");
         let stats = Arc::new(ServerStats {
             port: addr.port(),
@@ -487,7 +517,9 @@ impl TestServer {
                 let listener = TcpListener::from_std(listener).expect("tokio listener");
                 let accept_loop = async {
                     loop {
-                        let Ok((tcp, _)) = listener.accept().await else { continue };
+                        let Ok((tcp, _)) = listener.accept().await else {
+                            continue;
+                        };
                         let _ = tcp.set_nodelay(true);
                         let index = st.accepted.fetch_add(1, Ordering::SeqCst);
                         st.open.fetch_add(1, Ordering::SeqCst);
@@ -585,7 +617,11 @@ pub async fn echo(conn: &mut ServerConn, req: &ServerRequest) -> io::Result<()> 
         .and_then(|(_, s)| s.parse::<u16>().ok())
         .unwrap_or(200);
     if status == 204 || status == 304 {
-        let head = format!("HTTP/1.1 {status} {}\r\nx-method: {}\r\n\r\n", reason(status), req.method);
+        let head = format!(
+            "HTTP/1.1 {status} {}\r\nx-method: {}\r\n\r\n",
+            reason(status),
+            req.method
+        );
         return conn.write(head.as_bytes()).await;
     }
     let len = req.body.len().to_string();
@@ -623,6 +659,10 @@ mod tests {
         assert_eq!(server.stats().open(), 5);
         assert_eq!(server.stats().max_open(), 5);
         drop(clients);
-        assert_eq!(server.stats().open(), 0, "closed client ends are not counted");
+        assert_eq!(
+            server.stats().open(),
+            0,
+            "closed client ends are not counted"
+        );
     }
 }

@@ -28,7 +28,10 @@ impl TestCa {
     pub fn new() -> TestCa {
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+        ca_params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         ca_params
             .distinguished_name
             .push(rcgen::DnType::CommonName, "httpswap test ca");
@@ -37,13 +40,16 @@ impl TestCa {
         let issuer = Issuer::new(ca_params, ca_key);
 
         let mut leaf_params =
-            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).expect("leaf params");
+            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+                .expect("leaf params");
         leaf_params.use_authority_key_identifier_extension = true;
         leaf_params
             .extended_key_usages
             .push(rcgen::ExtendedKeyUsagePurpose::ServerAuth);
         let leaf_key = KeyPair::generate().expect("leaf key");
-        let leaf = leaf_params.signed_by(&leaf_key, &issuer).expect("leaf cert");
+        let leaf = leaf_params
+            .signed_by(&leaf_key, &issuer)
+            .expect("leaf cert");
         TestCa {
             ca_der: ca_cert.der().to_vec(),
             ca_pem: ca_cert.pem(),

@@ -1,6 +1,8 @@
 //! Choosing a backend by cargo feature or by name.
 
-use httpswap_core::{async_trait, Error, HttpTransport, Request, Response, SharedTransport, TransportConfig};
+use httpswap_core::{
+    async_trait, Error, HttpTransport, Request, Response, SharedTransport, TransportConfig,
+};
 
 /// The names of the backends compiled in, in the order the default is
 /// picked: hyper, reqwest, isahc.
@@ -53,7 +55,9 @@ pub fn transport_by_name(name: &str, config: TransportConfig) -> Result<SharedTr
     let _ = &config;
     match name {
         #[cfg(feature = "hyper")]
-        "hyper" => Ok(SharedTransport::new(httpswap_hyper::HyperTransport::new(config)?)),
+        "hyper" => Ok(SharedTransport::new(httpswap_hyper::HyperTransport::new(
+            config,
+        )?)),
         known if KNOWN_BACKENDS.contains(&known) => Err(Error::builder(format!(
             "the {name} backend is not compiled in: enable the `{name}` cargo feature of httpswap"
         ))),

@@ -63,11 +63,11 @@ impl Client {
     /// `HTTPS_PROXY` holds an invalid URL), every request of this client
     /// fails with an [`ErrorKind::Builder`] error that says why. Use
     /// [`Client::builder`] to get that error up front.
-    #[cfg(any(feature = "hyper"))]
+    #[cfg(feature = "hyper")]
     pub fn new() -> Client {
-        Client::builder()
-            .build()
-            .unwrap_or_else(|e| Client::from_transport(SharedTransport::new(FailedTransport::new(&e))))
+        Client::builder().build().unwrap_or_else(|e| {
+            Client::from_transport(SharedTransport::new(FailedTransport::new(&e)))
+        })
     }
 
     /// A builder for a client.
@@ -182,7 +182,7 @@ impl Client {
     }
 }
 
-#[cfg(any(feature = "hyper"))]
+#[cfg(feature = "hyper")]
 impl Default for Client {
     fn default() -> Self {
         Client::new()
@@ -228,7 +228,10 @@ impl ClientBuilder {
 
     /// Changes the configuration of the default transport, starting from the
     /// defaults. Ignored (and reported by `build`) with a custom transport.
-    pub fn config(mut self, f: impl FnOnce(TransportConfigBuilder) -> TransportConfigBuilder) -> Self {
+    pub fn config(
+        mut self,
+        f: impl FnOnce(TransportConfigBuilder) -> TransportConfigBuilder,
+    ) -> Self {
         let b = self.config.take().unwrap_or_else(TransportConfig::builder);
         self.config = Some(f(b));
         self
@@ -283,8 +286,11 @@ impl ClientBuilder {
             .base_url
             .map(|u| {
                 let mut url = Url::parse(&u).map_err(|e| {
-                    Error::new(ErrorKind::InvalidUrl, format!("invalid base url {u:?}: {e}"))
-                        .with_source(e)
+                    Error::new(
+                        ErrorKind::InvalidUrl,
+                        format!("invalid base url {u:?}: {e}"),
+                    )
+                    .with_source(e)
                 })?;
                 if !url.path().ends_with('/') {
                     let path = format!("{}/", url.path());
@@ -357,11 +363,18 @@ impl RequestBuilder {
     pub fn header(self, name: &str, value: &str) -> Self {
         self.map(|req| {
             let n = HeaderName::try_from(name).map_err(|e| {
-                Error::new(ErrorKind::LocalProtocol, format!("invalid header name {name:?}")).with_source(e)
+                Error::new(
+                    ErrorKind::LocalProtocol,
+                    format!("invalid header name {name:?}"),
+                )
+                .with_source(e)
             })?;
             let v = HeaderValue::try_from(value).map_err(|e| {
-                Error::new(ErrorKind::LocalProtocol, format!("invalid value for header {name:?}"))
-                    .with_source(e)
+                Error::new(
+                    ErrorKind::LocalProtocol,
+                    format!("invalid value for header {name:?}"),
+                )
+                .with_source(e)
             })?;
             req.headers_mut().insert(n, v);
             Ok(())
@@ -373,7 +386,9 @@ impl RequestBuilder {
         self.map(|req| {
             let mut last = None;
             for (name, value) in headers {
-                let name = name.or_else(|| last.clone()).expect("first entry has a name");
+                let name = name
+                    .or_else(|| last.clone())
+                    .expect("first entry has a name");
                 if last.as_ref() != Some(&name) {
                     req.headers_mut().remove(&name);
                 }
@@ -421,7 +436,11 @@ impl RequestBuilder {
         let bytes = serde_json::to_vec(value);
         self.map(|req| {
             let bytes = bytes.map_err(|e| {
-                Error::new(ErrorKind::Builder, format!("could not serialize json body: {e}")).with_source(e)
+                Error::new(
+                    ErrorKind::Builder,
+                    format!("could not serialize json body: {e}"),
+                )
+                .with_source(e)
             })?;
             *req.body_mut() = Body::from(bytes);
             if !req.headers().contains_key(CONTENT_TYPE) {

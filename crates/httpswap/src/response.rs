@@ -63,7 +63,11 @@ impl ResponseExt for Response {
     async fn json<T: serde::de::DeserializeOwned>(self) -> Result<T, Error> {
         let bytes = self.bytes().await?;
         serde_json::from_slice(&bytes).map_err(|e| {
-            Error::new(ErrorKind::Decoding, format!("invalid json in response body: {e}")).with_source(e)
+            Error::new(
+                ErrorKind::Decoding,
+                format!("invalid json in response body: {e}"),
+            )
+            .with_source(e)
         })
     }
 

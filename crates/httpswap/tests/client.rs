@@ -55,7 +55,13 @@ async fn sdk_takes_a_shared_transport_and_works_with_the_mock() {
     });
     let api = TodoApi::new(SharedTransport::new(mock.clone())).unwrap();
     let todo = api.create("write tests").await.unwrap();
-    assert_eq!(todo, Todo { id: 7, title: "write tests".into() });
+    assert_eq!(
+        todo,
+        Todo {
+            id: 7,
+            title: "write tests".into()
+        }
+    );
 
     let seen = mock.requests();
     assert_eq!(seen.len(), 1);
@@ -141,7 +147,10 @@ async fn clones_share_one_transport() {
     client.get("http://a.test/").send().await.unwrap();
     other.get("http://a.test/").send().await.unwrap();
     assert_eq!(mock.request_count(), 2);
-    assert!(Arc::ptr_eq(client.transport().as_arc(), other.transport().as_arc()));
+    assert!(Arc::ptr_eq(
+        client.transport().as_arc(),
+        other.transport().as_arc()
+    ));
 }
 
 #[tokio::test]
@@ -154,7 +163,10 @@ async fn per_request_timeouts_travel_in_extensions() {
         let mock = mock.clone();
         async move { mock.send(req).await }
     });
-    let client = Client::builder().transport(ServiceTransport::new(svc)).build().unwrap();
+    let client = Client::builder()
+        .transport(ServiceTransport::new(svc))
+        .build()
+        .unwrap();
     client
         .get("http://a.test/")
         .timeout_read(std::time::Duration::from_millis(250))
@@ -177,7 +189,9 @@ fn without_a_backend_building_needs_a_transport() {
     }
     assert!(httpswap::enabled_backends().is_empty());
     assert_eq!(
-        httpswap::default_transport(Default::default()).unwrap_err().kind(),
+        httpswap::default_transport(Default::default())
+            .unwrap_err()
+            .kind(),
         ErrorKind::Builder
     );
 }
