@@ -38,11 +38,14 @@ impl LocalServer {
     ///
     /// If no loopback port can be bound.
     pub fn start(body_size: usize) -> LocalServer {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.set_nonblocking(true).expect("nonblocking");
+        // a deep accept queue, so that a burst of new connections measures
+        // the clients and not SYN retransmits
+        let listener = tokio::net::TcpSocket::new_v4().expect("socket");
+        listener.bind(([127, 0, 0, 1], 0).into()).expect("bind");
         let addr = listener.local_addr().expect("addr");
         let body = Bytes::from(vec![b'x'; body_size]);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
@@ -50,7 +53,8 @@ impl LocalServer {
                 .build()
                 .expect("server runtime");
             rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                let listener = listener.listen(4096).expect("listen");
+                let _ = ready_tx.send(());
                 let serve = async {
                     loop {
                         let Ok((tcp, _)) = listener.accept().await else { continue };
@@ -73,6 +77,7 @@ impl LocalServer {
                 }
             });
         });
+        ready_rx.recv().expect("server started");
         LocalServer {
             addr,
             stop: Some(stop),

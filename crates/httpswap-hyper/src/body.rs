@@ -17,6 +17,7 @@ use hyper::body::Incoming;
 use tokio::sync::Notify;
 use tokio::time::Sleep;
 
+use crate::connect::Target;
 use crate::error::{map_hyper, Phase, BACKEND};
 use crate::pool::{H1Lease, H2Lease};
 
@@ -41,14 +42,12 @@ impl Progress {
 /// The request body as hyper sees it.
 pub(crate) struct ReqBody {
     inner: Body,
-    progress: Arc<Progress>,
+    /// `None` for a body that was empty from the start.
+    progress: Option<Arc<Progress>>,
 }
 
 impl ReqBody {
-    pub(crate) fn new(inner: Body, progress: Arc<Progress>) -> Self {
-        if http_body::Body::is_end_stream(&inner) {
-            progress.mark_done();
-        }
+    pub(crate) fn new(inner: Body, progress: Option<Arc<Progress>>) -> Self {
         ReqBody { inner, progress }
     }
 
@@ -67,10 +66,12 @@ impl http_body::Body for ReqBody {
     ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
         let this = &mut *self;
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(None) | Poll::Ready(Some(Err(_))) => this.progress.mark_done(),
-            Poll::Ready(Some(Ok(_))) if this.inner.is_end_stream() => this.progress.mark_done(),
-            _ => {}
+        if let Some(progress) = &this.progress {
+            match &polled {
+                Poll::Ready(None) | Poll::Ready(Some(Err(_))) => progress.mark_done(),
+                Poll::Ready(Some(Ok(_))) if this.inner.is_end_stream() => progress.mark_done(),
+                _ => {}
+            }
         }
         polled
     }
@@ -99,7 +100,7 @@ pub(crate) struct ResBody {
     /// The total deadline of the request, and its length for the message.
     deadline: Option<(Pin<Box<Sleep>>, Duration)>,
     lease: Option<Lease>,
-    origin: Arc<str>,
+    target: Target,
     done: bool,
 }
 
@@ -109,7 +110,7 @@ impl ResBody {
         read_timeout: Option<Duration>,
         deadline: Option<(tokio::time::Instant, Duration)>,
         lease: Lease,
-        origin: Arc<str>,
+        target: Target,
     ) -> Self {
         let mut body = ResBody {
             inner,
@@ -117,7 +118,7 @@ impl ResBody {
             timer: None,
             deadline: deadline.map(|(at, total)| (Box::pin(tokio::time::sleep_until(at)), total)),
             lease: Some(lease),
-            origin,
+            target,
             done: false,
         };
         if http_body::Body::is_end_stream(&body.inner) {
@@ -158,7 +159,7 @@ impl http_body::Body for ResBody {
                 return Poll::Ready(Some(Err(Error::timeout(
                     ErrorKind::Timeout,
                     total,
-                    &this.origin,
+                    this.target.origin(),
                 )
                 .with_backend(BACKEND))));
             }
@@ -177,7 +178,11 @@ impl http_body::Body for ResBody {
             }
             Poll::Ready(Some(Err(e))) => {
                 this.finish(false);
-                Poll::Ready(Some(Err(map_hyper(e, Phase::ResponseBody, &this.origin))))
+                Poll::Ready(Some(Err(map_hyper(
+                    e,
+                    Phase::ResponseBody,
+                    &this.target.origin(),
+                ))))
             }
             Poll::Pending => {
                 let Some(limit) = this.read_timeout else {
@@ -193,7 +198,7 @@ impl http_body::Body for ResBody {
                 Poll::Ready(Some(Err(Error::timeout(
                     ErrorKind::ReadTimeout,
                     limit,
-                    &this.origin,
+                    this.target.origin(),
                 )
                 .with_backend(BACKEND))))
             }

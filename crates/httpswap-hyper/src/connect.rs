@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use httpswap_core::{proxy_refused, Error, ErrorKind, Proxy};
 use rustls::pki_types::ServerName;
@@ -14,17 +15,19 @@ use crate::io::Stream;
 use crate::tls::TlsConfigs;
 
 /// Where a request goes: the origin, and the proxy in front of it.
-#[derive(Clone, PartialEq, Eq, Hash)]
+///
+/// Cheap to build and clone per request: the authority shares the URI's
+/// bytes and the proxy key is shared.
+#[derive(Clone)]
 pub(crate) struct Target {
     pub(crate) https: bool,
-    /// Host as in the URL (IPv6 in brackets).
-    pub(crate) host: String,
+    authority: http::uri::Authority,
     pub(crate) port: u16,
-    pub(crate) proxy: Option<ProxyKey>,
+    pub(crate) proxy: Option<Arc<ProxyKey>>,
 }
 
 /// The parts of a proxy that make connections distinct.
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(PartialEq, Eq, Hash)]
 pub(crate) struct ProxyKey {
     pub(crate) host: String,
     pub(crate) port: u16,
@@ -39,18 +42,37 @@ impl ProxyKey {
             auth: p.basic_auth_header(),
         }
     }
-    fn authority(&self) -> String {
+    pub(crate) fn authority(&self) -> String {
         format!("{}:{}", self.host, self.port)
     }
 }
 
 impl Target {
+    pub(crate) fn new(
+        https: bool,
+        authority: http::uri::Authority,
+        port: u16,
+        proxy: Option<Arc<ProxyKey>>,
+    ) -> Self {
+        Target {
+            https,
+            authority,
+            port,
+            proxy,
+        }
+    }
+
+    /// The host as in the URL (IPv6 in brackets).
+    pub(crate) fn host(&self) -> &str {
+        self.authority.host()
+    }
+
     /// `scheme://host:port` of the origin.
     pub(crate) fn origin(&self) -> String {
         format!(
             "{}://{}:{}",
             if self.https { "https" } else { "http" },
-            self.host,
+            self.host(),
             self.port
         )
     }
@@ -58,6 +80,28 @@ impl Target {
     /// An `http://` request through a forward proxy (absolute-form).
     pub(crate) fn forward_proxied(&self) -> bool {
         self.proxy.is_some() && !self.https
+    }
+}
+
+impl PartialEq for Target {
+    fn eq(&self, other: &Self) -> bool {
+        self.https == other.https
+            && self.port == other.port
+            && self.host().eq_ignore_ascii_case(other.host())
+            && self.proxy == other.proxy
+    }
+}
+
+impl Eq for Target {}
+
+impl std::hash::Hash for Target {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.https.hash(state);
+        self.port.hash(state);
+        for b in self.host().bytes() {
+            state.write_u8(b.to_ascii_lowercase());
+        }
+        self.proxy.hash(state);
     }
 }
 
@@ -100,7 +144,7 @@ pub(crate) async fn connect(
                 .with_source(e)
                 .with_backend(BACKEND)
             })?,
-        None => tcp(&target.host, target.port, opts.local_address).await?,
+        None => tcp(target.host(), target.port, opts.local_address).await?,
     };
     let mut tcp = tcp;
     if !target.https {
@@ -112,7 +156,7 @@ pub(crate) async fn connect(
     if let Some(p) = &target.proxy {
         tunnel(&mut tcp, target, p).await?;
     }
-    let bare = target.host.trim_start_matches('[').trim_end_matches(']');
+    let bare = target.host().trim_start_matches('[').trim_end_matches(']');
     let name = match bare.parse::<IpAddr>() {
         Ok(ip) => ServerName::IpAddress(ip.into()),
         Err(_) => ServerName::try_from(bare.to_owned()).map_err(|e| {
@@ -192,7 +236,7 @@ async fn tcp_one(addr: SocketAddr, local: Option<IpAddr>) -> std::io::Result<Tcp
 const MAX_CONNECT_RESPONSE: usize = 16 * 1024;
 
 async fn tunnel(tcp: &mut TcpStream, target: &Target, proxy: &ProxyKey) -> Result<(), Error> {
-    let authority = format!("{}:{}", target.host, target.port);
+    let authority = format!("{}:{}", target.host(), target.port);
     let mut req = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
     if let Some(auth) = &proxy.auth {
         req.push_str("Proxy-Authorization: ");

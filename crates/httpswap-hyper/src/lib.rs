@@ -44,6 +44,7 @@ mod tls;
 use std::fmt;
 use std::sync::Arc;
 
+use futures_util::future::Either;
 use http::header::{HeaderValue, HOST, PROXY_AUTHORIZATION};
 use http::uri::{PathAndQuery, Uri};
 use http::{Method, Version};
@@ -69,6 +70,8 @@ pub struct HyperTransport {
 struct Inner {
     config: TransportConfig,
     proxies: ProxyRules,
+    /// Keys of `proxies.http` and `proxies.https`, built once.
+    proxy_keys: [Option<Arc<ProxyKey>>; 2],
     tls: tls::TlsConfigs,
     pool: Pool,
 }
@@ -94,12 +97,16 @@ impl HyperTransport {
         let build = || -> Result<Self, Error> {
             config.validate()?;
             let proxies = config.proxy.resolve()?;
+            let key =
+                |p: &Option<httpswap_core::Proxy>| p.as_ref().map(|p| Arc::new(ProxyKey::new(p)));
+            let proxy_keys = [key(&proxies.http), key(&proxies.https)];
             let tls = tls::build(&config.tls)?;
             let pool = Pool::new(config.limits);
             Ok(HyperTransport {
                 inner: Arc::new(Inner {
                     config,
                     proxies,
+                    proxy_keys,
                     tls,
                     pool,
                 }),
@@ -201,10 +208,10 @@ impl Inner {
             None => self.send_inner(request, timeouts, None).await,
             Some(total) => {
                 let at = tokio::time::Instant::now() + total;
-                let origin = request.uri().to_string();
+                let uri = request.uri().clone();
                 tokio::time::timeout_at(at, self.send_inner(request, timeouts, Some((at, total))))
                     .await
-                    .unwrap_or_else(|_| Err(Error::timeout(ErrorKind::Timeout, total, origin)))
+                    .unwrap_or_else(|_| Err(Error::timeout(ErrorKind::Timeout, total, uri)))
             }
         }
     }
@@ -217,7 +224,6 @@ impl Inner {
     ) -> Result<Response, Error> {
         let events = SharedEvents::for_request(&request, self.config.events.as_ref()).cloned();
         let target = self.target_for(request.uri())?;
-        let origin: Arc<str> = target.origin().into();
 
         let mut request = request;
         let mut fresh = false;
@@ -240,14 +246,17 @@ impl Inner {
                 .then(|| try_clone(&request))
                 .flatten();
             match self
-                .attempt(conn, request, &target, &origin, &timeouts, deadline)
+                .attempt(conn, request, &target, &timeouts, deadline)
                 .await
             {
                 Ok(res) => return Ok(res),
                 Err(failed) => {
                     if reused && !fresh && failed.dead {
                         if let Some(again) = failed.unsent.or(backup) {
-                            tracing::debug!(%origin, "reused connection was dead; retrying on a fresh one");
+                            tracing::debug!(
+                                ?target,
+                                "reused connection was dead; retrying on a fresh one"
+                            );
                             request = again;
                             fresh = true;
                             continue;
@@ -276,8 +285,8 @@ impl Inner {
                 ))
             }
         };
-        let host = match uri.host() {
-            Some(h) if !h.is_empty() => h.to_owned(),
+        let authority = match uri.authority() {
+            Some(a) if !a.host().is_empty() => a.clone(),
             _ => {
                 return Err(Error::new(
                     ErrorKind::InvalidUrl,
@@ -286,12 +295,11 @@ impl Inner {
             }
         };
         let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-        Ok(Target {
-            https,
-            host,
-            port,
-            proxy: self.proxies.proxy_for(uri).map(ProxyKey::new),
-        })
+        let proxy = self
+            .proxies
+            .proxy_for(uri)
+            .and(self.proxy_keys[usize::from(https)].clone());
+        Ok(Target::new(https, authority, port, proxy))
     }
 
     /// Connects, handshakes and spawns the connection task, all within the
@@ -393,32 +401,38 @@ impl Inner {
         mut conn: Conn,
         request: Request,
         target: &Target,
-        origin: &Arc<str>,
         timeouts: &Timeouts,
         deadline: Option<(tokio::time::Instant, std::time::Duration)>,
     ) -> Result<Response, Failed> {
         conn.write_timeout().set(timeouts.write);
         let http2 = matches!(conn, Conn::H2(_));
-        let progress = Arc::new(Progress::default());
         let request = prepare(request, target, http2).map_err(|error| Failed {
             error,
             unsent: None,
             dead: false,
         })?;
+        // a body still to be sent is tracked: the read timeout starts when
+        // it was all handed over
+        let progress = (!http_body::Body::is_end_stream(request.body()))
+            .then(|| Arc::new(Progress::default()));
         let request = request.map(|b| ReqBody::new(b, progress.clone()));
         let send = match &mut conn {
-            Conn::H1(l) => futures_box(l.conn().sender.try_send_request(request)),
-            Conn::H2(l) => futures_box(l.sender.try_send_request(request)),
+            Conn::H1(l) => Either::Left(l.conn().sender.try_send_request(request)),
+            Conn::H2(l) => Either::Right(l.sender.try_send_request(request)),
         };
         tokio::pin!(send);
         let result = loop {
-            if progress.is_done() {
+            let Some(progress) = progress.as_ref().filter(|p| !p.is_done()) else {
                 match timeouts.read {
                     Some(limit) => match tokio::time::timeout(limit, &mut send).await {
                         Ok(r) => break r,
                         Err(_) => {
                             return Err(Failed {
-                                error: Error::timeout(ErrorKind::ReadTimeout, limit, origin),
+                                error: Error::timeout(
+                                    ErrorKind::ReadTimeout,
+                                    limit,
+                                    target.origin(),
+                                ),
                                 unsent: None,
                                 dead: false,
                             })
@@ -426,7 +440,7 @@ impl Inner {
                     },
                     None => break send.await,
                 }
-            }
+            };
             let notified = progress.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
@@ -469,7 +483,7 @@ impl Inner {
                         read,
                         deadline,
                         lease,
-                        origin.clone(),
+                        target.clone(),
                     ))
                 }))
             }
@@ -477,7 +491,7 @@ impl Inner {
                 let unsent = e.take_message().map(|r| r.map(ReqBody::into_inner));
                 let err = e.into_error();
                 let dead = is_dead_connection(&err);
-                let mut error = map_hyper(err, Phase::Request, origin);
+                let mut error = map_hyper(err, Phase::Request, &target.origin());
                 if unsent.is_some() {
                     error = error.with_request_sent(false);
                 }
@@ -489,29 +503,6 @@ impl Inner {
             }
         }
     }
-}
-
-type SendFuture = std::pin::Pin<
-    Box<
-        dyn std::future::Future<
-                Output = Result<
-                    http::Response<hyper::body::Incoming>,
-                    hyper::client::conn::TrySendError<http::Request<ReqBody>>,
-                >,
-            > + Send,
-    >,
->;
-
-fn futures_box(
-    f: impl std::future::Future<
-            Output = Result<
-                http::Response<hyper::body::Incoming>,
-                hyper::client::conn::TrySendError<http::Request<ReqBody>>,
-            >,
-        > + Send
-        + 'static,
-) -> SendFuture {
-    Box::pin(f)
 }
 
 fn is_idempotent(m: &Method) -> bool {
@@ -547,9 +538,9 @@ fn prepare(mut req: Request, target: &Target, http2: bool) -> Result<Request, Er
     if !req.headers().contains_key(HOST) {
         let default_port = if target.https { 443 } else { 80 };
         let host = if target.port == default_port {
-            target.host.clone()
+            target.host().to_owned()
         } else {
-            format!("{}:{}", target.host, target.port)
+            format!("{}:{}", target.host(), target.port)
         };
         let value = HeaderValue::from_str(&host).map_err(|e| {
             Error::new(ErrorKind::InvalidUrl, format!("invalid host {host:?}")).with_source(e)

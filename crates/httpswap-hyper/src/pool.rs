@@ -56,6 +56,9 @@ struct State {
     h2: HashMap<Target, H2Entry>,
     closed: bool,
     reaper: bool,
+    /// Requests waiting for a slot or an idle connection: releases notify
+    /// only when there are some.
+    waiters: usize,
 }
 
 struct IdleH1 {
@@ -99,8 +102,11 @@ impl Drop for Slot {
     fn drop(&mut self) {
         let mut st = self.shared.lock();
         st.open -= 1;
+        let wake = st.waiters > 0;
         drop(st);
-        self.shared.notify.notify_one();
+        if wake {
+            self.shared.notify.notify_one();
+        }
     }
 }
 
@@ -142,9 +148,12 @@ impl H1Lease {
         } else {
             dropped = Some(conn);
         }
+        let wake = st.waiters > 0;
         drop(st);
         drop(dropped);
-        shared.notify.notify_one();
+        if wake {
+            shared.notify.notify_one();
+        }
     }
 }
 
@@ -154,9 +163,9 @@ impl Drop for H1Lease {
             let mut st = self.shared.lock();
             st.h1_in_use -= 1;
             drop(st);
-            // closing the sender ends the connection task, which frees the slot
+            // closing the sender ends the connection task, whose slot then
+            // wakes a waiter
             drop(conn);
-            self.shared.notify.notify_one();
         }
     }
 }
@@ -191,8 +200,11 @@ impl Drop for H2Lease {
                 st.reaper = Reaper::spawn(&self.shared);
             }
         }
+        let wake = now_idle && st.waiters > 0;
         drop(st);
-        self.shared.notify.notify_one();
+        if wake {
+            self.shared.notify.notify_one();
+        }
     }
 }
 
@@ -255,6 +267,35 @@ impl Reaper {
     }
 }
 
+/// A request waiting in `acquire`: counted once registered, fires the
+/// queued event once, and uncounts itself however the wait ends.
+struct WaiterGuard<'a> {
+    pool: &'a Pool,
+    registered: bool,
+}
+
+impl<'a> WaiterGuard<'a> {
+    fn new(pool: &'a Pool, target: &Target, events: Option<&Arc<dyn Events>>) -> Self {
+        pool.shared.waited.fetch_add(1, Ordering::Relaxed);
+        if let Some(ev) = events {
+            ev.connection_queued(&ConnectionEvent::new(target.origin(), 0, false));
+        }
+        tracing::debug!(?target, "waiting for a free connection slot");
+        WaiterGuard {
+            pool,
+            registered: false,
+        }
+    }
+}
+
+impl Drop for WaiterGuard<'_> {
+    fn drop(&mut self) {
+        if self.registered {
+            self.pool.shared.lock().waiters -= 1;
+        }
+    }
+}
+
 /// Outcome of one look at the pool state.
 enum Take {
     H1(H1Lease),
@@ -293,12 +334,18 @@ impl Pool {
         events: Option<&Arc<dyn Events>>,
     ) -> Result<Checkout, Error> {
         let deadline = pool_timeout.map(|d| Instant::now() + d);
-        let mut queued = false;
+        let mut waiting: Option<WaiterGuard<'_>> = None;
         loop {
+            // Register interest before looking, so that a release between
+            // the look and the wait is not missed. The fast path (something
+            // is free) never registers.
             let notified = self.shared.notify.notified();
             tokio::pin!(notified);
-            notified.as_mut().enable();
-            let taken = self.try_take(target, fresh)?;
+            if waiting.is_some() {
+                notified.as_mut().enable();
+            }
+            let register = waiting.as_ref().is_some_and(|g| !g.registered);
+            let taken = self.try_take(target, fresh, register)?;
             match taken {
                 Some(Take::New(slot)) => return Ok(Checkout::New(slot)),
                 Some(Take::H2(lease)) => {
@@ -308,11 +355,15 @@ impl Pool {
                 Some(Take::H1(mut lease)) => {
                     // the dispatcher may still be finishing the last
                     // response; a dead connection answers with an error
-                    let ready = lease.conn().sender.ready();
-                    let ok = match deadline {
-                        Some(d) => matches!(tokio::time::timeout_at(d, ready).await, Ok(Ok(()))),
-                        None => ready.await.is_ok(),
-                    };
+                    let sender = &mut lease.conn().sender;
+                    let ok = sender.is_ready()
+                        || match deadline {
+                            Some(d) => matches!(
+                                tokio::time::timeout_at(d, sender.ready()).await,
+                                Ok(Ok(()))
+                            ),
+                            None => sender.ready().await.is_ok(),
+                        };
                     if ok {
                         let id = lease.conn().id;
                         self.reused(target, id, false, events);
@@ -323,14 +374,12 @@ impl Pool {
                 }
                 None => {}
             }
-            if !queued {
-                queued = true;
-                self.shared.waited.fetch_add(1, Ordering::Relaxed);
-                if let Some(ev) = events {
-                    ev.connection_queued(&ConnectionEvent::new(target.origin(), 0, false));
-                }
-                tracing::debug!(target = ?target, "waiting for a free connection slot");
-            }
+            let Some(guard) = &mut waiting else {
+                // nothing free: look again as a registered waiter
+                waiting = Some(WaiterGuard::new(self, target, events));
+                continue;
+            };
+            guard.registered |= register;
             match deadline {
                 Some(d) => {
                     if tokio::time::timeout_at(d, notified).await.is_err() {
@@ -355,7 +404,15 @@ impl Pool {
         }
     }
 
-    fn try_take(&self, target: &Target, fresh: bool) -> Result<Option<Take>, Error> {
+    /// One look at the pool. With `register`, a caller that finds nothing
+    /// is counted as a waiter (in the same critical section, so no release
+    /// can slip between the look and the count).
+    fn try_take(
+        &self,
+        target: &Target,
+        fresh: bool,
+        register: bool,
+    ) -> Result<Option<Take>, Error> {
         let shared = &self.shared;
         let mut st = shared.lock();
         if st.closed {
@@ -363,21 +420,34 @@ impl Pool {
                 Error::new(ErrorKind::Closed, "the transport was closed").with_backend(BACKEND)
             );
         }
-        st.sweep(shared.limits.keepalive_expiry, Instant::now());
+        let now = Instant::now();
+        let expiry = shared.limits.keepalive_expiry;
+        let mut dead = Vec::new();
         if !fresh {
             if let Some(e) = st.h2.get_mut(target) {
-                e.streams += 1;
-                return Ok(Some(Take::H2(H2Lease {
-                    shared: shared.clone(),
-                    target: target.clone(),
-                    id: e.id,
-                    sender: e.sender.clone(),
-                    write_timeout: e.write_timeout.clone(),
-                })));
+                let usable = !e.sender.is_closed() && (e.streams > 0 || e.since + expiry > now);
+                if usable {
+                    e.streams += 1;
+                    return Ok(Some(Take::H2(H2Lease {
+                        shared: shared.clone(),
+                        target: target.clone(),
+                        id: e.id,
+                        sender: e.sender.clone(),
+                        write_timeout: e.write_timeout.clone(),
+                    })));
+                }
+                st.h2.remove(target);
             }
-            if let Some(pos) = st.idle.iter().rposition(|i| i.target == *target) {
+            // newest first; an expired or closed one is closed, not reused
+            while let Some(pos) = st.idle.iter().rposition(|i| i.target == *target) {
                 let idle = st.idle.remove(pos).expect("position is valid");
+                if idle.since + expiry <= now || idle.conn.sender.is_closed() {
+                    dead.push(idle);
+                    continue;
+                }
                 st.h1_in_use += 1;
+                drop(st);
+                drop(dead);
                 return Ok(Some(Take::H1(H1Lease {
                     shared: shared.clone(),
                     target: target.clone(),
@@ -387,14 +457,17 @@ impl Pool {
         }
         if st.open < shared.limits.max_connections {
             st.open += 1;
+            drop(st);
+            drop(dead);
             return Ok(Some(Take::New(Slot {
                 shared: shared.clone(),
             })));
         }
         // No slot: close the oldest idle connection so that its slot comes
-        // back when its task ends (we are woken then).
-        let evicted = st.idle.pop_front();
-        if evicted.is_none() {
+        // back when its task ends (waiters are woken then).
+        if let Some(oldest) = st.idle.pop_front() {
+            dead.push(oldest);
+        } else {
             let idle_h2 = st
                 .h2
                 .iter()
@@ -405,8 +478,11 @@ impl Pool {
                 st.h2.remove(&k);
             }
         }
+        if register {
+            st.waiters += 1;
+        }
         drop(st);
-        drop(evicted);
+        drop(dead);
         Ok(None)
     }
 
