@@ -172,7 +172,7 @@ type Io = TokioIo<TimedIo>;
 
 /// A connection after its handshake, before its task is spawned.
 enum Established {
-    H1(pool::H1Sender, http1::Connection<Io, ReqBody>),
+    H1(pool::H1Sender, Box<http1::Connection<Io, ReqBody>>),
     H2(
         pool::H2Sender,
         http2::Connection<Io, ReqBody, TokioExecutor>,
@@ -343,7 +343,7 @@ impl Inner {
                     .handshake(io)
                     .await
                     .map_err(handshake_err)?;
-                Ok(Established::H1(sender, conn))
+                Ok(Established::H1(sender, Box::new(conn)))
             }
         };
         // If this future is dropped half way (the caller gave up), the
