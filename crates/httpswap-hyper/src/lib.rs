@@ -175,7 +175,7 @@ enum Established {
     H1(pool::H1Sender, Box<http1::Connection<Io, ReqBody>>),
     H2(
         pool::H2Sender,
-        http2::Connection<Io, ReqBody, TokioExecutor>,
+        Box<http2::Connection<Io, ReqBody, TokioExecutor>>,
     ),
 }
 
@@ -337,7 +337,7 @@ impl Inner {
                     .handshake(io)
                     .await
                     .map_err(handshake_err)?;
-                Ok::<_, Error>(Established::H2(sender, conn))
+                Ok::<_, Error>(Established::H2(sender, Box::new(conn)))
             } else {
                 let (sender, conn) = http1::Builder::new()
                     .handshake(io)
