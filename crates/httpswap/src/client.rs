@@ -219,8 +219,9 @@ impl ClientBuilder {
     }
 
     /// Uses this transport instead of building the default one. Any
-    /// transport works: a backend, a [`MockTransport`-like test double], or
-    /// a tower service wrapped in [`ServiceTransport`](crate::ServiceTransport).
+    /// transport works: a backend, a test double such as
+    /// `httpswap_test::MockTransport`, or a tower service wrapped in
+    /// [`ServiceTransport`](crate::ServiceTransport).
     pub fn transport(mut self, transport: impl Into<TransportArg>) -> Self {
         self.transport = Some(transport.into().0);
         self

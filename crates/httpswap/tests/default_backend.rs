@@ -1,0 +1,54 @@
+//! The facade with its default backend, against a local server.
+#![cfg(feature = "hyper")]
+
+use httpswap::{Client, ErrorKind, ResponseExt};
+use httpswap_test::TestServer;
+
+#[tokio::test]
+async fn client_new_uses_the_hyper_backend_end_to_end() {
+    let server = TestServer::echo().await;
+    let client = Client::builder()
+        .config(|c| c.proxy_from_env(false))
+        .base_url(&server.url("/api/"))
+        .build()
+        .unwrap();
+    assert_eq!(client.transport().name(), "hyper");
+    let res = client
+        .post("items")
+        .query(&[("q", "a b")])
+        .json(&serde_json::json!({"n": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["x-target"], "/api/items?q=a+b");
+    assert_eq!(res.text().await.unwrap(), r#"{"n":1}"#);
+    let seen = &server.requests()[0];
+    assert_eq!(seen.headers["user-agent"], httpswap::DEFAULT_USER_AGENT);
+    assert_eq!(seen.headers["content-type"], "application/json");
+}
+
+#[tokio::test]
+async fn default_client_reports_transport_errors_by_kind() {
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let client = Client::new();
+    let err = client
+        .get(&format!("http://{addr}/"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Connect);
+    assert_eq!(err.backend(), Some("hyper"));
+}
+
+#[test]
+fn every_enabled_backend_is_constructible_by_name() {
+    assert_eq!(httpswap::enabled_backends(), ["hyper"]);
+    for name in httpswap::enabled_backends() {
+        let t = httpswap::transport_by_name(name, Default::default()).unwrap();
+        assert_eq!(t.name(), *name);
+    }
+}
