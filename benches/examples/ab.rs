@@ -1,7 +1,7 @@
 //! Quick interleaved A/B runs of the sustained scenario, for profiling:
 //! `cargo run --release -p httpswap-benches --example ab`.
 
-use httpswap_benches::{sustained, LocalServer, Subject};
+use httpswap_benches::{burst, sustained, LocalServer, Subject};
 
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -27,9 +27,10 @@ fn main() {
         ("hyper-util-legacy", Subject::hyper_legacy()),
     ];
     let only = std::env::args().nth(1);
+    let bursts = std::env::args().nth(2).as_deref() == Some("burst");
     let subjects: Vec<_> = subjects
         .into_iter()
-        .filter(|(name, _)| only.as_deref().is_none_or(|o| o == *name))
+        .filter(|(name, _)| only.as_deref().is_none_or(|o| o == "all" || o == *name))
         .collect();
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); subjects.len()];
     rt.block_on(async {
@@ -38,11 +39,20 @@ fn main() {
         }
         for _round in 0..7 {
             for (i, (_, s)) in subjects.iter().enumerate() {
-                let d = sustained(s, &url, 10_000, 100).await;
-                rates[i].push(10_000.0 / d.as_secs_f64());
+                let rate = if bursts {
+                    1000.0 / burst(s, &url, 1000).await.as_secs_f64()
+                } else {
+                    10_000.0 / sustained(s, &url, 10_000, 100).await.as_secs_f64()
+                };
+                rates[i].push(rate);
             }
         }
     });
+    for (name, s) in &subjects {
+        if let Subject::Transport(t) = s {
+            eprintln!("{name}: {:?}", t.pool_stats());
+        }
+    }
     for (i, (name, _)) in subjects.iter().enumerate() {
         let mut r = rates[i].clone();
         r.sort_by(f64::total_cmp);

@@ -19,7 +19,7 @@ use tokio::time::Sleep;
 
 use crate::connect::Target;
 use crate::error::{map_hyper, Phase, BACKEND};
-use crate::pool::{H1Lease, H2Lease};
+use crate::pool::Leased as Lease;
 
 /// Whether the request body has been fully produced.
 #[derive(Debug, Default)]
@@ -83,13 +83,6 @@ impl http_body::Body for ReqBody {
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
     }
-}
-
-/// The connection a response body holds until it ends.
-pub(crate) enum Lease {
-    H1(H1Lease),
-    /// Held for its `Drop`, which ends the stream's share of the connection.
-    H2(#[allow(dead_code)] H2Lease),
 }
 
 /// The response body handed to users.

@@ -55,11 +55,11 @@ use httpswap_core::{
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
-use crate::body::{Lease, Progress, ReqBody, ResBody};
+use crate::body::{Progress, ReqBody, ResBody};
 use crate::connect::{connect, ConnectOptions, ProxyKey, Target};
 use crate::error::{is_dead_connection, map_hyper, Phase, BACKEND};
 use crate::io::{TimedIo, WriteTimeout};
-use crate::pool::{Checkout, H1Conn, Pool, Slot};
+use crate::pool::{Checkout, H1Conn, Leased as Conn, Pool, Slot};
 
 /// The hyper transport. Cheap to clone; clones share one pool.
 #[derive(Clone)]
@@ -153,18 +153,11 @@ impl HttpTransport for HyperTransport {
     }
 }
 
-/// A connection ready for one request.
-enum Conn {
-    H1(pool::H1Lease),
-    H2(pool::H2Lease),
-}
-
-impl Conn {
-    fn write_timeout(&mut self) -> &WriteTimeout {
-        match self {
-            Conn::H1(l) => &l.conn().write_timeout,
-            Conn::H2(l) => &l.write_timeout,
-        }
+/// The write timeout of the connection under a lease.
+fn write_timeout(conn: &mut Conn) -> &WriteTimeout {
+    match conn {
+        Conn::H1(l) => &l.conn().write_timeout,
+        Conn::H2(l) => &l.write_timeout,
     }
 }
 
@@ -198,7 +191,7 @@ struct Failed {
 impl Inner {
     /// Sends within the total deadline, if one is set (the body is bound
     /// by it too, in `ResBody`).
-    async fn send(&self, request: Request) -> Result<Response, Error> {
+    async fn send(self: &Arc<Self>, request: Request) -> Result<Response, Error> {
         let timeouts = request
             .extensions()
             .get::<Timeouts>()
@@ -217,7 +210,7 @@ impl Inner {
     }
 
     async fn send_inner(
-        &self,
+        self: &Arc<Self>,
         request: Request,
         timeouts: Timeouts,
         deadline: Option<(tokio::time::Instant, std::time::Duration)>,
@@ -228,13 +221,15 @@ impl Inner {
         let mut request = request;
         let mut fresh = false;
         loop {
+            let connect =
+                |slot: Slot| self.connect_in_background(&target, slot, &timeouts, events.as_ref());
             let checkout = self
                 .pool
-                .acquire(&target, fresh, timeouts.pool, events.as_ref())
+                .acquire(&target, fresh, timeouts.pool, events.as_ref(), connect)
                 .await?;
             let (conn, reused) = match checkout {
-                Checkout::H1(l) => (Conn::H1(l), true),
-                Checkout::H2(l) => (Conn::H2(l), true),
+                Checkout::Reused(conn) => (conn, true),
+                Checkout::Created(conn) => (conn, false),
                 Checkout::New(slot) => (
                     self.new_conn(&target, slot, &timeouts, events.as_ref())
                         .await?,
@@ -300,6 +295,32 @@ impl Inner {
             .proxy_for(uri)
             .and(self.proxy_keys[usize::from(https)].clone());
         Ok(Target::new(https, authority, port, proxy))
+    }
+
+    /// Starts `new_conn` as a task of its own, so that the request can take
+    /// another connection if one frees up first; a connection nobody waits
+    /// for any more goes to the pool.
+    fn connect_in_background(
+        self: &Arc<Self>,
+        target: &Target,
+        slot: Slot,
+        timeouts: &Timeouts,
+        events: Option<&Arc<dyn Events>>,
+    ) -> pool::Connecting {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let inner = self.clone();
+        let target = target.clone();
+        let timeouts = *timeouts;
+        let events = events.cloned();
+        tokio::spawn(async move {
+            let made = inner
+                .new_conn(&target, slot, &timeouts, events.as_ref())
+                .await;
+            if let Err(Ok(Conn::H1(lease))) = tx.send(made) {
+                lease.release();
+            }
+        });
+        rx
     }
 
     /// Connects, handshakes and spawns the connection task, all within the
@@ -404,7 +425,7 @@ impl Inner {
         timeouts: &Timeouts,
         deadline: Option<(tokio::time::Instant, std::time::Duration)>,
     ) -> Result<Response, Failed> {
-        conn.write_timeout().set(timeouts.write);
+        write_timeout(&mut conn).set(timeouts.write);
         let http2 = matches!(conn, Conn::H2(_));
         let request = prepare(request, target, http2).map_err(|error| Failed {
             error,
@@ -472,10 +493,7 @@ impl Inner {
                         dead: false,
                     });
                 }
-                let lease = match conn {
-                    Conn::H1(l) => Lease::H1(l),
-                    Conn::H2(l) => Lease::H2(l),
-                };
+                let lease = conn;
                 let read = timeouts.read;
                 Ok(res.map(|incoming| {
                     Body::new(ResBody::new(

@@ -21,7 +21,7 @@ use std::time::Duration;
 use httpswap_core::events::ConnectionEvent;
 use httpswap_core::{Error, ErrorKind, Events, Limits, PoolStats};
 use hyper::client::conn::{http1, http2};
-use tokio::sync::Notify;
+use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
 
 use crate::body::ReqBody;
@@ -56,9 +56,48 @@ struct State {
     h2: HashMap<Target, H2Entry>,
     closed: bool,
     reaper: bool,
-    /// Requests waiting for a slot or an idle connection: releases notify
-    /// only when there are some.
+    /// Requests waiting for a slot: slot releases notify only when there
+    /// are some.
     waiters: usize,
+    /// Requests waiting for a connection to their origin, oldest first: a
+    /// released connection goes to the first of them instead of the idle
+    /// queue.
+    handoff: HashMap<Target, VecDeque<oneshot::Sender<Handoff>>>,
+}
+
+/// What a waiting request is handed.
+pub(crate) enum Handoff {
+    /// A released HTTP/1 connection, already counted in use.
+    H1(H1Conn),
+    /// An HTTP/2 connection to the origin is up: look again.
+    H2,
+}
+
+impl State {
+    /// Gives `conn` to the oldest live waiter for `target`, or returns it.
+    fn hand_off(&mut self, target: &Target, mut conn: H1Conn) -> Option<H1Conn> {
+        let Some(queue) = self.handoff.get_mut(target) else {
+            return Some(conn);
+        };
+        while let Some(tx) = queue.pop_front() {
+            self.h1_in_use += 1;
+            match tx.send(Handoff::H1(conn)) {
+                Ok(()) => {
+                    if queue.is_empty() {
+                        self.handoff.remove(target);
+                    }
+                    return None;
+                }
+                Err(Handoff::H1(back)) => {
+                    self.h1_in_use -= 1;
+                    conn = back;
+                }
+                Err(Handoff::H2) => unreachable!("sent an H1 hand-off"),
+            }
+        }
+        self.handoff.remove(target);
+        Some(conn)
+    }
 }
 
 struct IdleH1 {
@@ -82,15 +121,26 @@ struct H2Entry {
     since: Instant,
 }
 
-/// What `acquire` hands out.
-pub(crate) enum Checkout {
-    /// A reused HTTP/1 connection.
+/// A connection leased for one request.
+pub(crate) enum Leased {
+    /// An HTTP/1 connection.
     H1(H1Lease),
     /// A stream on a shared HTTP/2 connection.
     H2(H2Lease),
-    /// A slot for a new connection: connect, then `lease_new_h1`/`h2`.
+}
+
+/// What `acquire` hands out.
+pub(crate) enum Checkout {
+    /// A connection that was open already.
+    Reused(Leased),
+    /// A connection made for this request.
+    Created(Leased),
+    /// A slot for a connection the caller makes itself (`fresh` requests).
     New(Slot),
 }
+
+/// The result of a connect started for a request.
+pub(crate) type Connecting = oneshot::Receiver<Result<Leased, Error>>;
 
 /// A reserved socket slot, given back when dropped. Moved into the
 /// connection task, so it lives exactly as long as the socket.
@@ -132,9 +182,14 @@ impl H1Lease {
         let shared = self.shared.clone();
         let mut st = shared.lock();
         st.h1_in_use -= 1;
-        let keep = !st.closed
-            && !conn.sender.is_closed()
-            && st.idle_count() < shared.limits.max_keepalive_connections;
+        if st.closed || conn.sender.is_closed() {
+            drop(st);
+            return;
+        }
+        let Some(conn) = st.hand_off(&self.target, conn) else {
+            return;
+        };
+        let keep = st.idle_count() < shared.limits.max_keepalive_connections;
         let mut dropped = None;
         if keep {
             st.idle.push_back(IdleH1 {
@@ -296,6 +351,65 @@ impl Drop for WaiterGuard<'_> {
     }
 }
 
+/// A request's own connect: a connection that arrives after the request
+/// stopped waiting for it goes to the pool instead of being lost.
+struct OwnConnect(Connecting);
+
+impl Drop for OwnConnect {
+    fn drop(&mut self) {
+        self.0.close();
+        if let Ok(Ok(Leased::H1(lease))) = self.0.try_recv() {
+            lease.release();
+        }
+    }
+}
+
+/// A request enrolled for hand-offs: a connection handed to it after it
+/// stopped waiting goes back to the pool.
+struct HandoffRx {
+    rx: oneshot::Receiver<Handoff>,
+    shared: Arc<Shared>,
+    target: Target,
+}
+
+impl HandoffRx {
+    /// The lease of a connection handed over (already counted in use).
+    fn adopt(self, conn: H1Conn) -> H1Lease {
+        H1Lease {
+            shared: self.shared.clone(),
+            target: self.target.clone(),
+            conn: Some(conn),
+        }
+    }
+}
+
+impl Drop for HandoffRx {
+    fn drop(&mut self) {
+        self.rx.close();
+        if let Ok(Handoff::H1(conn)) = self.rx.try_recv() {
+            H1Lease {
+                shared: self.shared.clone(),
+                target: self.target.clone(),
+                conn: Some(conn),
+            }
+            .release();
+        }
+    }
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// What one look at the pool found.
+struct Look {
+    take: Option<Take>,
+    handoff: Option<oneshot::Receiver<Handoff>>,
+}
+
 /// Outcome of one look at the pool state.
 enum Take {
     H1(H1Lease),
@@ -322,79 +436,151 @@ impl Pool {
         self.shared.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// A connection (or a slot for a new one) for `target`. With `fresh`,
-    /// idle connections are not considered.
+    /// A connection for `target`.
     ///
-    /// Errors: `PoolTimeout` after `pool_timeout`, `Closed` once closed.
+    /// An idle connection (or a stream on an HTTP/2 one) is reused. Else,
+    /// with a slot free, `connect` starts a connection in the background
+    /// and the request takes whichever comes first: that connection, or
+    /// one of its origin released meanwhile (the other one then goes to the
+    /// pool). With no slot free, the request waits (up to the pool timeout)
+    /// for a slot or a released connection. `fresh` requests skip idle
+    /// connections and get a slot to connect with themselves.
+    ///
+    /// Errors: `PoolTimeout` after `pool_timeout` without a slot, `Closed`
+    /// once closed, or the error of the connect started for this request.
     pub(crate) async fn acquire(
         &self,
         target: &Target,
         fresh: bool,
         pool_timeout: Option<Duration>,
         events: Option<&Arc<dyn Events>>,
+        mut connect: impl FnMut(Slot) -> Connecting,
     ) -> Result<Checkout, Error> {
         let deadline = pool_timeout.map(|d| Instant::now() + d);
-        let mut waiting: Option<WaiterGuard<'_>> = None;
+        let mut queued: Option<WaiterGuard<'_>> = None;
+        let mut own: Option<OwnConnect> = None;
+        let mut handoff: Option<HandoffRx> = None;
+        let mut yielded = fresh;
         loop {
+            // a connection handed over while we were not looking
+            if let Some(guard) = &mut handoff {
+                if let Ok(h) = guard.rx.try_recv() {
+                    let guard = handoff.take().expect("present");
+                    if let Handoff::H1(conn) = h {
+                        if let Some(lease) = self.ready(guard.adopt(conn), deadline).await {
+                            return Ok(self.reused_h1(target, lease, events));
+                        }
+                    }
+                    continue;
+                }
+            }
             // Register interest before looking, so that a release between
             // the look and the wait is not missed. The fast path (something
-            // is free) never registers.
+            // is free) registers nothing.
             let notified = self.shared.notify.notified();
             tokio::pin!(notified);
-            if waiting.is_some() {
+            if queued.is_some() {
                 notified.as_mut().enable();
             }
-            let register = waiting.as_ref().is_some_and(|g| !g.registered);
-            let taken = self.try_take(target, fresh, register)?;
-            match taken {
-                Some(Take::New(slot)) => return Ok(Checkout::New(slot)),
+            let register = queued.as_ref().is_some_and(|g| !g.registered);
+            let want_handoff = !fresh && handoff.is_none();
+            let want_slot = own.is_none() && yielded;
+            let look = self.try_take(target, fresh, want_slot, register, want_handoff)?;
+            if let Some(rx) = look.handoff {
+                handoff = Some(HandoffRx {
+                    rx,
+                    shared: self.shared.clone(),
+                    target: target.clone(),
+                });
+            }
+            match look.take {
+                Some(Take::New(slot)) if fresh => return Ok(Checkout::New(slot)),
+                Some(Take::New(slot)) => {
+                    own = Some(OwnConnect(connect(slot)));
+                    continue;
+                }
                 Some(Take::H2(lease)) => {
                     self.reused(target, lease.id, true, events);
-                    return Ok(Checkout::H2(lease));
+                    return Ok(Checkout::Reused(Leased::H2(lease)));
                 }
-                Some(Take::H1(mut lease)) => {
-                    // the dispatcher may still be finishing the last
-                    // response; a dead connection answers with an error
-                    let sender = &mut lease.conn().sender;
-                    let ok = sender.is_ready()
-                        || match deadline {
-                            Some(d) => matches!(
-                                tokio::time::timeout_at(d, sender.ready()).await,
-                                Ok(Ok(()))
-                            ),
-                            None => sender.ready().await.is_ok(),
-                        };
-                    if ok {
-                        let id = lease.conn().id;
-                        self.reused(target, id, false, events);
-                        return Ok(Checkout::H1(lease));
+                Some(Take::H1(lease)) => {
+                    if let Some(lease) = self.ready(lease, deadline).await {
+                        return Ok(self.reused_h1(target, lease, events));
                     }
-                    drop(lease);
                     continue;
                 }
                 None => {}
             }
-            let Some(guard) = &mut waiting else {
-                // nothing free: look again as a registered waiter
-                waiting = Some(WaiterGuard::new(self, target, events));
+            if !yielded {
+                // Nothing idle. Before opening a connection, give the tasks
+                // ready to run one turn: requests finishing now hand their
+                // connection to us (we are enrolled), which saves a connect
+                // in a burst.
+                yielded = true;
+                tokio::task::yield_now().await;
                 continue;
-            };
-            guard.registered |= register;
-            match deadline {
-                Some(d) => {
-                    if tokio::time::timeout_at(d, notified).await.is_err() {
-                        let waited = pool_timeout.unwrap_or_default();
-                        return Err(Error::timeout(
-                            ErrorKind::PoolTimeout,
-                            waited,
-                            "a free connection",
-                        )
-                        .with_backend(BACKEND));
+            }
+            if own.is_none() {
+                // no slot: wait as a queued request
+                let Some(guard) = &mut queued else {
+                    queued = Some(WaiterGuard::new(self, target, events));
+                    continue;
+                };
+                guard.registered |= register;
+            }
+            let pool_deadline = deadline.filter(|_| own.is_none());
+            tokio::select! {
+                biased;
+                r = async { (&mut own.as_mut().expect("guarded").0).await }, if own.is_some() => {
+                    own = None;
+                    match r {
+                        Ok(Ok(leased)) => return Ok(Checkout::Created(leased)),
+                        Ok(Err(e)) => return Err(e),
+                        Err(_) => continue,
                     }
                 }
-                None => notified.await,
+                h = async { (&mut handoff.as_mut().expect("guarded").rx).await }, if handoff.is_some() => {
+                    let guard = handoff.take().expect("guarded");
+                    if let Ok(Handoff::H1(conn)) = h {
+                        let lease = guard.adopt(conn);
+                        if let Some(lease) = self.ready(lease, deadline).await {
+                            return Ok(self.reused_h1(target, lease, events));
+                        }
+                    }
+                    continue;
+                }
+                () = &mut notified, if queued.is_some() => continue,
+                () = sleep_until_opt(pool_deadline), if pool_deadline.is_some() => {
+                    let waited = pool_timeout.unwrap_or_default();
+                    return Err(Error::timeout(ErrorKind::PoolTimeout, waited, "a free connection")
+                        .with_backend(BACKEND));
+                }
             }
         }
+    }
+
+    /// The lease if its connection is (or becomes) ready for a request; a
+    /// dead one is closed. The dispatcher may still be finishing the last
+    /// response.
+    async fn ready(&self, mut lease: H1Lease, deadline: Option<Instant>) -> Option<H1Lease> {
+        let sender = &mut lease.conn().sender;
+        let ok = sender.is_ready()
+            || match deadline {
+                Some(d) => matches!(tokio::time::timeout_at(d, sender.ready()).await, Ok(Ok(()))),
+                None => sender.ready().await.is_ok(),
+            };
+        ok.then_some(lease)
+    }
+
+    fn reused_h1(
+        &self,
+        target: &Target,
+        mut lease: H1Lease,
+        events: Option<&Arc<dyn Events>>,
+    ) -> Checkout {
+        let id = lease.conn().id;
+        self.reused(target, id, false, events);
+        Checkout::Reused(Leased::H1(lease))
     }
 
     fn reused(&self, target: &Target, id: u64, http2: bool, events: Option<&Arc<dyn Events>>) {
@@ -404,15 +590,19 @@ impl Pool {
         }
     }
 
-    /// One look at the pool. With `register`, a caller that finds nothing
-    /// is counted as a waiter (in the same critical section, so no release
-    /// can slip between the look and the count).
+    /// One look at the pool, in one critical section. Takes an idle
+    /// connection, or (with `want_slot`) a slot. Finding nothing, it counts
+    /// the caller as a queued waiter (`register`) and enrols it for
+    /// hand-offs (`want_handoff`), so no release can slip between the look
+    /// and the wait.
     fn try_take(
         &self,
         target: &Target,
         fresh: bool,
+        want_slot: bool,
         register: bool,
-    ) -> Result<Option<Take>, Error> {
+        want_handoff: bool,
+    ) -> Result<Look, Error> {
         let shared = &self.shared;
         let mut st = shared.lock();
         if st.closed {
@@ -423,18 +613,24 @@ impl Pool {
         let now = Instant::now();
         let expiry = shared.limits.keepalive_expiry;
         let mut dead = Vec::new();
+        let found = |take| {
+            Ok(Look {
+                take: Some(take),
+                handoff: None,
+            })
+        };
         if !fresh {
             if let Some(e) = st.h2.get_mut(target) {
                 let usable = !e.sender.is_closed() && (e.streams > 0 || e.since + expiry > now);
                 if usable {
                     e.streams += 1;
-                    return Ok(Some(Take::H2(H2Lease {
+                    return found(Take::H2(H2Lease {
                         shared: shared.clone(),
                         target: target.clone(),
                         id: e.id,
                         sender: e.sender.clone(),
                         write_timeout: e.write_timeout.clone(),
-                    })));
+                    }));
                 }
                 st.h2.remove(target);
             }
@@ -448,42 +644,56 @@ impl Pool {
                 st.h1_in_use += 1;
                 drop(st);
                 drop(dead);
-                return Ok(Some(Take::H1(H1Lease {
+                return found(Take::H1(H1Lease {
                     shared: shared.clone(),
                     target: target.clone(),
                     conn: Some(idle.conn),
-                })));
+                }));
             }
         }
-        if st.open < shared.limits.max_connections {
-            st.open += 1;
-            drop(st);
-            drop(dead);
-            return Ok(Some(Take::New(Slot {
-                shared: shared.clone(),
-            })));
-        }
-        // No slot: close the oldest idle connection so that its slot comes
-        // back when its task ends (waiters are woken then).
-        if let Some(oldest) = st.idle.pop_front() {
-            dead.push(oldest);
-        } else {
-            let idle_h2 = st
-                .h2
-                .iter()
-                .filter(|(_, e)| e.streams == 0)
-                .min_by_key(|(_, e)| e.since)
-                .map(|(k, _)| k.clone());
-            if let Some(k) = idle_h2 {
-                st.h2.remove(&k);
+        if want_slot {
+            if st.open < shared.limits.max_connections {
+                st.open += 1;
+                drop(st);
+                drop(dead);
+                return found(Take::New(Slot {
+                    shared: shared.clone(),
+                }));
+            }
+            // No slot: close the oldest idle connection so that its slot
+            // comes back when its task ends (queued waiters are woken then).
+            if let Some(oldest) = st.idle.pop_front() {
+                dead.push(oldest);
+            } else {
+                let idle_h2 = st
+                    .h2
+                    .iter()
+                    .filter(|(_, e)| e.streams == 0)
+                    .min_by_key(|(_, e)| e.since)
+                    .map(|(k, _)| k.clone());
+                if let Some(k) = idle_h2 {
+                    st.h2.remove(&k);
+                }
             }
         }
         if register {
             st.waiters += 1;
         }
+        let handoff = want_handoff.then(|| {
+            let (tx, rx) = oneshot::channel();
+            let queue = st.handoff.entry(target.clone()).or_default();
+            while queue.front().is_some_and(|t| t.is_closed()) {
+                queue.pop_front();
+            }
+            queue.push_back(tx);
+            rx
+        });
         drop(st);
         drop(dead);
-        Ok(None)
+        Ok(Look {
+            take: None,
+            handoff,
+        })
     }
 
     /// Leases a new HTTP/1 connection made with a slot from `acquire`.
@@ -523,6 +733,9 @@ impl Pool {
                 since: Instant::now(),
             },
         );
+        for tx in st.handoff.remove(target).into_iter().flatten() {
+            let _ = tx.send(Handoff::H2);
+        }
         H2Lease {
             shared: self.shared.clone(),
             target: target.clone(),
@@ -559,9 +772,11 @@ impl Pool {
         st.closed = true;
         let idle = std::mem::take(&mut st.idle);
         let h2 = std::mem::take(&mut st.h2);
+        let handoff = std::mem::take(&mut st.handoff);
         drop(st);
         drop(idle);
         drop(h2);
+        drop(handoff);
         self.shared.notify.notify_waiters();
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! A backend's `tests/conformance.rs` is one line:
 //!
-//! ```ignore
+//! ```text
 //! httpswap_test::conformance_tests!(httpswap_hyper::HyperTransport::new);
 //! ```
 //!
