@@ -485,10 +485,28 @@ impl TestServer {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let acceptor = tokio_rustls::TlsAcceptor::from(ca.server_config(&[b"http/1.1"]));
-        Self::start_inner(script, Some(acceptor)).await
+        Self::start_inner(script, Some((acceptor, Duration::ZERO))).await
     }
 
-    async fn start_inner<F, Fut>(script: F, tls: Option<tokio_rustls::TlsAcceptor>) -> TestServer
+    /// A TLS server whose every connection but the first waits `delay`
+    /// before its TLS handshake: a slow connect, for pool tests.
+    pub async fn start_tls_slow_handshake<F, Fut>(
+        ca: &crate::tls::TestCa,
+        delay: Duration,
+        script: F,
+    ) -> TestServer
+    where
+        F: Fn(ServerConn) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let acceptor = tokio_rustls::TlsAcceptor::from(ca.server_config(&[b"http/1.1"]));
+        Self::start_inner(script, Some((acceptor, delay))).await
+    }
+
+    async fn start_inner<F, Fut>(
+        script: F,
+        tls: Option<(tokio_rustls::TlsAcceptor, Duration)>,
+    ) -> TestServer
     where
         F: Fn(ServerConn) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
@@ -530,7 +548,12 @@ impl TestServer {
                         tokio::spawn(async move {
                             let stream = match tls {
                                 None => Stream::Plain(tcp),
-                                Some(acc) => match acc.accept(tcp).await {
+                                Some((acc, delay)) => match {
+                                    if index > 0 {
+                                        tokio::time::sleep(delay).await;
+                                    }
+                                    acc.accept(tcp).await
+                                } {
                                     Ok(s) => Stream::Tls(Box::new(s)),
                                     Err(_) => {
                                         st.open.fetch_sub(1, Ordering::SeqCst);
