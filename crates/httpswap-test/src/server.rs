@@ -548,18 +548,16 @@ impl TestServer {
                         tokio::spawn(async move {
                             let stream = match tls {
                                 None => Stream::Plain(tcp),
-                                Some((acc, delay)) => match {
+                                Some((acc, delay)) => {
                                     if index > 0 {
                                         tokio::time::sleep(delay).await;
                                     }
-                                    acc.accept(tcp).await
-                                } {
-                                    Ok(s) => Stream::Tls(Box::new(s)),
-                                    Err(_) => {
+                                    let Ok(tls) = acc.accept(tcp).await else {
                                         st.open.fetch_sub(1, Ordering::SeqCst);
                                         return;
-                                    }
-                                },
+                                    };
+                                    Stream::Tls(Box::new(tls))
+                                }
                             };
                             let conn = ServerConn {
                                 stream,
