@@ -13,6 +13,7 @@ use tokio::net::{TcpSocket, TcpStream};
 use crate::error::{map_connect_io, BACKEND};
 use crate::io::Stream;
 use crate::tls::TlsConfigs;
+use tokio_util::either::Either;
 
 /// Where a request goes: the origin, and the proxy in front of it.
 ///
@@ -149,7 +150,7 @@ pub(crate) async fn connect(
     let mut tcp = tcp;
     if !target.https {
         return Ok(Connected {
-            stream: Stream::Plain(tcp),
+            stream: Either::Left(tcp),
             http2: opts.http2_prior_knowledge,
         });
     }
@@ -179,7 +180,7 @@ pub(crate) async fn connect(
         .map_err(|e| map_connect_io(e, &target.origin()))?;
     let http2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
     Ok(Connected {
-        stream: Stream::Tls(Box::new(tls)),
+        stream: Either::Right(Box::new(tls)),
         http2,
     })
 }

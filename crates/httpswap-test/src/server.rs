@@ -12,13 +12,13 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_util::either::Either;
 
 /// Longest request head the test server reads.
 const MAX_HEAD: usize = 1024 * 1024;
@@ -79,55 +79,13 @@ impl ServerStats {
     }
 }
 
-enum Stream {
-    Plain(TcpStream),
-    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
-}
+/// A plain or TLS stream (tokio-util's `Either` forwards every I/O call).
+type Stream = Either<TcpStream, Box<tokio_rustls::server::TlsStream<TcpStream>>>;
 
-impl Stream {
-    fn tcp(&self) -> &TcpStream {
-        match self {
-            Stream::Plain(s) => s,
-            Stream::Tls(s) => s.get_ref().0,
-        }
-    }
-}
-
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => Pin::new(s).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Tls(s) => Pin::new(s).poll_write(cx, buf),
-        }
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
-            Stream::Tls(s) => Pin::new(s).poll_flush(cx),
-        }
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Tls(s) => Pin::new(s).poll_shutdown(cx),
-        }
+fn tcp_of(stream: &Stream) -> &TcpStream {
+    match stream {
+        Either::Left(s) => s,
+        Either::Right(s) => s.get_ref().0,
     }
 }
 
@@ -379,7 +337,7 @@ impl ServerConn {
 
     /// Closes with a TCP reset instead of a FIN.
     pub fn reset(self) {
-        let _ = self.stream.tcp().set_zero_linger();
+        let _ = tcp_of(&self.stream).set_zero_linger();
         drop(self);
     }
 
@@ -547,7 +505,7 @@ impl TestServer {
                         let tls = tls.clone();
                         tokio::spawn(async move {
                             let stream = match tls {
-                                None => Stream::Plain(tcp),
+                                None => Either::Left(tcp),
                                 Some((acc, delay)) => {
                                     if index > 0 {
                                         tokio::time::sleep(delay).await;
@@ -556,7 +514,7 @@ impl TestServer {
                                         st.open.fetch_sub(1, Ordering::SeqCst);
                                         return;
                                     };
-                                    Stream::Tls(Box::new(tls))
+                                    Either::Right(Box::new(tls))
                                 }
                             };
                             let conn = ServerConn {
