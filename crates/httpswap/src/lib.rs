@@ -52,6 +52,6 @@ mod response;
 
 pub use backend::{default_transport, enabled_backends, transport_by_name};
 pub use client::{Client, ClientBuilder, RequestBuilder, TransportArg, DEFAULT_USER_AGENT};
-pub use response::{ResponseBody, ResponseExt};
+pub use response::ResponseExt;
 
 pub use httpswap_core::*;

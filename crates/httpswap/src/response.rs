@@ -1,7 +1,7 @@
 //! Helpers on `http::Response<Body>`.
 
 use bytes::Bytes;
-use httpswap_core::{async_trait, Body, Error, ErrorKind, Response};
+use httpswap_core::{async_trait, Error, ErrorKind, Response};
 
 /// Convenience methods on a [`Response`], so that transports and the
 /// client return one and the same type.
@@ -80,6 +80,3 @@ impl ResponseExt for Response {
         }
     }
 }
-
-/// Re-exported for streaming bodies: `res.into_body().into_data_stream()`.
-pub type ResponseBody = Body;
