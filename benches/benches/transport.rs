@@ -3,6 +3,7 @@
 //!
 //! `cargo bench -p httpswap-benches --bench transport`
 
+use std::future::Future;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -12,6 +13,38 @@ const SUSTAINED_REQUESTS: usize = 2000;
 const CONCURRENCY: usize = 100;
 const BURST: usize = 1000;
 
+/// One group: every subject runs `scenario` (which returns the time its
+/// `requests` requests took).
+fn group<F, Fut>(
+    c: &mut Criterion,
+    rt: &tokio::runtime::Runtime,
+    name: &str,
+    requests: usize,
+    subjects: &[(&str, Subject)],
+    scenario: F,
+) where
+    F: Fn(Subject) -> Fut + Copy,
+    Fut: Future<Output = Duration>,
+{
+    let mut group = c.benchmark_group(name);
+    group.throughput(Throughput::Elements(requests as u64));
+    for (name, subject) in subjects {
+        group.bench_function(*name, |b| {
+            b.to_async(rt).iter_custom(|iters| {
+                let subject = subject.clone();
+                async move {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        total += scenario(subject.clone()).await;
+                    }
+                    total
+                }
+            });
+        });
+    }
+    group.finish();
+}
+
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -20,48 +53,22 @@ fn bench(c: &mut Criterion) {
         .expect("runtime");
     let server = LocalServer::start(256);
     let url = server.url();
+    let url = url.as_str();
     let subjects = [
         ("httpswap-hyper", Subject::hyper_transport()),
         ("hyper-util-legacy", Subject::hyper_legacy()),
     ];
-
-    let mut group = c.benchmark_group("sustained_c100");
-    group.throughput(Throughput::Elements(SUSTAINED_REQUESTS as u64));
-    for (name, subject) in &subjects {
-        group.bench_function(*name, |b| {
-            b.to_async(&rt).iter_custom(|iters| {
-                let subject = subject.clone();
-                let url = url.clone();
-                async move {
-                    let mut total = Duration::ZERO;
-                    for _ in 0..iters {
-                        total += sustained(&subject, &url, SUSTAINED_REQUESTS, CONCURRENCY).await;
-                    }
-                    total
-                }
-            });
-        });
-    }
-    group.finish();
-
-    let mut group = c.benchmark_group("burst_1000");
-    group.throughput(Throughput::Elements(BURST as u64));
-    for (name, subject) in &subjects {
-        group.bench_function(*name, |b| {
-            b.to_async(&rt).iter_custom(|iters| {
-                let subject = subject.clone();
-                let url = url.clone();
-                async move {
-                    let mut total = Duration::ZERO;
-                    for _ in 0..iters {
-                        total += burst(&subject, &url, BURST).await;
-                    }
-                    total
-                }
-            });
-        });
-    }
-    group.finish();
+    group(
+        c,
+        &rt,
+        "sustained_c100",
+        SUSTAINED_REQUESTS,
+        &subjects,
+        |s| async move { sustained(&s, url, SUSTAINED_REQUESTS, CONCURRENCY).await },
+    );
+    group(c, &rt, "burst_1000", BURST, &subjects, |s| async move {
+        burst(&s, url, BURST).await
+    });
 }
 
 criterion_group! {
