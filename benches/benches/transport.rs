@@ -7,7 +7,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use httpswap_benches::{burst, sustained, LocalServer, Subject};
+use httpswap_benches::{burst, client_runtime, sustained, LocalServer, Subject};
 
 const SUSTAINED_REQUESTS: usize = 2000;
 const CONCURRENCY: usize = 100;
@@ -46,11 +46,7 @@ fn group<F, Fut>(
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = client_runtime();
     let server = LocalServer::start(256);
     let url = server.url();
     let url = url.as_str();

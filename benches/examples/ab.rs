@@ -1,14 +1,10 @@
 //! Quick interleaved A/B runs of the sustained scenario, for profiling:
 //! `cargo run --release -p httpswap-benches --example ab`.
 
-use httpswap_benches::{burst, sustained, LocalServer, Subject};
+use httpswap_benches::{burst, client_runtime, sustained, LocalServer, Subject};
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = client_runtime();
     let server = LocalServer::start(256);
     let url = server.url();
     let no_timeouts = {

@@ -155,6 +155,20 @@ impl Subject {
     }
 }
 
+/// The runtime clients are measured on: two workers, as many as the
+/// machine has cores.
+///
+/// # Panics
+///
+/// If the runtime cannot start.
+pub fn client_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
 /// Runs `total` requests with `concurrency` workers; returns the elapsed time.
 ///
 /// # Panics

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use httpswap_core::{Body, Certificate, HttpTransport, TransportConfig};
 use httpswap_hyper::HyperTransport;
-use httpswap_test::{echo, ServerConn, TestCa, TestServer};
+use httpswap_test::{echo_loop, ServerConn, TestCa, TestServer};
 
 /// A request whose own connect is slow takes a connection released
 /// meanwhile; its own connection, when it arrives, is kept for later
@@ -16,12 +16,7 @@ async fn released_connection_is_handed_over_while_a_connect_is_slow() {
         &ca,
         Duration::from_secs(1),
         |mut conn: ServerConn| async move {
-            while let Ok(Some(req)) = conn.read_request().await {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                if echo(&mut conn, &req).await.is_err() {
-                    return;
-                }
-            }
+            echo_loop(&mut conn, |_| Duration::from_millis(50)).await;
         },
     )
     .await;

@@ -28,7 +28,7 @@ use httpswap_core::{
     TransportConfig, TransportConfigBuilder,
 };
 
-use crate::server::{echo, serve_echo, ServerConn, TestServer};
+use crate::server::{echo, echo_loop, serve_echo, ServerConn, TestServer};
 use crate::{H2Server, TestCa, TestProxy};
 
 /// Builds a transport of one backend from a configuration.
@@ -649,12 +649,7 @@ pub async fn timeout_total_bounds_head_and_body(b: Backend) {
 /// more than 8 sockets at once, and every request succeeds.
 pub async fn limit_max_connections_bounds_sockets(b: Backend) {
     let server = TestServer::start(|mut conn: ServerConn| async move {
-        while let Ok(Some(req)) = conn.read_request().await {
-            tokio::time::sleep(ms(15)).await;
-            if echo(&mut conn, &req).await.is_err() {
-                return;
-            }
-        }
+        echo_loop(&mut conn, |_| ms(15)).await;
     })
     .await;
     let t = b.build(base().pool_max_connections(8).pool_max_keepalive(8));
@@ -685,12 +680,7 @@ pub async fn limit_max_connections_bounds_sockets(b: Backend) {
 /// After a burst on 6 connections with max_keepalive = 2, only 2 stay open.
 pub async fn limit_max_keepalive_closes_extras(b: Backend) {
     let server = TestServer::start(|mut conn: ServerConn| async move {
-        while let Ok(Some(req)) = conn.read_request().await {
-            tokio::time::sleep(ms(50)).await;
-            if echo(&mut conn, &req).await.is_err() {
-                return;
-            }
-        }
+        echo_loop(&mut conn, |_| ms(50)).await;
     })
     .await;
     let t = b.build(base().pool_max_connections(6).pool_max_keepalive(2));
@@ -719,7 +709,7 @@ pub async fn limit_keepalive_expiry_not_reused(b: Backend) {
     let server = TestServer::start(move |mut conn: ServerConn| {
         let closed = c2.clone();
         async move {
-            serve_echo_ref(&mut conn).await;
+            echo_loop(&mut conn, |_| Duration::ZERO).await;
             closed.fetch_add(1, Ordering::SeqCst);
         }
     })
@@ -740,14 +730,6 @@ pub async fn limit_keepalive_expiry_not_reused(b: Backend) {
         2,
         "the expired connection was not reused"
     );
-}
-
-async fn serve_echo_ref(conn: &mut ServerConn) {
-    while let Ok(Some(req)) = conn.read_request().await {
-        if echo(conn, &req).await.is_err() {
-            return;
-        }
-    }
 }
 
 // ---------------------------------------------------------- stale connections
@@ -1154,12 +1136,7 @@ pub async fn http2_prior_knowledge(b: Backend) {
 /// the server never saw more sockets than allowed.
 pub async fn cancellation_leaks_no_slot(b: Backend) {
     let server = TestServer::start(|mut conn: ServerConn| async move {
-        while let Ok(Some(req)) = conn.read_request().await {
-            tokio::time::sleep(ms(5 + (req.target.len() as u64 % 4) * 10)).await;
-            if echo(&mut conn, &req).await.is_err() {
-                return;
-            }
-        }
+        echo_loop(&mut conn, |req| ms(5 + (req.target.len() as u64 % 4) * 10)).await;
     })
     .await;
     let t = b.build(
@@ -1231,12 +1208,7 @@ impl Events for Recorder {
 /// pool statistics add up.
 pub async fn events_in_order_and_stats_add_up(b: Backend) {
     let server = TestServer::start(|mut conn: ServerConn| async move {
-        while let Ok(Some(req)) = conn.read_request().await {
-            tokio::time::sleep(ms(30)).await;
-            if echo(&mut conn, &req).await.is_err() {
-                return;
-            }
-        }
+        echo_loop(&mut conn, |_| ms(30)).await;
     })
     .await;
     let rec = Arc::new(Recorder::default());

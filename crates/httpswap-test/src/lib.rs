@@ -16,5 +16,5 @@ mod tls;
 pub use h2::H2Server;
 pub use mock::{MockTransport, RecordedRequest};
 pub use proxy::TestProxy;
-pub use server::{echo, serve_echo, ServerConn, ServerRequest, ServerStats, TestServer};
+pub use server::{echo, echo_loop, serve_echo, ServerConn, ServerRequest, ServerStats, TestServer};
 pub use tls::TestCa;

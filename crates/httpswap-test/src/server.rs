@@ -575,8 +575,18 @@ impl TestServer {
 /// Serves requests on `conn` until the client closes it, answering each
 /// with [`echo`].
 pub async fn serve_echo(mut conn: ServerConn) {
+    echo_loop(&mut conn, |_| Duration::ZERO).await;
+}
+
+/// Serves requests on `conn` until the client closes it, waiting
+/// `delay(request)` before answering each with [`echo`] (a slow server).
+pub async fn echo_loop(conn: &mut ServerConn, delay: impl Fn(&ServerRequest) -> Duration) {
     while let Ok(Some(req)) = conn.read_request().await {
-        if echo(&mut conn, &req).await.is_err() {
+        let wait = delay(&req);
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        if echo(conn, &req).await.is_err() {
             return;
         }
     }
