@@ -43,7 +43,7 @@ pub use error::{BoxError, Error, ErrorKind, Result};
 pub use events::{Events, SharedEvents};
 pub use proxy::{proxy_refused, NoProxy, Proxy, ProxyConfig, ProxyRules};
 pub use service::ServiceTransport;
-pub use transport::{HttpTransport, PoolStats, Request, Response, SharedTransport};
+pub use transport::{Capabilities, HttpTransport, PoolStats, Request, Response, SharedTransport};
 
 /// Re-exported `bytes`.
 pub use bytes;

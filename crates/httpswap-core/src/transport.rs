@@ -90,6 +90,77 @@ pub trait HttpTransport: Send + Sync + fmt::Debug + 'static {
     /// requests fail with [`ErrorKind::Closed`](crate::ErrorKind::Closed),
     /// requests in flight finish. The default does nothing.
     async fn close(&self) {}
+
+    /// What this transport guarantees where backends differ (see the
+    /// capability table in the README). The default claims everything the
+    /// trait documents.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::default()
+    }
+}
+
+/// Where a backend's guarantees are weaker than the trait's full contract.
+///
+/// Every field is `true` for a transport that honours the whole contract
+/// (the hyper backend); a backend that cannot see or control something
+/// says so here, and the conformance suite checks the weaker promise
+/// instead of skipping the scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// `max_connections` bounds open sockets. When `false` it bounds the
+    /// requests in flight, and open sockets stay within
+    /// `max_connections + max_keepalive_connections` plus connections
+    /// still being made.
+    pub socket_limit: bool,
+    /// `connection_reused` fires when the pool hands out a connection, and a
+    /// connection is reusable as soon as its response body ended. When
+    /// `false`, the event fires once the response head shows that the
+    /// connection had carried a request before, and the library gives a
+    /// finished connection back to its pool from a task of its own, so a
+    /// request started at that very moment may open another connection.
+    pub reuse_known_at_checkout: bool,
+    /// A per-request `Timeouts::connect` override is honoured. When
+    /// `false` the transport's connect timeout always applies.
+    pub connect_timeout_per_request: bool,
+}
+
+impl Default for Capabilities {
+    fn default() -> Self {
+        Capabilities::FULL
+    }
+}
+
+impl Capabilities {
+    /// The whole contract.
+    pub const FULL: Capabilities = Capabilities {
+        socket_limit: true,
+        reuse_known_at_checkout: true,
+        connect_timeout_per_request: true,
+    };
+
+    /// Sets [`socket_limit`](Self::socket_limit).
+    ///
+    /// ```
+    /// let caps = httpswap_core::Capabilities::FULL.with_socket_limit(false);
+    /// assert!(!caps.socket_limit && caps.reuse_known_at_checkout);
+    /// ```
+    pub const fn with_socket_limit(mut self, yes: bool) -> Self {
+        self.socket_limit = yes;
+        self
+    }
+
+    /// Sets [`reuse_known_at_checkout`](Self::reuse_known_at_checkout).
+    pub const fn with_reuse_known_at_checkout(mut self, yes: bool) -> Self {
+        self.reuse_known_at_checkout = yes;
+        self
+    }
+
+    /// Sets [`connect_timeout_per_request`](Self::connect_timeout_per_request).
+    pub const fn with_connect_timeout_per_request(mut self, yes: bool) -> Self {
+        self.connect_timeout_per_request = yes;
+        self
+    }
 }
 
 /// Pool statistics. A field is `None` when the transport cannot observe it.
@@ -160,6 +231,9 @@ impl HttpTransport for SharedTransport {
     async fn close(&self) {
         self.0.close().await
     }
+    fn capabilities(&self) -> Capabilities {
+        self.0.capabilities()
+    }
 }
 
 #[async_trait]
@@ -175,6 +249,9 @@ impl<T: HttpTransport + ?Sized> HttpTransport for Arc<T> {
     }
     async fn close(&self) {
         (**self).close().await
+    }
+    fn capabilities(&self) -> Capabilities {
+        (**self).capabilities()
     }
 }
 

@@ -12,7 +12,7 @@ use tokio::net::{TcpSocket, TcpStream};
 
 use crate::error::{map_connect_io, BACKEND};
 use crate::io::Stream;
-use crate::tls::TlsConfigs;
+use httpswap_adapter::tls::TlsConfigs;
 use tokio_util::either::Either;
 
 /// Where a request goes: the origin, and the proxy in front of it.

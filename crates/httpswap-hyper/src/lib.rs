@@ -39,7 +39,6 @@ mod connect;
 mod error;
 mod io;
 mod pool;
-mod tls;
 
 use std::fmt;
 use std::sync::Arc;
@@ -47,13 +46,15 @@ use std::sync::Arc;
 use futures_util::future::Either;
 use http::header::{HeaderValue, HOST, PROXY_AUTHORIZATION};
 use http::uri::{PathAndQuery, Uri};
-use http::{Method, Version};
+use http::Version;
 use httpswap_core::{
     async_trait, Body, Error, ErrorKind, Events, HttpTransport, PoolStats, ProxyRules, Request,
     Response, SharedEvents, Timeouts, TransportConfig,
 };
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+
+use httpswap_adapter::{is_idempotent, try_clone_request};
 
 use crate::body::{Progress, ReqBody, ResBody};
 use crate::connect::{connect, ConnectOptions, ProxyKey, Target};
@@ -72,7 +73,7 @@ struct Inner {
     proxies: ProxyRules,
     /// Keys of `proxies.http` and `proxies.https`, built once.
     proxy_keys: [Option<Arc<ProxyKey>>; 2],
-    tls: tls::TlsConfigs,
+    tls: httpswap_adapter::tls::TlsConfigs,
     pool: Pool,
 }
 
@@ -100,7 +101,7 @@ impl HyperTransport {
             let key =
                 |p: &Option<httpswap_core::Proxy>| p.as_ref().map(|p| Arc::new(ProxyKey::new(p)));
             let proxy_keys = [key(&proxies.http), key(&proxies.https)];
-            let tls = tls::build(&config.tls)?;
+            let tls = httpswap_adapter::tls::build(&config.tls)?;
             let pool = Pool::new(config.limits);
             Ok(HyperTransport {
                 inner: Arc::new(Inner {
@@ -238,7 +239,7 @@ impl Inner {
             };
             // keep a copy for the one retry a dead reused connection allows
             let backup = (reused && !fresh && is_idempotent(request.method()))
-                .then(|| try_clone(&request))
+                .then(|| try_clone_request(&request))
                 .flatten();
             match self
                 .attempt(conn, request, &target, &timeouts, deadline)
@@ -521,26 +522,6 @@ impl Inner {
             }
         }
     }
-}
-
-fn is_idempotent(m: &Method) -> bool {
-    matches!(
-        *m,
-        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
-    )
-}
-
-fn try_clone(r: &Request) -> Option<Request> {
-    let body = r.body().try_clone()?;
-    let mut copy = http::Request::new(body);
-    *copy.method_mut() = r.method().clone();
-    *copy.uri_mut() = r.uri().clone();
-    *copy.version_mut() = r.version();
-    *copy.headers_mut() = r.headers().clone();
-    if let Some(t) = r.extensions().get::<Timeouts>() {
-        copy.extensions_mut().insert(*t);
-    }
-    Some(copy)
 }
 
 /// Puts the request in the form the connection needs: Host header and

@@ -1,4 +1,7 @@
-//! rustls client configuration from `TlsConfig`.
+//! rustls client settings from a [`TlsConfig`]: the ring provider, the
+//! webpki roots unless turned off, extra roots, and the explicit opt-out of
+//! verification. Backends that take a rustls `ClientConfig` (hyper,
+//! reqwest) share these, so they trust exactly the same certificates.
 
 use std::sync::Arc;
 
@@ -10,13 +13,27 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 
 /// Two client configs: one offering only http/1.1 by ALPN, one also
 /// offering h2 (used when HTTP/2 is enabled).
-#[derive(Clone)]
-pub(crate) struct TlsConfigs {
-    pub(crate) http1: Arc<rustls::ClientConfig>,
-    pub(crate) http2: Arc<rustls::ClientConfig>,
+#[derive(Debug, Clone)]
+pub struct TlsConfigs {
+    /// Offers `http/1.1` only.
+    pub http1: Arc<rustls::ClientConfig>,
+    /// Offers `h2`, then `http/1.1`.
+    pub http2: Arc<rustls::ClientConfig>,
 }
 
-pub(crate) fn build(tls: &TlsConfig) -> Result<TlsConfigs, Error> {
+/// Builds both client configurations.
+///
+/// ```
+/// let tls = httpswap_adapter::tls::build(&httpswap_core::TlsConfig::default())?;
+/// assert_eq!(tls.http2.alpn_protocols[0], b"h2");
+/// # Ok::<(), httpswap_core::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// [`ErrorKind::Builder`](httpswap_core::ErrorKind::Builder) for an
+/// invalid root certificate, or when no root would be trusted at all.
+pub fn build(tls: &TlsConfig) -> Result<TlsConfigs, Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()

@@ -1,0 +1,107 @@
+//! hyper's errors classified onto the core taxonomy, for every adapter whose
+//! library runs on hyper (the hyper backend, reqwest).
+
+use std::error::Error as StdError;
+use std::io;
+
+use httpswap_core::{Error, ErrorKind};
+
+use crate::find_source;
+
+/// Where in the exchange an error happened: decides between Write/Read and
+/// whether the request may have reached the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Sending the request and waiting for the response head.
+    Request,
+    /// Reading the response body.
+    ResponseBody,
+}
+
+/// The kind and message for a hyper error, walking its source chain once.
+/// One of our own errors inside (from a request body stream) keeps its kind.
+pub fn classify(err: &hyper::Error, phase: Phase, origin: &str) -> (ErrorKind, String) {
+    let dyn_err: &(dyn StdError + 'static) = err;
+    if let Some(ours) = find_source::<Error>(dyn_err) {
+        (ours.kind(), format!("request body failed: {ours}"))
+    } else if err.is_parse() || err.is_parse_status() {
+        (
+            ErrorKind::RemoteProtocol,
+            format!("malformed response from {origin}: {err}"),
+        )
+    } else if err.is_user() {
+        (
+            ErrorKind::LocalProtocol,
+            format!("invalid request to {origin}: {err}"),
+        )
+    } else if let Some(io) = find_source::<io::Error>(dyn_err) {
+        io_kind(io, phase, origin)
+    } else if err.is_incomplete_message() || err.is_canceled() || err.is_closed() {
+        (
+            ErrorKind::RemoteProtocol,
+            format!("{origin} closed the connection before a complete response"),
+        )
+    } else if phase == Phase::ResponseBody {
+        (
+            ErrorKind::RemoteProtocol,
+            format!("response body from {origin} failed: {err}"),
+        )
+    } else {
+        (
+            ErrorKind::RemoteProtocol,
+            format!("request to {origin} failed: {err}"),
+        )
+    }
+}
+
+/// The kind and message for an I/O error during an exchange.
+pub fn io_kind(io: &io::Error, phase: Phase, origin: &str) -> (ErrorKind, String) {
+    use io::ErrorKind as K;
+    match (io.kind(), phase) {
+        (K::UnexpectedEof, Phase::ResponseBody) => (
+            ErrorKind::RemoteProtocol,
+            format!("response body from {origin} truncated: connection closed early"),
+        ),
+        (K::UnexpectedEof, Phase::Request) => (
+            ErrorKind::RemoteProtocol,
+            format!("{origin} closed the connection before a complete response"),
+        ),
+        (K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe, Phase::ResponseBody) => (
+            ErrorKind::Read,
+            format!("connection to {origin} reset while reading the response"),
+        ),
+        (K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe, Phase::Request) => (
+            ErrorKind::RemoteProtocol,
+            format!("connection to {origin} reset before a complete response"),
+        ),
+        (_, Phase::ResponseBody) => (
+            ErrorKind::Read,
+            format!("reading from {origin} failed: {io}"),
+        ),
+        (_, Phase::Request) => (
+            ErrorKind::Write,
+            format!("sending to {origin} failed: {io}"),
+        ),
+    }
+}
+
+/// Whether a failure looks like the server had closed the connection
+/// before answering (on a reused connection, one retry is then right).
+pub fn is_dead_connection(err: &hyper::Error) -> bool {
+    if err.is_canceled() || err.is_incomplete_message() || err.is_closed() {
+        return true;
+    }
+    let dyn_err: &(dyn StdError + 'static) = err;
+    if find_source::<Error>(dyn_err).is_some() {
+        return false;
+    }
+    find_source::<io::Error>(dyn_err).is_some_and(|io| {
+        matches!(
+            io.kind(),
+            io::ErrorKind::ConnectionReset
+                | io::ErrorKind::ConnectionAborted
+                | io::ErrorKind::BrokenPipe
+                | io::ErrorKind::UnexpectedEof
+        )
+    })
+}

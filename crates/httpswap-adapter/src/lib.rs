@@ -1,0 +1,35 @@
+//! Building blocks shared by the httpswap backend adapters.
+//!
+//! A backend library rarely has every knob the [`HttpTransport`] contract
+//! asks for. What the adapters supply on top of their library lives here,
+//! written once:
+//!
+//! - [`Upload`]: a request body that records when the library last took a
+//!   chunk, and [`drive`], which turns a stalled upload into
+//!   `WriteTimeout` and a late response head into `ReadTimeout`;
+//! - [`TimedBody`]: a response body with the read-gap timeout, the total
+//!   deadline, error mapping, and a guard released at its end (a pool
+//!   slot, for example);
+//! - [`tls`]: rustls client settings from a [`TlsConfig`];
+//! - `hyper_errors` (feature `hyper`): hyper's errors classified once;
+//! - [`find_source`]: search an error's source chain, `io::Error` payloads
+//!   included.
+//!
+//! [`HttpTransport`]: httpswap_core::HttpTransport
+//! [`TlsConfig`]: httpswap_core::TlsConfig
+#![forbid(unsafe_code)]
+
+mod chain;
+mod download;
+#[cfg(feature = "hyper")]
+pub mod hyper_errors;
+mod origin;
+mod retry;
+pub mod tls;
+mod upload;
+
+pub use chain::{chain, find_source};
+pub use download::TimedBody;
+pub use origin::Origin;
+pub use retry::{is_idempotent, try_clone_request};
+pub use upload::{drive, Progress, Upload, UPLOAD_CHUNK};

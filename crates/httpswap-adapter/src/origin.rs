@@ -1,0 +1,68 @@
+//! The origin of a request URL, checked the same way on every backend.
+
+use std::fmt;
+
+use http::Uri;
+use httpswap_core::{Error, ErrorKind};
+
+/// `scheme://host:port` of an absolute `http(s)` URL.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Origin {
+    /// `https` or not (`http`).
+    pub https: bool,
+    /// The host, as written (IPv6 in brackets).
+    pub host: String,
+    /// The port, the scheme's default when the URL has none.
+    pub port: u16,
+}
+
+impl Origin {
+    /// The origin of `uri`.
+    ///
+    /// ```
+    /// let o = httpswap_adapter::Origin::of(&"http://example.com/x".parse().unwrap())?;
+    /// assert_eq!(o.to_string(), "http://example.com:80");
+    /// # Ok::<(), httpswap_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `UnsupportedProtocol` for a scheme other than http and https;
+    /// `InvalidUrl` for a URL with no scheme or no host.
+    pub fn of(uri: &Uri) -> Result<Origin, Error> {
+        let https = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            Some(other) => {
+                return Err(Error::new(
+                    ErrorKind::UnsupportedProtocol,
+                    format!("unsupported url scheme {other:?} in {uri}: expected http or https"),
+                ))
+            }
+            None => {
+                return Err(Error::new(
+                    ErrorKind::InvalidUrl,
+                    format!("url {uri} has no scheme: an absolute http(s) url is needed"),
+                ))
+            }
+        };
+        let host = match uri.host() {
+            Some(h) if !h.is_empty() => h.to_owned(),
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::InvalidUrl,
+                    format!("url {uri} has no host"),
+                ))
+            }
+        };
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        Ok(Origin { https, host, port })
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = if self.https { "https" } else { "http" };
+        write!(f, "{scheme}://{}:{}", self.host, self.port)
+    }
+}
