@@ -1,5 +1,6 @@
-//! The hyper backend through the trait vs hyper-util's legacy client used
-//! directly, against the same local server in the same run.
+//! Each backend through the trait vs its library used directly, against
+//! the same local server in the same run: the hyper backend vs hyper-util's
+//! legacy client, the reqwest backend vs the very `reqwest::Client` it wraps.
 //!
 //! `cargo bench -p httpswap-benches --bench transport`
 
@@ -65,6 +66,16 @@ fn bench(c: &mut Criterion) {
     group(c, &rt, "burst_1000", BURST, &subjects, |s| async move {
         burst(&s, url, BURST).await
     });
+    let (through, direct) = Subject::reqwest_pair();
+    let reqwest = [("httpswap-reqwest", through), ("reqwest-direct", direct)];
+    group(
+        c,
+        &rt,
+        "reqwest_sustained_c100",
+        SUSTAINED_REQUESTS,
+        &reqwest,
+        |s| async move { sustained(&s, url, SUSTAINED_REQUESTS, CONCURRENCY).await },
+    );
 }
 
 criterion_group! {

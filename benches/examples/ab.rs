@@ -17,16 +17,26 @@ fn main() {
             httpswap_hyper::HyperTransport::new(config).expect("transport"),
         ))
     };
+    let (reqwest_through, reqwest_direct) = Subject::reqwest_pair();
     let subjects = [
         ("httpswap-hyper", Subject::hyper_transport()),
         ("httpswap-hyper-no-timeouts", no_timeouts),
         ("hyper-util-legacy", Subject::hyper_legacy()),
+        ("httpswap-reqwest", reqwest_through),
+        ("reqwest-direct", reqwest_direct),
+        (
+            "httpswap-reqwest-no-timeouts",
+            Subject::reqwest_pair_with(httpswap_core::Timeouts::all(None)).0,
+        ),
     ];
     let only = std::env::args().nth(1);
     let bursts = std::env::args().nth(2).as_deref() == Some("burst");
     let subjects: Vec<_> = subjects
         .into_iter()
-        .filter(|(name, _)| only.as_deref().is_none_or(|o| o == "all" || o == *name))
+        .filter(|(name, _)| {
+            only.as_deref()
+                .is_none_or(|o| o == "all" || o.split(',').any(|o| o == *name))
+        })
         .collect();
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); subjects.len()];
     rt.block_on(async {

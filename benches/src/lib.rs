@@ -96,7 +96,9 @@ pub enum Subject {
     /// An httpswap transport, through the trait object.
     Transport(SharedTransport),
     /// hyper-util's legacy pooled client, used directly.
-    HyperLegacy(hyper_util::client::legacy::Client<HttpConnector, Empty<Bytes>>),
+    HyperLegacy(Box<hyper_util::client::legacy::Client<HttpConnector, Empty<Bytes>>>),
+    /// A `reqwest::Client`, used directly.
+    Reqwest(reqwest::Client),
 }
 
 impl Subject {
@@ -119,8 +121,48 @@ impl Subject {
     pub fn hyper_legacy() -> Subject {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
-        Subject::HyperLegacy(
+        Subject::HyperLegacy(Box::new(
             hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(connector),
+        ))
+    }
+
+    /// One `reqwest::Client` (no proxies, no redirects, keep-alive as the
+    /// defaults say), and the reqwest backend wrapped around that same
+    /// client: `(through the trait, direct)`.
+    ///
+    /// # Panics
+    ///
+    /// If the client cannot be built.
+    pub fn reqwest_pair() -> (Subject, Subject) {
+        Self::reqwest_pair_with(httpswap_core::Timeouts::default())
+    }
+
+    /// As [`reqwest_pair`](Self::reqwest_pair), with these timeouts in the
+    /// transport (the direct client has none).
+    ///
+    /// # Panics
+    ///
+    /// If the client cannot be built.
+    pub fn reqwest_pair_with(timeouts: httpswap_core::Timeouts) -> (Subject, Subject) {
+        let config = httpswap_core::TransportConfig::builder()
+            .proxy_from_env(false)
+            .timeouts(timeouts)
+            .build()
+            .expect("config");
+        let tls = httpswap_adapter::tls::build(&config.tls).expect("tls");
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .tls_backend_preconfigured((*tls.http1).clone())
+            .pool_max_idle_per_host(config.limits.max_keepalive_connections)
+            .tcp_nodelay(true)
+            .build()
+            .expect("reqwest client");
+        let transport = httpswap_reqwest::ReqwestTransport::from_client(client.clone(), config)
+            .expect("transport");
+        (
+            Subject::Transport(SharedTransport::new(transport)),
+            Subject::Reqwest(client),
         )
     }
 
@@ -150,6 +192,10 @@ impl Subject {
                 let res = c.get(uri).await.map_err(|e| e.to_string())?;
                 let body = res.into_body().collect().await.map_err(|e| e.to_string())?;
                 Ok(body.to_bytes().len())
+            }
+            Subject::Reqwest(c) => {
+                let res = c.get(url).send().await.map_err(|e| e.to_string())?;
+                Ok(res.bytes().await.map_err(|e| e.to_string())?.len())
             }
         }
     }

@@ -16,6 +16,8 @@ pub fn enabled_backends() -> &'static [&'static str] {
     &[
         #[cfg(feature = "hyper")]
         "hyper",
+        #[cfg(feature = "reqwest")]
+        "reqwest",
     ]
 }
 
@@ -51,13 +53,17 @@ pub fn default_transport(config: TransportConfig) -> Result<SharedTransport, Err
 /// a backend whose feature is off (the message names the feature), or a
 /// configuration the backend rejects.
 pub fn transport_by_name(name: &str, config: TransportConfig) -> Result<SharedTransport, Error> {
-    #[cfg(not(feature = "hyper"))]
+    #[cfg(not(feature = "__backend"))]
     let _ = &config;
     match name {
         #[cfg(feature = "hyper")]
         "hyper" => Ok(SharedTransport::new(httpswap_hyper::HyperTransport::new(
             config,
         )?)),
+        #[cfg(feature = "reqwest")]
+        "reqwest" => Ok(SharedTransport::new(
+            httpswap_reqwest::ReqwestTransport::new(config)?,
+        )),
         known if KNOWN_BACKENDS.contains(&known) => Err(Error::builder(format!(
             "the {name} backend is not compiled in: enable the `{name}` cargo feature of httpswap"
         ))),
@@ -81,12 +87,12 @@ pub(crate) fn no_backend() -> Error {
 /// environment (e.g. an invalid `HTTPS_PROXY`) is reported at the first
 /// request instead of panicking.
 #[derive(Debug)]
-#[cfg_attr(not(feature = "hyper"), allow(dead_code))]
+#[cfg_attr(not(feature = "__backend"), allow(dead_code))]
 pub(crate) struct FailedTransport {
     message: String,
 }
 
-#[cfg_attr(not(feature = "hyper"), allow(dead_code))]
+#[cfg_attr(not(feature = "__backend"), allow(dead_code))]
 impl FailedTransport {
     pub(crate) fn new(err: &Error) -> Self {
         FailedTransport {

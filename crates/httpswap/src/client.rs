@@ -13,7 +13,7 @@ use httpswap_core::{
 use url::Url;
 
 use crate::backend::default_transport;
-#[cfg(feature = "hyper")]
+#[cfg(feature = "__backend")]
 use crate::backend::FailedTransport;
 
 /// The `User-Agent` sent unless one is set: `httpswap/<version>`.
@@ -24,7 +24,7 @@ pub const DEFAULT_USER_AGENT: &str = concat!("httpswap/", env!("CARGO_PKG_VERSIO
 /// Cheap to clone: clones share one transport, hence one connection pool.
 ///
 /// ```no_run
-/// # #[cfg(feature = "hyper")]
+/// # #[cfg(feature = "__backend")]
 /// # async fn run() -> Result<(), httpswap::Error> {
 /// use httpswap::{Client, ResponseExt};
 /// let client = Client::new();
@@ -63,7 +63,7 @@ impl Client {
     /// `HTTPS_PROXY` holds an invalid URL), every request of this client
     /// fails with an [`ErrorKind::Builder`] error that says why. Use
     /// [`Client::builder`] to get that error up front.
-    #[cfg(feature = "hyper")]
+    #[cfg(feature = "__backend")]
     pub fn new() -> Client {
         Client::builder().build().unwrap_or_else(|e| {
             Client::from_transport(SharedTransport::new(FailedTransport::new(&e)))
@@ -182,7 +182,7 @@ impl Client {
     }
 }
 
-#[cfg(feature = "hyper")]
+#[cfg(feature = "__backend")]
 impl Default for Client {
     fn default() -> Self {
         Client::new()

@@ -178,7 +178,7 @@ async fn per_request_timeouts_travel_in_extensions() {
     assert_eq!(seen.connect, Some(httpswap::DEFAULT_CONNECT_TIMEOUT));
 }
 
-#[cfg(not(feature = "hyper"))]
+#[cfg(not(feature = "__backend"))]
 #[test]
 fn without_a_backend_building_needs_a_transport() {
     let e = Client::builder().build().unwrap_err();

@@ -1,5 +1,5 @@
 //! The facade with its default backend, against a local server.
-#![cfg(feature = "hyper")]
+#![cfg(feature = "__backend")]
 
 use httpswap::{Client, ErrorKind, ResponseExt};
 use httpswap_test::TestServer;
@@ -12,7 +12,7 @@ async fn client_new_uses_the_hyper_backend_end_to_end() {
         .base_url(&server.url("/api/"))
         .build()
         .unwrap();
-    assert_eq!(client.transport().name(), "hyper");
+    assert_eq!(client.transport().name(), httpswap::enabled_backends()[0]);
     let res = client
         .post("items")
         .query(&[("q", "a b")])
@@ -41,14 +41,35 @@ async fn default_client_reports_transport_errors_by_kind() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Connect);
-    assert_eq!(err.backend(), Some("hyper"));
+    assert_eq!(err.backend(), Some(httpswap::enabled_backends()[0]));
 }
 
 #[test]
 fn every_enabled_backend_is_constructible_by_name() {
-    assert_eq!(httpswap::enabled_backends(), ["hyper"]);
+    let expected: Vec<&str> = [
+        cfg!(feature = "hyper").then_some("hyper"),
+        cfg!(feature = "reqwest").then_some("reqwest"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    assert_eq!(httpswap::enabled_backends(), expected);
     for name in httpswap::enabled_backends() {
         let t = httpswap::transport_by_name(name, Default::default()).unwrap();
         assert_eq!(t.name(), *name);
     }
+}
+
+/// `--no-default-features --features reqwest`: reqwest is the default.
+#[cfg(all(feature = "reqwest", not(feature = "hyper")))]
+#[test]
+fn reqwest_alone_is_the_default_transport() {
+    assert_eq!(httpswap::Client::new().transport().name(), "reqwest");
+}
+
+/// Default features: hyper is the default even when reqwest is on too.
+#[cfg(feature = "hyper")]
+#[test]
+fn hyper_is_the_default_transport() {
+    assert_eq!(httpswap::Client::new().transport().name(), "hyper");
 }

@@ -1,0 +1,573 @@
+//! An httpswap transport over [reqwest] 0.13 (rustls, HTTP/2).
+//!
+//! reqwest brings the connections, TLS, proxies and HTTP/2; this adapter
+//! adds what the [`HttpTransport`] contract asks for and reqwest lacks:
+//!
+//! - `max_connections` as a bound on requests in flight, with the pool
+//!   timeout (`PoolTimeout`) and the `connection_queued` event; reqwest does
+//!   not show its sockets, so this bounds requests, not sockets (see
+//!   [`Capabilities::socket_limit`]);
+//! - read timeout as a gap (the wait for the head after the body was handed
+//!   over, then between chunks), write timeout as the longest time reqwest
+//!   takes to come back for the next request chunk, the total deadline;
+//! - one retry of an idempotent, replayable request whose reused
+//!   connection turned out dead (the connection is recognised by its
+//!   address pair, which reqwest reports);
+//! - every error mapped in one function onto the core taxonomy;
+//! - `created`, `reused` and `waited` statistics and connection events,
+//!   known when the response head arrives.
+//!
+//! reqwest's redirects are off and its decompression is not compiled: the
+//! client layer does both, once, for every backend.
+//!
+//! ```no_run
+//! use httpswap_core::{HttpTransport, TransportConfig};
+//! use httpswap_reqwest::ReqwestTransport;
+//! # async fn run() -> Result<(), httpswap_core::Error> {
+//! let transport = ReqwestTransport::new(TransportConfig::builder().pool_max_connections(8).build()?)?;
+//! let res = transport
+//!     .send(http::Request::get("http://127.0.0.1:8080/").body(Default::default())?)
+//!     .await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Bringing your own `reqwest::Client`
+//!
+//! [`ReqwestTransport::from_client`] wraps a client you built. Then TLS,
+//! proxies, the connect timeout, keep-alive (idle count and expiry), HTTP/2
+//! and redirects come from *your* client: turn its redirects off
+//! (`redirect::Policy::none()`) and leave its decompression features off,
+//! or the client layer sees already-followed, already-decoded responses.
+//! The adapter still enforces, from the [`TransportConfig`] you pass:
+//! `max_connections` (requests in flight) with the pool timeout, the read,
+//! write and total timeouts, the dead-connection retry, error mapping,
+//! events and statistics. Proxy refusals and the stripping of a stray
+//! `Proxy-Authorization` follow the config's proxy rules, so give it the
+//! same proxies as your client.
+#![forbid(unsafe_code)]
+
+mod error;
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use http::header::PROXY_AUTHORIZATION;
+use http::StatusCode;
+use httpswap_adapter::hyper_errors::Phase;
+use httpswap_adapter::{
+    drive, is_idempotent, try_clone_request, Origin, TimedBody, Upload, UPLOAD_CHUNK,
+};
+use httpswap_core::events::ConnectionEvent;
+use httpswap_core::{
+    async_trait, Body, Capabilities, Error, ErrorKind, Events, HttpTransport, PoolStats,
+    ProxyRules, Request, Response, SharedEvents, Timeouts, TransportConfig,
+};
+use hyper_util::client::legacy::connect::HttpInfo;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::error::{connection_of, is_dead, map_error};
+
+/// The backend's name, in errors and `HttpTransport::name`.
+pub const BACKEND: &str = "reqwest";
+
+/// How many connections the adapter remembers to tell reused from new.
+const REMEMBERED_CONNECTIONS: usize = 4096;
+
+/// The reqwest transport. Cheap to clone; clones share one reqwest client.
+#[derive(Clone)]
+pub struct ReqwestTransport {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// `None` once closed: dropping our client drops reqwest's idle
+    /// connections (unless a user-supplied client is still held elsewhere).
+    client: RwLock<Option<reqwest::Client>>,
+    config: TransportConfig,
+    proxies: ProxyRules,
+    slots: Arc<Semaphore>,
+    /// Requests waiting for a slot now.
+    waiting: Arc<AtomicUsize>,
+    max_in_flight: usize,
+    seen: RwLock<Seen>,
+    created: AtomicU64,
+    reused: AtomicU64,
+    waited: AtomicU64,
+    closed: AtomicBool,
+}
+
+/// Connections seen so far, by address pair, with the id given to each.
+#[derive(Default)]
+struct Seen {
+    ids: HashMap<(SocketAddr, SocketAddr), u64>,
+    order: VecDeque<(SocketAddr, SocketAddr)>,
+    next: u64,
+}
+
+impl Seen {
+    /// The connection's id, and whether it was seen before.
+    fn note(&mut self, key: (SocketAddr, SocketAddr)) -> (u64, bool) {
+        if let Some(id) = self.ids.get(&key) {
+            return (*id, true);
+        }
+        self.next += 1;
+        if self.order.len() >= REMEMBERED_CONNECTIONS {
+            if let Some(old) = self.order.pop_front() {
+                self.ids.remove(&old);
+            }
+        }
+        self.ids.insert(key, self.next);
+        self.order.push_back(key);
+        (self.next, false)
+    }
+
+    fn was_seen(&self, key: &(SocketAddr, SocketAddr)) -> bool {
+        self.ids.contains_key(key)
+    }
+
+    fn id(&self, key: &(SocketAddr, SocketAddr)) -> Option<u64> {
+        self.ids.get(key).copied()
+    }
+}
+
+impl fmt::Debug for ReqwestTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReqwestTransport")
+            .field("config", &self.inner.config)
+            .field("stats", &self.pool_stats())
+            .finish()
+    }
+}
+
+impl ReqwestTransport {
+    /// A transport with its own reqwest client built from `config`.
+    /// Proxies from the environment are read now.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Builder`] for an invalid configuration, proxy URL or
+    /// root certificate, or when reqwest rejects the settings.
+    pub fn new(config: TransportConfig) -> Result<Self, Error> {
+        let build = || {
+            config.validate()?;
+            let proxies = config.proxy.resolve()?;
+            let client = client_for(&config, &proxies)?;
+            Ok(Self::assemble(client, config, proxies))
+        };
+        build().map_err(|e: Error| e.with_backend(BACKEND))
+    }
+
+    /// A transport with the default configuration.
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new).
+    pub fn with_defaults() -> Result<Self, Error> {
+        Self::new(TransportConfig::default())
+    }
+
+    /// Wraps your own `reqwest::Client`; see the crate docs for which
+    /// settings then come from your client and which from `config`.
+    ///
+    /// ```
+    /// use httpswap_reqwest::ReqwestTransport;
+    /// let client = reqwest::Client::builder()
+    ///     .redirect(reqwest::redirect::Policy::none())
+    ///     .tls_backend_preconfigured(
+    ///         (*httpswap_adapter::tls::build(&Default::default())?.http2).clone(),
+    ///     )
+    ///     .build()
+    ///     .expect("client");
+    /// let config = httpswap_core::TransportConfig::builder()
+    ///     .pool_max_connections(10)
+    ///     .pool_max_keepalive(10)
+    ///     .build()?;
+    /// let transport = ReqwestTransport::from_client(client, config)?;
+    /// # Ok::<(), httpswap_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Builder`] for an invalid `config` or proxy URL.
+    pub fn from_client(client: reqwest::Client, config: TransportConfig) -> Result<Self, Error> {
+        let build = || {
+            config.validate()?;
+            let proxies = config.proxy.resolve()?;
+            Ok(Self::assemble(client, config, proxies))
+        };
+        build().map_err(|e: Error| e.with_backend(BACKEND))
+    }
+
+    fn assemble(client: reqwest::Client, config: TransportConfig, proxies: ProxyRules) -> Self {
+        let max = config.limits.max_connections;
+        ReqwestTransport {
+            inner: Arc::new(Inner {
+                client: RwLock::new(Some(client)),
+                proxies,
+                slots: Arc::new(Semaphore::new(max)),
+                waiting: Arc::new(AtomicUsize::new(0)),
+                max_in_flight: max,
+                seen: RwLock::new(Seen::default()),
+                created: AtomicU64::new(0),
+                reused: AtomicU64::new(0),
+                waited: AtomicU64::new(0),
+                closed: AtomicBool::new(false),
+                config,
+            }),
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &TransportConfig {
+        &self.inner.config
+    }
+}
+
+/// reqwest settings for a configuration: no automatic proxies (ours are
+/// explicit), no redirects, our rustls settings, keep-alive, HTTP/2 as
+/// asked, the connect timeout.
+fn client_for(config: &TransportConfig, proxies: &ProxyRules) -> Result<reqwest::Client, Error> {
+    let tls = httpswap_adapter::tls::build(&config.tls)?;
+    let rustls_config = if config.http2 { tls.http2 } else { tls.http1 };
+    let mut b = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .tls_backend_preconfigured((*rustls_config).clone())
+        .pool_max_idle_per_host(config.limits.max_keepalive_connections)
+        .pool_idle_timeout(config.limits.keepalive_expiry)
+        .tcp_nodelay(true)
+        .local_address(config.local_address);
+    if let Some(t) = config.timeouts.connect {
+        b = b.connect_timeout(t);
+    }
+    if !config.http2 && !config.http2_prior_knowledge {
+        b = b.http1_only();
+    }
+    if config.http2_prior_knowledge {
+        b = b.http2_prior_knowledge();
+    }
+    for (proxy, https) in [(&proxies.http, false), (&proxies.https, true)] {
+        let Some(proxy) = proxy else { continue };
+        let rules = proxies.clone();
+        let url = format!("http://{}", proxy.authority());
+        let mut p = reqwest::Proxy::custom(move |u: &reqwest::Url| {
+            let scheme_matches = (u.scheme() == "https") == https;
+            let uri: http::Uri = u.as_str().parse().ok()?;
+            (scheme_matches && rules.proxy_for(&uri).is_some()).then(|| url.clone())
+        });
+        if let Some(auth) = proxy.basic_auth_header() {
+            p = p.custom_http_auth(auth);
+        }
+        b = b.proxy(p);
+    }
+    b.build()
+        .map_err(|e| Error::builder(format!("reqwest rejected the settings: {e}")).with_source(e))
+}
+
+/// A slot for one request in flight, held until its response body ends.
+struct Slot {
+    permit: Option<OwnedSemaphorePermit>,
+    waiting: Arc<AtomicUsize>,
+}
+
+impl Drop for Slot {
+    /// hyper-util puts a finished connection back into its pool from a task
+    /// of its own. When a request waits for this slot, give that task a
+    /// few turns first, so the waiter finds the connection instead of
+    /// opening one more.
+    fn drop(&mut self) {
+        let Some(permit) = self.permit.take() else {
+            return;
+        };
+        if self.waiting.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                for _ in 0..3 {
+                    tokio::task::yield_now().await;
+                }
+                drop(permit);
+            });
+        }
+    }
+}
+
+/// Counts a waiting request for as long as it waits.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A request's context, for events, errors and retries.
+struct Exchange<'a> {
+    what: String,
+    events: Option<Arc<dyn Events>>,
+    /// The proxy an `http://` request goes through in absolute form.
+    forward_proxy: Option<&'a httpswap_core::Proxy>,
+    via_proxy: bool,
+}
+
+#[async_trait]
+impl HttpTransport for ReqwestTransport {
+    async fn send(&self, request: Request) -> Result<Response, Error> {
+        self.inner
+            .send(request)
+            .await
+            .map_err(|e| e.with_backend(BACKEND))
+    }
+
+    fn name(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn pool_stats(&self) -> PoolStats {
+        let i = &self.inner;
+        PoolStats {
+            open: None,
+            idle: None,
+            in_use: Some((i.max_in_flight - i.slots.available_permits()) as u64),
+            created: Some(i.created.load(Ordering::Relaxed)),
+            reused: Some(i.reused.load(Ordering::Relaxed)),
+            waited: Some(i.waited.load(Ordering::Relaxed)),
+        }
+    }
+
+    async fn close(&self) {
+        self.inner.closed.store(true, Ordering::SeqCst);
+        self.inner.client.write().expect("client lock").take();
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::FULL
+            .with_socket_limit(false)
+            .with_reuse_known_at_checkout(false)
+            .with_connect_timeout_per_request(false)
+    }
+}
+
+fn closed() -> Error {
+    Error::new(ErrorKind::Closed, "the transport was closed")
+}
+
+impl Inner {
+    async fn send(&self, request: Request) -> Result<Response, Error> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(closed());
+        }
+        let timeouts = request
+            .extensions()
+            .get::<Timeouts>()
+            .copied()
+            .unwrap_or(self.config.timeouts);
+        let origin = Origin::of(request.uri())?;
+        let proxy = self.proxies.proxy_for(request.uri());
+        let events = SharedEvents::for_request(&request, self.config.events.as_ref()).cloned();
+        let ex = Exchange {
+            what: origin.to_string(),
+            events,
+            forward_proxy: proxy.filter(|_| request.uri().scheme_str() == Some("http")),
+            via_proxy: proxy.is_some(),
+        };
+        match timeouts.total {
+            None => self.send_within(request, &timeouts, None, &ex).await,
+            Some(total) => {
+                let at = tokio::time::Instant::now() + total;
+                tokio::time::timeout_at(
+                    at,
+                    self.send_within(request, &timeouts, Some((at, total)), &ex),
+                )
+                .await
+                .unwrap_or_else(|_| Err(Error::timeout(ErrorKind::Timeout, total, &ex.what)))
+            }
+        }
+    }
+
+    async fn send_within(
+        &self,
+        mut request: Request,
+        timeouts: &Timeouts,
+        deadline: Option<(tokio::time::Instant, Duration)>,
+        ex: &Exchange<'_>,
+    ) -> Result<Response, Error> {
+        let permit = self.slot(timeouts, ex).await?;
+        if ex.forward_proxy.is_none() {
+            request.headers_mut().remove(PROXY_AUTHORIZATION);
+        }
+        let client = self
+            .client
+            .read()
+            .expect("client lock")
+            .clone()
+            .ok_or_else(closed)?;
+        let mut retried = false;
+        loop {
+            let backup = (!retried && is_idempotent(request.method()))
+                .then(|| try_clone_request(&request))
+                .flatten();
+            match self.attempt(&client, request, timeouts, ex).await {
+                Ok(res) => return self.respond(res, permit, timeouts, deadline, ex),
+                Err((error, Some(dead_conn))) if backup.is_some() && !retried => {
+                    if self.seen.read().expect("seen lock").was_seen(&dead_conn) {
+                        tracing::debug!(origin = %ex.what, "reused connection was dead; retrying once");
+                        request = backup.expect("checked");
+                        retried = true;
+                        continue;
+                    }
+                    return Err(error);
+                }
+                Err((error, _)) => return Err(error),
+            }
+        }
+    }
+
+    /// Takes a slot, waiting up to the pool timeout.
+    async fn slot(&self, timeouts: &Timeouts, ex: &Exchange<'_>) -> Result<Slot, Error> {
+        let slot = |permit| Slot {
+            permit: Some(permit),
+            waiting: self.waiting.clone(),
+        };
+        if let Ok(p) = self.slots.clone().try_acquire_owned() {
+            return Ok(slot(p));
+        }
+        self.waited.fetch_add(1, Ordering::Relaxed);
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let _waiting = Waiting(&self.waiting);
+        if let Some(e) = &ex.events {
+            e.connection_queued(&ConnectionEvent::new(ex.what.clone(), 0, false));
+        }
+        let acquire = self.slots.clone().acquire_owned();
+        let permit = match timeouts.pool {
+            Some(limit) => tokio::time::timeout(limit, acquire).await.map_err(|_| {
+                Error::timeout(
+                    ErrorKind::PoolTimeout,
+                    limit,
+                    format!("a free connection slot for {}", ex.what),
+                )
+            })?,
+            None => acquire.await,
+        };
+        permit.map(slot).map_err(|_| closed())
+    }
+
+    /// One try. On failure, also the address pair of a connection that
+    /// died under the request, if there was one.
+    async fn attempt(
+        &self,
+        client: &reqwest::Client,
+        request: Request,
+        timeouts: &Timeouts,
+        ex: &Exchange<'_>,
+    ) -> Result<reqwest::Response, (Error, Option<(SocketAddr, SocketAddr)>)> {
+        let (parts, body) = request.into_parts();
+        let (body, progress) = match body.as_bytes() {
+            Some(bytes) if bytes.len() <= UPLOAD_CHUNK => {
+                (reqwest::Body::from(bytes.clone()), None)
+            }
+            _ => {
+                let (upload, progress) = Upload::new(body);
+                (reqwest::Body::wrap(upload), Some(progress))
+            }
+        };
+        let req =
+            reqwest::Request::try_from(http::Request::from_parts(parts, body)).map_err(|e| {
+                (
+                    Error::new(
+                        ErrorKind::InvalidUrl,
+                        format!("reqwest rejected the url: {e}"),
+                    )
+                    .with_source(e),
+                    None,
+                )
+            })?;
+        let send = async {
+            client.execute(req).await.map_err(|e| {
+                let dead = is_dead(&e).then(|| connection_of(&e)).flatten();
+                let err = map_error(e, Phase::Request, ex.via_proxy, &ex.what);
+                (err, dead)
+            })
+        };
+        // the timeouts fire as plain errors; a dead connection comes back
+        // through `send`'s own error
+        let mut dead = None;
+        let res = drive(
+            async {
+                send.await.map_err(|(e, d)| {
+                    dead = d;
+                    e
+                })
+            },
+            progress.as_deref(),
+            timeouts,
+            &ex.what,
+        )
+        .await;
+        res.map_err(|e| (e, dead))
+    }
+
+    /// Counts and announces the connection, refuses a proxy's 407, and
+    /// wraps the body.
+    fn respond(
+        &self,
+        res: reqwest::Response,
+        permit: Slot,
+        timeouts: &Timeouts,
+        deadline: Option<(tokio::time::Instant, Duration)>,
+        ex: &Exchange<'_>,
+    ) -> Result<Response, Error> {
+        let http2 = res.version() == http::Version::HTTP_2;
+        if let Some(info) = res.extensions().get::<HttpInfo>() {
+            let key = (info.local_addr(), info.remote_addr());
+            // almost always a connection seen before: a shared lock finds it
+            let known = self.seen.read().expect("seen lock").id(&key);
+            let (id, reused) = match known {
+                Some(id) => (id, true),
+                None => self.seen.write().expect("seen lock").note(key),
+            };
+            let event = ConnectionEvent::new(ex.what.clone(), id, http2);
+            if reused {
+                self.reused.fetch_add(1, Ordering::Relaxed);
+                if let Some(e) = &ex.events {
+                    e.connection_reused(&event);
+                }
+            } else {
+                self.created.fetch_add(1, Ordering::Relaxed);
+                if let Some(e) = &ex.events {
+                    e.connection_created(&event);
+                }
+            }
+        }
+        if res.status() == StatusCode::PROXY_AUTHENTICATION_REQUIRED {
+            if let Some(proxy) = ex.forward_proxy {
+                return Err(httpswap_core::proxy_refused(res.status(), proxy));
+            }
+        }
+        let res: http::Response<reqwest::Body> = res.into();
+        let what = ex.what.clone();
+        Ok(res.map(|body| {
+            Body::new(
+                TimedBody::new(body, map_body_error, what)
+                    .read_timeout(timeouts.read)
+                    .deadline(deadline)
+                    .guard(permit),
+            )
+        }))
+    }
+}
+
+fn map_body_error(e: reqwest::Error) -> Error {
+    map_error(e, Phase::ResponseBody, false, "the server").with_backend(BACKEND)
+}
+
+#[allow(dead_code)]
+fn _assert_send_sync() {
+    fn is<T: Send + Sync>() {}
+    is::<ReqwestTransport>();
+}
