@@ -1,6 +1,8 @@
 //! Each backend through the trait vs its library used directly, against
 //! the same local server in the same run: the hyper backend vs hyper-util's
-//! legacy client, the reqwest backend vs the very `reqwest::Client` it wraps.
+//! legacy client, the reqwest backend vs the very `reqwest::Client` it
+//! wraps. The clients are `httpswap bench`'s (same settings: no proxies,
+//! at most 100 idle connections kept).
 //!
 //! `cargo bench -p httpswap-benches --bench transport`
 
@@ -8,7 +10,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use httpswap_benches::{burst, client_runtime, sustained, LocalServer, Subject};
+use httpswap_benches::{all_subjects, burst, client_runtime, sustained, LocalServer, Subject};
 
 const SUSTAINED_REQUESTS: usize = 2000;
 const CONCURRENCY: usize = 100;
@@ -51,31 +53,33 @@ fn bench(c: &mut Criterion) {
     let server = LocalServer::start(256);
     let url = server.url();
     let url = url.as_str();
-    let subjects = [
-        ("httpswap-hyper", Subject::hyper_transport()),
-        ("hyper-util-legacy", Subject::hyper_legacy()),
-    ];
-    group(
-        c,
-        &rt,
-        "sustained_c100",
-        SUSTAINED_REQUESTS,
-        &subjects,
-        |s| async move { sustained(&s, url, SUSTAINED_REQUESTS, CONCURRENCY).await },
-    );
-    group(c, &rt, "burst_1000", BURST, &subjects, |s| async move {
-        burst(&s, url, BURST).await
-    });
-    let (through, direct) = Subject::reqwest_pair();
-    let reqwest = [("httpswap-reqwest", through), ("reqwest-direct", direct)];
-    group(
-        c,
-        &rt,
-        "reqwest_sustained_c100",
-        SUSTAINED_REQUESTS,
-        &reqwest,
-        |s| async move { sustained(&s, url, SUSTAINED_REQUESTS, CONCURRENCY).await },
-    );
+    let subjects: Vec<(String, Subject)> = all_subjects()
+        .into_iter()
+        .map(|s| (s.name.clone(), s))
+        .collect();
+    for backend in ["hyper", "reqwest"] {
+        let pair: Vec<_> = subjects
+            .iter()
+            .filter(|(_, s)| s.backend == backend)
+            .map(|(n, s)| (n.as_str(), s.clone()))
+            .collect();
+        group(
+            c,
+            &rt,
+            &format!("{backend}_sustained_c100"),
+            SUSTAINED_REQUESTS,
+            &pair,
+            |s| async move { sustained(&s, url, SUSTAINED_REQUESTS, CONCURRENCY).await },
+        );
+        group(
+            c,
+            &rt,
+            &format!("{backend}_burst_1000"),
+            BURST,
+            &pair,
+            |s| async move { burst(&s, url, BURST).await },
+        );
+    }
 }
 
 criterion_group! {

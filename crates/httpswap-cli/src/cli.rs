@@ -1,0 +1,139 @@
+//! Command-line arguments.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// httpswap: one HTTP transport trait, interchangeable backends.
+#[derive(Debug, Parser)]
+#[command(name = "httpswap", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Compare the enabled backends side by side: each through the trait
+    /// and its library used directly, interleaved, in one run.
+    Bench(BenchArgs),
+}
+
+/// A scenario of `httpswap bench`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScenarioName {
+    /// `--requests` GETs by `--concurrency` workers.
+    Sustained,
+    /// `--burst` GETs started at once.
+    Burst,
+    /// `--downloads` GETs of `--download-size` bytes each, 4 at a time.
+    Download,
+    /// `--uploads` POSTs of `--upload-size` bytes each, 4 at a time.
+    Upload,
+}
+
+/// Arguments of `httpswap bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Server to benchmark (GET for sustained and burst). Without it, an
+    /// embedded local server is started and all scenarios run.
+    pub url: Option<String>,
+
+    /// Backends to run (default: every enabled one).
+    #[arg(long, value_delimiter = ',')]
+    pub backends: Option<Vec<String>>,
+
+    /// Skip the direct-use reference of each library.
+    #[arg(long)]
+    pub no_direct: bool,
+
+    /// Scenarios to run (default: all with the embedded server; sustained
+    /// and burst with a URL).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub scenarios: Option<Vec<ScenarioName>>,
+
+    /// Requests of the sustained scenario.
+    #[arg(short = 'n', long, default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub requests: u64,
+
+    /// Workers of the sustained scenario.
+    #[arg(short = 'c', long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub concurrency: u64,
+
+    /// Requests started at once in the burst scenario.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub burst: u64,
+
+    /// Response body size of the embedded server, in bytes (suffixes
+    /// KiB, MiB accepted).
+    #[arg(long, default_value = "256", value_parser = parse_size)]
+    pub body_size: u64,
+
+    /// Size of each download.
+    #[arg(long, default_value = "16MiB", value_parser = parse_size)]
+    pub download_size: u64,
+
+    /// Downloads per run.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub downloads: u64,
+
+    /// Size of each upload.
+    #[arg(long, default_value = "16MiB", value_parser = parse_size)]
+    pub upload_size: u64,
+
+    /// Uploads per run.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub uploads: u64,
+
+    /// Runs of every (scenario, client) pair; medians are reported.
+    #[arg(short = 'r', long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=100))]
+    pub repetitions: u64,
+
+    /// A run stops early after this many failed requests.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_errors: u64,
+
+    /// Print the results as JSON on stdout instead of a table.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Also write an SVG bar chart of throughput and p99 latency here.
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<std::path::PathBuf>,
+
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Parses `123`, `64KiB`, `16MiB`, `1GiB` (also `KB`/`MB`/`GB` as powers of 1000).
+///
+/// # Errors
+///
+/// A message saying what is accepted.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("invalid size {s:?}: expected a number with an optional unit (KiB, MiB, GiB, KB, MB, GB)"))?;
+    let mul: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" | "k" => 1 << 10,
+        "mib" | "m" => 1 << 20,
+        "gib" | "g" => 1 << 30,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        other => {
+            return Err(format!(
+                "invalid size unit {other:?} in {s:?}: use KiB, MiB, GiB, KB, MB or GB"
+            ))
+        }
+    };
+    n.checked_mul(mul)
+        .filter(|&v| v <= 1 << 32)
+        .ok_or_else(|| format!("size {s:?} is too large (at most 4 GiB)"))
+}

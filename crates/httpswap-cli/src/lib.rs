@@ -1,0 +1,178 @@
+//! `httpswap bench`: every enabled backend through the trait, and the
+//! library it adapts used directly, side by side in one run.
+//!
+//! ```text
+//! cargo run --release -p httpswap-cli -- bench                 # embedded server, all scenarios
+//! cargo run --release -p httpswap-cli -- bench --json          # machine-readable
+//! cargo run --release -p httpswap-cli -- bench --plot out.svg  # and a bar chart
+//! cargo run --release -p httpswap-cli -- bench http://127.0.0.1:8080/ --backends reqwest
+//! ```
+//!
+//! Runs are interleaved (every client once per round, in turn), repeated
+//! (`--repetitions`), and reported as medians: requests/s, MiB/s, latency
+//! percentiles (hdrhistogram), errors by kind, connections the embedded
+//! server accepted, the process's peak RSS during the run, and throughput
+//! and p99 as ratios to the same library used directly and to the fastest
+//! client. The server and the clients live in one process, on separate
+//! runtimes; the peak RSS is the process's, reset before every run.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod report;
+pub mod run;
+pub mod server;
+pub mod subject;
+
+use cli::{BenchArgs, ScenarioName};
+use report::{Machine, Report};
+use run::{Scenario, TRANSFER_CONCURRENCY};
+
+/// The scenarios the arguments ask for.
+///
+/// # Errors
+///
+/// Download and upload asked for against a URL (they need the embedded
+/// server's routes).
+pub fn scenarios(args: &BenchArgs) -> Result<Vec<Scenario>, String> {
+    let names = match (&args.scenarios, &args.url) {
+        (Some(names), _) => names.clone(),
+        (None, None) => vec![
+            ScenarioName::Sustained,
+            ScenarioName::Burst,
+            ScenarioName::Download,
+            ScenarioName::Upload,
+        ],
+        (None, Some(_)) => vec![ScenarioName::Sustained, ScenarioName::Burst],
+    };
+    if args.url.is_some() {
+        if let Some(n) = names
+            .iter()
+            .find(|n| matches!(n, ScenarioName::Download | ScenarioName::Upload))
+        {
+            return Err(format!(
+                "the {n:?} scenario needs the embedded server (its /download and /upload routes): run it without a URL"
+            ));
+        }
+    }
+    Ok(names
+        .into_iter()
+        .map(|name| match name {
+            ScenarioName::Sustained => Scenario {
+                name,
+                requests: args.requests,
+                concurrency: args.concurrency,
+                bytes_per_request: None,
+            },
+            ScenarioName::Burst => Scenario {
+                name,
+                requests: args.burst,
+                concurrency: args.burst,
+                bytes_per_request: None,
+            },
+            ScenarioName::Download => Scenario {
+                name,
+                requests: args.downloads,
+                concurrency: TRANSFER_CONCURRENCY,
+                bytes_per_request: Some(args.download_size),
+            },
+            ScenarioName::Upload => Scenario {
+                name,
+                requests: args.uploads,
+                concurrency: TRANSFER_CONCURRENCY,
+                bytes_per_request: Some(args.upload_size),
+            },
+        })
+        .collect())
+}
+
+/// Runs the benchmark the arguments describe.
+///
+/// # Errors
+///
+/// Invalid arguments (an unknown or disabled backend, a bad URL, a
+/// scenario that needs the embedded server), as a message for the user.
+/// Failed requests are not errors: they are counted in the report.
+pub fn bench(args: &BenchArgs) -> Result<Report, String> {
+    let scenarios = scenarios(args)?;
+    if let Some(only) = &args.backends {
+        for b in only {
+            if !httpswap::enabled_backends().contains(&b.as_str()) {
+                return Err(format!(
+                    "backend {b:?} is not enabled in this build: enabled are {}",
+                    httpswap::enabled_backends().join(", ")
+                ));
+            }
+        }
+    }
+    let subjects = subject::subjects(args.backends.as_deref(), !args.no_direct)?;
+    if subjects.is_empty() {
+        return Err("no backend to benchmark: build with the `hyper` or `reqwest` feature".into());
+    }
+    if let Some(url) = &args.url {
+        let uri: http::Uri = url
+            .parse()
+            .map_err(|e| format!("invalid URL {url:?}: {e}"))?;
+        if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+            return Err(format!(
+                "invalid URL {url:?}: expected http(s)://host[:port]/path"
+            ));
+        }
+    }
+    let server = args
+        .url
+        .is_none()
+        .then(|| server::LocalServer::start(args.body_size as usize));
+    let base = match (&server, &args.url) {
+        (Some(s), _) => s.url(),
+        (None, Some(u)) => u.clone(),
+        (None, None) => unreachable!("a server is started when no URL is given"),
+    };
+    let accepted = server.as_ref().map(|s| move || s.accepted());
+    let accepted_dyn: Option<&(dyn Fn() -> u64 + Sync)> = accepted.as_ref().map(|f| f as _);
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the client runtime: {e}"))?;
+    let total = (scenarios.len() * subjects.len()) as u64 * args.repetitions;
+    let bar = if args.quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(total)
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} runs  {msg}")
+            .expect("progress template"),
+    );
+    let mut reports = Vec::new();
+    rt.block_on(async {
+        for scenario in &scenarios {
+            let mut samples = vec![Vec::new(); subjects.len()];
+            // a short warm-up, so that the first measured run of the first
+            // client does not pay for connection set-up alone
+            for s in &subjects {
+                let mut warm = scenario.clone();
+                warm.requests = warm.requests.min(warm.concurrency).min(200);
+                let _ = run::run_once(s, &warm, &base, args.max_errors, accepted_dyn).await;
+            }
+            for _ in 0..args.repetitions {
+                for (i, s) in subjects.iter().enumerate() {
+                    bar.set_message(format!("{:?} / {}", scenario.name, s.name));
+                    samples[i].push(
+                        run::run_once(s, scenario, &base, args.max_errors, accepted_dyn).await,
+                    );
+                    bar.inc(1);
+                }
+            }
+            reports.push(report::summarise(scenario, &subjects, &samples));
+        }
+    });
+    bar.finish_and_clear();
+    Ok(Report {
+        machine: Machine::here(),
+        target: args.url.clone().unwrap_or_else(|| "embedded server".into()),
+        repetitions: args.repetitions,
+        scenarios: reports,
+    })
+}

@@ -1,0 +1,50 @@
+//! The `httpswap` command.
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use httpswap_cli::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Bench(args) => {
+            let report = match httpswap_cli::bench(&args) {
+                Ok(r) => r,
+                Err(msg) => {
+                    eprintln!("httpswap bench: {msg}");
+                    return ExitCode::from(2);
+                }
+            };
+            if args.json {
+                match serde_json::to_string_pretty(&report) {
+                    Ok(j) => println!("{j}"),
+                    Err(e) => {
+                        eprintln!("httpswap bench: cannot write JSON: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            } else {
+                print!("{}", httpswap_cli::report::table(&report));
+            }
+            if let Some(path) = &args.plot {
+                if let Err(e) = std::fs::write(path, httpswap_cli::report::svg(&report)) {
+                    eprintln!("httpswap bench: cannot write {}: {e}", path.display());
+                    return ExitCode::FAILURE;
+                }
+            }
+            let failed: u64 = report
+                .scenarios
+                .iter()
+                .flat_map(|s| &s.results)
+                .map(|r| r.errors)
+                .sum();
+            if failed > 0 {
+                eprintln!("httpswap bench: {failed} requests failed (see the errors column)");
+                return ExitCode::FAILURE;
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}

@@ -1,0 +1,365 @@
+//! Medians over repetitions, ratios, and the three outputs: a table, JSON
+//! and an SVG bar chart.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::run::{Sample, Scenario};
+use crate::subject::Subject;
+
+/// The whole report (the `--json` document).
+#[derive(Debug, Serialize)]
+pub struct Report {
+    /// The machine it ran on.
+    pub machine: Machine,
+    /// The server: `embedded` or the URL given.
+    pub target: String,
+    /// Runs per (scenario, client); figures are medians over them.
+    pub repetitions: u64,
+    /// One entry per scenario.
+    pub scenarios: Vec<ScenarioReport>,
+}
+
+/// Where it ran.
+#[derive(Debug, Serialize)]
+pub struct Machine {
+    /// Logical CPUs.
+    pub cpus: usize,
+    /// `std::env::consts::OS` / `ARCH`.
+    pub os: String,
+}
+
+impl Machine {
+    /// This machine.
+    pub fn here() -> Machine {
+        Machine {
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            os: format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH),
+        }
+    }
+}
+
+/// One scenario's results.
+#[derive(Debug, Serialize)]
+pub struct ScenarioReport {
+    /// The scenario and its parameters.
+    pub scenario: Scenario,
+    /// One entry per client, in run order.
+    pub results: Vec<SubjectResult>,
+}
+
+/// One client's medians in one scenario.
+#[derive(Debug, Serialize)]
+pub struct SubjectResult {
+    /// The client.
+    pub subject: String,
+    /// Its backend.
+    pub backend: String,
+    /// Whether it is the library used directly.
+    pub direct: bool,
+    /// Successful requests per second.
+    pub requests_per_sec: f64,
+    /// Body MiB moved per second.
+    pub mib_per_sec: f64,
+    /// Latency of successful requests, in microseconds.
+    pub latency_us: Latency,
+    /// Failed requests over all repetitions.
+    pub errors: u64,
+    /// Failed requests by error kind.
+    pub error_kinds: BTreeMap<String, u64>,
+    /// Connections the embedded server accepted per run (median).
+    pub connections_opened: Option<u64>,
+    /// Peak resident memory of the process during a run (median), KiB.
+    pub peak_rss_kib: Option<u64>,
+    /// Throughput and p99 as ratios to the same library used directly
+    /// (`None` without a direct run, or with no successful request).
+    pub ratio_to_direct: Option<Ratios>,
+    /// Throughput and p99 as ratios to the fastest client of the scenario.
+    pub ratio_to_fastest: Option<Ratios>,
+}
+
+/// Latency percentiles.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Latency {
+    /// Median.
+    pub p50: u64,
+    /// 90th percentile.
+    pub p90: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// Slowest.
+    pub max: u64,
+}
+
+/// A client's figures divided by a reference's: throughput above 1 is
+/// faster, p99 above 1 is slower.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Ratios {
+    /// Requests per second / the reference's.
+    pub throughput: f64,
+    /// p99 latency / the reference's.
+    pub p99: f64,
+}
+
+fn median_f64(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn median_u64(mut v: Vec<u64>) -> u64 {
+    if v.is_empty() {
+        return 0;
+    }
+    v.sort_unstable();
+    v[v.len() / 2]
+}
+
+/// Summarises the samples of one scenario (`samples[i]` for `subjects[i]`).
+pub fn summarise(
+    scenario: &Scenario,
+    subjects: &[Subject],
+    samples: &[Vec<Sample>],
+) -> ScenarioReport {
+    let mut results: Vec<SubjectResult> = subjects
+        .iter()
+        .zip(samples)
+        .map(|(subject, runs)| {
+            let rps = median_f64(
+                runs.iter()
+                    .map(|s| s.ok as f64 / s.elapsed.as_secs_f64().max(1e-9))
+                    .collect(),
+            );
+            let mibps = median_f64(
+                runs.iter()
+                    .map(|s| s.bytes as f64 / (1024.0 * 1024.0) / s.elapsed.as_secs_f64().max(1e-9))
+                    .collect(),
+            );
+            let pct = |q: f64| {
+                median_u64(
+                    runs.iter()
+                        .filter(|s| s.ok > 0)
+                        .map(|s| s.latency.value_at_quantile(q))
+                        .collect(),
+                )
+            };
+            let mut error_kinds = BTreeMap::new();
+            for s in runs {
+                for (k, n) in &s.errors {
+                    *error_kinds.entry(k.clone()).or_default() += n;
+                }
+            }
+            let opt_median = |f: fn(&Sample) -> Option<u64>| {
+                let v: Vec<u64> = runs.iter().filter_map(f).collect();
+                (!v.is_empty()).then(|| median_u64(v))
+            };
+            SubjectResult {
+                subject: subject.name.clone(),
+                backend: subject.backend.to_owned(),
+                direct: subject.direct,
+                requests_per_sec: rps,
+                mib_per_sec: mibps,
+                latency_us: Latency {
+                    p50: pct(0.5),
+                    p90: pct(0.9),
+                    p99: pct(0.99),
+                    max: median_u64(
+                        runs.iter()
+                            .filter(|s| s.ok > 0)
+                            .map(|s| s.latency.max())
+                            .collect(),
+                    ),
+                },
+                errors: error_kinds.values().sum(),
+                error_kinds,
+                connections_opened: opt_median(|s| s.connections),
+                peak_rss_kib: opt_median(|s| s.peak_rss_kib),
+                ratio_to_direct: None,
+                ratio_to_fastest: None,
+            }
+        })
+        .collect();
+    let ratio = |a: &SubjectResult, b: &SubjectResult| {
+        (b.requests_per_sec > 0.0 && a.requests_per_sec > 0.0 && b.latency_us.p99 > 0).then(|| {
+            Ratios {
+                throughput: a.requests_per_sec / b.requests_per_sec,
+                p99: a.latency_us.p99 as f64 / b.latency_us.p99 as f64,
+            }
+        })
+    };
+    let fastest = results
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.requests_per_sec.total_cmp(&b.1.requests_per_sec))
+        .map(|(i, _)| i);
+    let directs: BTreeMap<String, usize> = results
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.direct)
+        .map(|(i, r)| (r.backend.clone(), i))
+        .collect();
+    for i in 0..results.len() {
+        let to_direct = directs
+            .get(&results[i].backend)
+            .and_then(|&d| ratio(&results[i], &results[d]));
+        let to_fastest = fastest.and_then(|f| ratio(&results[i], &results[f]));
+        results[i].ratio_to_direct = to_direct;
+        results[i].ratio_to_fastest = to_fastest;
+    }
+    ScenarioReport {
+        scenario: scenario.clone(),
+        results,
+    }
+}
+
+fn fmt_ratio(r: Option<Ratios>) -> String {
+    r.map_or_else(|| "-".into(), |r| format!("{:.2}x", r.throughput))
+}
+
+fn fmt_opt(v: Option<u64>) -> String {
+    v.map_or_else(|| "-".into(), |v| v.to_string())
+}
+
+/// The terminal table.
+pub fn table(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "httpswap bench: {} ({} CPUs, {}), medians of {} runs, interleaved",
+        report.target, report.machine.cpus, report.machine.os, report.repetitions
+    );
+    for s in &report.scenarios {
+        let sc = &s.scenario;
+        let _ = writeln!(
+            out,
+            "\n{:?}: {} requests, {} at once{}",
+            sc.name,
+            sc.requests,
+            sc.concurrency,
+            sc.bytes_per_request
+                .map_or(String::new(), |b| format!(", {b} bytes each"))
+        );
+        let _ = writeln!(
+            out,
+            "{:<22} {:>10} {:>9} {:>8} {:>8} {:>8} {:>9} {:>7} {:>6} {:>10} {:>8} {:>8}",
+            "client",
+            "req/s",
+            "MiB/s",
+            "p50 µs",
+            "p90 µs",
+            "p99 µs",
+            "max µs",
+            "errors",
+            "conns",
+            "peak RSS",
+            "×direct",
+            "×fastest"
+        );
+        for r in &s.results {
+            let _ = writeln!(
+                out,
+                "{:<22} {:>10.0} {:>9.1} {:>8} {:>8} {:>8} {:>9} {:>7} {:>6} {:>10} {:>8} {:>8}",
+                r.subject,
+                r.requests_per_sec,
+                r.mib_per_sec,
+                r.latency_us.p50,
+                r.latency_us.p90,
+                r.latency_us.p99,
+                r.latency_us.max,
+                r.errors,
+                fmt_opt(r.connections_opened),
+                r.peak_rss_kib
+                    .map_or_else(|| "-".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0)),
+                fmt_ratio(r.ratio_to_direct),
+                fmt_ratio(r.ratio_to_fastest),
+            );
+            for (kind, n) in &r.error_kinds {
+                let _ = writeln!(out, "{:<22}   {n} failed with {kind}", "");
+            }
+        }
+    }
+    out
+}
+
+/// An SVG bar chart: per scenario, throughput and p99 latency per client.
+/// Written by hand: a plotting crate would need font support (a system
+/// library) just for labels, and this is a few rectangles.
+pub fn svg(report: &Report) -> String {
+    const ROW: f64 = 22.0;
+    const LABEL: f64 = 190.0;
+    const BAR: f64 = 300.0;
+    let palette = [
+        "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948",
+    ];
+    let rows: usize = report.scenarios.iter().map(|s| s.results.len() + 2).sum();
+    let height = 40.0 + rows as f64 * ROW;
+    let width = LABEL + 2.0 * BAR + 140.0;
+    let mut out = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"10\" y=\"20\" font-size=\"14\" font-weight=\"bold\">httpswap bench: throughput (req/s) and p99 latency (µs), {}</text>\n",
+        escape(&report.target)
+    );
+    let mut y = 40.0;
+    for s in &report.scenarios {
+        let _ = writeln!(
+            out,
+            "<text x=\"10\" y=\"{:.0}\" font-weight=\"bold\">{:?}</text><text x=\"{LABEL}\" y=\"{:.0}\">req/s</text><text x=\"{:.0}\" y=\"{:.0}\">p99 µs</text>",
+            y + 14.0, s.scenario.name, y + 14.0, LABEL + BAR + 60.0, y + 14.0
+        );
+        y += ROW;
+        let max_rps = s
+            .results
+            .iter()
+            .map(|r| r.requests_per_sec)
+            .fold(0.0, f64::max)
+            .max(1.0);
+        let max_p99 = s
+            .results
+            .iter()
+            .map(|r| r.latency_us.p99)
+            .max()
+            .unwrap_or(1)
+            .max(1) as f64;
+        for (i, r) in s.results.iter().enumerate() {
+            let color = palette[i % palette.len()];
+            let w1 = BAR * r.requests_per_sec / max_rps;
+            let w2 = BAR * r.latency_us.p99 as f64 / max_p99;
+            let x2 = LABEL + BAR + 60.0;
+            let _ = writeln!(
+                out,
+                "<text x=\"10\" y=\"{:.0}\">{}</text>\
+                 <rect x=\"{LABEL}\" y=\"{:.0}\" width=\"{w1:.1}\" height=\"{:.0}\" fill=\"{color}\"/>\
+                 <text x=\"{:.1}\" y=\"{:.0}\">{:.0}</text>\
+                 <rect x=\"{x2}\" y=\"{:.0}\" width=\"{w2:.1}\" height=\"{:.0}\" fill=\"{color}\" opacity=\"0.6\"/>\
+                 <text x=\"{:.1}\" y=\"{:.0}\">{}</text>",
+                y + 14.0,
+                escape(&r.subject),
+                y + 3.0,
+                ROW - 6.0,
+                LABEL + w1 + 4.0,
+                y + 14.0,
+                r.requests_per_sec,
+                y + 3.0,
+                ROW - 6.0,
+                x2 + w2 + 4.0,
+                y + 14.0,
+                r.latency_us.p99
+            );
+            y += ROW;
+        }
+        y += ROW;
+    }
+    out.push_str("</svg>\n");
+    out
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}

@@ -1,0 +1,162 @@
+//! Running the scenarios: interleaved (every client once per round, in
+//! turn), so that drift of a shared machine hits every client alike.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use http::Method;
+
+use crate::cli::ScenarioName;
+use crate::subject::Subject;
+
+/// Concurrency of the download and upload scenarios.
+pub const TRANSFER_CONCURRENCY: u64 = 4;
+
+/// One scenario with its parameters.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Scenario {
+    /// Which one.
+    pub name: ScenarioName,
+    /// Requests per run.
+    pub requests: u64,
+    /// Requests in flight at once.
+    pub concurrency: u64,
+    /// Bytes per response (download) or request (upload), if fixed.
+    pub bytes_per_request: Option<u64>,
+}
+
+impl Scenario {
+    fn method_url_body(&self, base: &str) -> (Method, String, Bytes) {
+        match self.name {
+            ScenarioName::Sustained | ScenarioName::Burst => {
+                (Method::GET, base.to_owned(), Bytes::new())
+            }
+            ScenarioName::Download => (
+                Method::GET,
+                format!(
+                    "{}download?size={}",
+                    base,
+                    self.bytes_per_request.unwrap_or(0)
+                ),
+                Bytes::new(),
+            ),
+            ScenarioName::Upload => (
+                Method::POST,
+                format!("{base}upload"),
+                Bytes::from(vec![b'u'; self.bytes_per_request.unwrap_or(0) as usize]),
+            ),
+        }
+    }
+}
+
+/// What one run of one client measured.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// Requests that succeeded.
+    pub ok: u64,
+    /// Failed requests, by error kind.
+    pub errors: BTreeMap<String, u64>,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+    /// Latency of successful requests, in microseconds.
+    pub latency: Histogram<u64>,
+    /// Body bytes moved (downloaded or uploaded).
+    pub bytes: u64,
+    /// Connections the embedded server accepted during the run.
+    pub connections: Option<u64>,
+    /// Peak resident memory of the process during the run, in KiB.
+    pub peak_rss_kib: Option<u64>,
+}
+
+/// Runs `scenario` once with `subject`. A run stops early after
+/// `max_errors` failures. `accepted` reads the embedded server's count of
+/// accepted connections.
+pub async fn run_once(
+    subject: &Subject,
+    scenario: &Scenario,
+    base: &str,
+    max_errors: u64,
+    accepted: Option<&(dyn Fn() -> u64 + Sync)>,
+) -> Sample {
+    let (method, url, body) = scenario.method_url_body(base);
+    let next = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let errors = Arc::new(Mutex::new(BTreeMap::<String, u64>::new()));
+    let before = accepted.map(|a| a());
+    reset_peak_rss();
+    let started = Instant::now();
+    let workers: Vec<_> = (0..scenario.concurrency.min(scenario.requests))
+        .map(|_| {
+            let (subject, method, url, body) =
+                (subject.clone(), method.clone(), url.clone(), body.clone());
+            let (next, failed, stop, errors) =
+                (next.clone(), failed.clone(), stop.clone(), errors.clone());
+            let total = scenario.requests;
+            tokio::spawn(async move {
+                let mut hist =
+                    Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("histogram");
+                let (mut ok, mut bytes) = (0u64, 0u64);
+                while !stop.load(Ordering::Relaxed) && next.fetch_add(1, Ordering::Relaxed) < total
+                {
+                    let t = Instant::now();
+                    match subject.call(&method, &url, body.clone()).await {
+                        Ok(n) => {
+                            hist.saturating_record(t.elapsed().as_micros() as u64);
+                            ok += 1;
+                            bytes += if method == Method::POST {
+                                body.len() as u64
+                            } else {
+                                n as u64
+                            };
+                        }
+                        Err(kind) => {
+                            *errors.lock().expect("errors").entry(kind).or_default() += 1;
+                            if failed.fetch_add(1, Ordering::Relaxed) + 1 >= max_errors {
+                                stop.store(true, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                }
+                (hist, ok, bytes)
+            })
+        })
+        .collect();
+    let mut latency = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("histogram");
+    let (mut ok, mut bytes) = (0, 0);
+    for w in workers {
+        if let Ok((h, n, b)) = w.await {
+            let _ = latency.add(h);
+            ok += n;
+            bytes += b;
+        }
+    }
+    let elapsed = started.elapsed();
+    let errors = errors.lock().expect("errors").clone();
+    Sample {
+        ok,
+        errors,
+        elapsed,
+        latency,
+        bytes,
+        connections: before.zip(accepted).map(|(b, a)| a() - b),
+        peak_rss_kib: peak_rss_kib(),
+    }
+}
+
+/// Resets the kernel's peak-RSS mark of this process (Linux), so each run
+/// reports its own peak.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// `VmHWM` of this process, in KiB (Linux).
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}

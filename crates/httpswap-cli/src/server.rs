@@ -1,0 +1,140 @@
+//! The embedded benchmark server: hyper HTTP/1.1 with keep-alive on
+//! 127.0.0.1, on a runtime (and thread) of its own, so that it does not
+//! share the clients' workers.
+//!
+//! - `GET /` (any path): a body of the configured size;
+//! - `GET /download?size=N`: N bytes streamed in 64 KiB chunks;
+//! - `POST /upload`: reads the body, answers with its length.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::stream;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::Frame;
+use hyper_util::rt::TokioIo;
+
+const CHUNK: usize = 64 * 1024;
+
+/// A running server. Stops when dropped.
+pub struct LocalServer {
+    addr: SocketAddr,
+    accepted: Arc<AtomicU64>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+type ResBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
+
+impl LocalServer {
+    /// Starts the server; `GET /` answers with `body_size` bytes.
+    ///
+    /// # Panics
+    ///
+    /// If no loopback port can be bound or the runtime cannot start.
+    pub fn start(body_size: usize) -> LocalServer {
+        // a deep accept queue, so that a burst of new connections measures
+        // the clients and not SYN retransmits
+        let listener = tokio::net::TcpSocket::new_v4().expect("socket");
+        listener.bind(([127, 0, 0, 1], 0).into()).expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let body = Bytes::from(vec![b'x'; body_size]);
+        let accepted = Arc::new(AtomicU64::new(0));
+        let counter = accepted.clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .expect("server runtime");
+            rt.block_on(async move {
+                let listener = listener.listen(4096).expect("listen");
+                let _ = ready_tx.send(());
+                let serve = async {
+                    loop {
+                        let Ok((tcp, _)) = listener.accept().await else {
+                            continue;
+                        };
+                        counter.fetch_add(1, Ordering::Relaxed);
+                        let _ = tcp.set_nodelay(true);
+                        let body = body.clone();
+                        tokio::spawn(async move {
+                            let svc = hyper::service::service_fn(move |req| {
+                                let body = body.clone();
+                                async move { Ok::<_, Infallible>(route(req, body).await) }
+                            });
+                            let _ = hyper::server::conn::http1::Builder::new()
+                                .serve_connection(TokioIo::new(tcp), svc)
+                                .await;
+                        });
+                    }
+                };
+                tokio::select! {
+                    _ = stopped => {}
+                    () = serve => {}
+                }
+            });
+        });
+        ready_rx.recv().expect("server started");
+        LocalServer {
+            addr,
+            accepted,
+            stop: Some(stop),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT/`.
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> u64 {
+        self.accepted.load(Ordering::Relaxed)
+    }
+}
+
+async fn route(req: http::Request<hyper::body::Incoming>, body: Bytes) -> http::Response<ResBody> {
+    match (req.method().as_str(), req.uri().path()) {
+        ("POST", "/upload") => {
+            let mut n = 0usize;
+            let mut incoming = req.into_body();
+            while let Some(Ok(frame)) = incoming.frame().await {
+                if let Some(d) = frame.data_ref() {
+                    n += d.len();
+                }
+            }
+            http::Response::new(Full::new(Bytes::from(n.to_string())).boxed())
+        }
+        ("GET", "/download") => {
+            let size = req
+                .uri()
+                .query()
+                .and_then(|q| q.strip_prefix("size="))
+                .and_then(|n| n.parse::<usize>().ok())
+                .unwrap_or(0);
+            let chunk = Bytes::from(vec![b'd'; CHUNK]);
+            let chunks = (0..size.div_ceil(CHUNK)).map(move |i| {
+                let len = CHUNK.min(size - i * CHUNK);
+                Ok::<_, Infallible>(Frame::data(chunk.slice(..len)))
+            });
+            let mut res = http::Response::new(StreamBody::new(stream::iter(chunks)).boxed());
+            res.headers_mut()
+                .insert(http::header::CONTENT_LENGTH, size.into());
+            res
+        }
+        _ => http::Response::new(Full::new(body).boxed()),
+    }
+}

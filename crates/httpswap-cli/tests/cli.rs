@@ -1,0 +1,192 @@
+//! The `httpswap` binary: argument parsing, the JSON shape of a tiny run
+//! against the embedded server, an unreachable URL, and bad arguments.
+
+use std::process::Command;
+
+use clap::Parser;
+use httpswap_cli::cli::{parse_size, Cli, Command as Sub};
+
+fn httpswap(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_httpswap"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+#[test]
+fn arguments_parse_with_defaults_and_units() {
+    let cli = Cli::try_parse_from(["httpswap", "bench"]).expect("defaults");
+    let Sub::Bench(args) = cli.command;
+    assert_eq!(
+        (args.concurrency, args.burst, args.repetitions),
+        (100, 1000, 5)
+    );
+    assert!(args.url.is_none() && !args.json);
+    assert_eq!(httpswap_cli::scenarios(&args).expect("scenarios").len(), 4);
+
+    let cli = Cli::try_parse_from([
+        "httpswap",
+        "bench",
+        "http://127.0.0.1:1/",
+        "--backends",
+        "hyper,reqwest",
+        "-c",
+        "8",
+        "--download-size",
+        "64KiB",
+    ])
+    .expect("parsed");
+    let Sub::Bench(args) = cli.command;
+    assert_eq!(
+        args.backends.as_deref(),
+        Some(&["hyper".to_owned(), "reqwest".to_owned()][..])
+    );
+    assert_eq!(args.download_size, 64 * 1024);
+    // with a URL, only the scenarios that can run against it
+    let names: Vec<_> = httpswap_cli::scenarios(&args)
+        .expect("scenarios")
+        .iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(names.len(), 2);
+
+    assert_eq!(parse_size("16MiB"), Ok(16 << 20));
+    assert_eq!(parse_size("2 KB"), Ok(2000));
+    assert!(parse_size("12 parsecs").unwrap_err().contains("unit"));
+    assert!(parse_size("lots").unwrap_err().contains("invalid size"));
+    assert!(Cli::try_parse_from(["httpswap", "bench", "-c", "0"]).is_err());
+    assert!(Cli::try_parse_from(["httpswap", "bench", "--scenarios", "sideways"]).is_err());
+}
+
+#[test]
+fn download_against_a_url_is_refused_with_a_reason() {
+    let cli = Cli::try_parse_from([
+        "httpswap",
+        "bench",
+        "http://127.0.0.1:1/",
+        "--scenarios",
+        "download",
+    ])
+    .expect("parsed");
+    let Sub::Bench(args) = cli.command;
+    let err = httpswap_cli::scenarios(&args).unwrap_err();
+    assert!(err.contains("embedded server"), "{err}");
+}
+
+#[test]
+fn tiny_run_prints_json_with_every_figure_per_backend() {
+    let out = httpswap(&[
+        "bench",
+        "-n",
+        "40",
+        "-c",
+        "4",
+        "--burst",
+        "8",
+        "--downloads",
+        "2",
+        "--download-size",
+        "256KiB",
+        "--uploads",
+        "2",
+        "--upload-size",
+        "256KiB",
+        "-r",
+        "1",
+        "--json",
+        "-q",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(v["target"], "embedded server");
+    let scenarios = v["scenarios"].as_array().expect("scenarios");
+    let names: Vec<_> = scenarios
+        .iter()
+        .map(|s| s["scenario"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["sustained", "burst", "download", "upload"]);
+    for s in scenarios {
+        let results = s["results"].as_array().expect("results");
+        // each enabled backend through the trait, and its library direct
+        assert_eq!(results.len(), 2 * httpswap::enabled_backends().len(), "{s}");
+        for r in results {
+            assert!(r["requests_per_sec"].as_f64().unwrap() > 0.0, "{r}");
+            assert_eq!(r["errors"], 0, "{r}");
+            for p in ["p50", "p90", "p99", "max"] {
+                assert!(r["latency_us"][p].as_u64().unwrap() > 0, "{r}");
+            }
+            let to_direct = r["ratio_to_direct"]["throughput"]
+                .as_f64()
+                .expect("ratio to direct");
+            assert!(to_direct > 0.0);
+            if r["direct"] == true {
+                assert_eq!(to_direct, 1.0);
+            }
+            assert!(r["ratio_to_fastest"]["throughput"].as_f64().unwrap() <= 1.0);
+            assert!(r["connections_opened"].is_u64(), "{r}");
+        }
+        if s["scenario"]["name"] == "download" {
+            let r = &s["results"][0];
+            assert!(r["mib_per_sec"].as_f64().unwrap() > 0.0);
+        }
+    }
+}
+
+#[test]
+fn an_unreachable_url_is_reported_per_backend_with_its_kind() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/");
+    let out = httpswap(&[
+        "bench",
+        &url,
+        "-n",
+        "10",
+        "-c",
+        "2",
+        "--burst",
+        "2",
+        "-r",
+        "1",
+        "--max-errors",
+        "3",
+        "--json",
+        "-q",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("requests failed"));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    for s in v["scenarios"].as_array().unwrap() {
+        for r in s["results"].as_array().unwrap() {
+            assert!(r["errors"].as_u64().unwrap() >= 1, "{r}");
+            assert!(r["error_kinds"]["connect"].as_u64().unwrap() >= 1, "{r}");
+        }
+    }
+}
+
+#[test]
+fn bad_arguments_exit_non_zero_with_a_message() {
+    let out = httpswap(&["bench", "--concurrency", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--concurrency"));
+    let out = httpswap(&["bench", "ftp://example.invalid/", "-q"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid URL"));
+    let out = httpswap(&["bench", "--backends", "curl-impersonate", "-q"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not enabled"));
+    let out = httpswap(&["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+}
