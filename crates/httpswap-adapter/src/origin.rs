@@ -30,34 +30,52 @@ impl Origin {
     /// `UnsupportedProtocol` for a scheme other than http and https;
     /// `InvalidUrl` for a URL with no scheme or no host.
     pub fn of(uri: &Uri) -> Result<Origin, Error> {
-        let https = match uri.scheme_str() {
-            Some("http") => false,
-            Some("https") => true,
-            Some(other) => {
-                return Err(Error::new(
-                    ErrorKind::UnsupportedProtocol,
-                    format!("unsupported url scheme {other:?} in {uri}: expected http or https"),
-                ))
-            }
-            None => {
-                return Err(Error::new(
-                    ErrorKind::InvalidUrl,
-                    format!("url {uri} has no scheme: an absolute http(s) url is needed"),
-                ))
-            }
-        };
-        let host = match uri.host() {
-            Some(h) if !h.is_empty() => h.to_owned(),
-            _ => {
-                return Err(Error::new(
-                    ErrorKind::InvalidUrl,
-                    format!("url {uri} has no host"),
-                ))
-            }
-        };
-        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let (https, port) = check_url(uri)?;
+        let host = uri.host().unwrap_or_default().to_owned();
         Ok(Origin { https, host, port })
     }
+}
+
+/// Checks that `uri` is an absolute `http(s)` URL with a host; returns
+/// whether it is `https` and its port (the scheme's default if none).
+/// Allocates nothing, for the hot path of a transport.
+///
+/// ```
+/// let uri = "https://example.com/x".parse().unwrap();
+/// assert_eq!(httpswap_adapter::check_url(&uri)?, (true, 443));
+/// # Ok::<(), httpswap_core::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// As [`Origin::of`].
+pub fn check_url(uri: &Uri) -> Result<(bool, u16), Error> {
+    let https = match uri.scheme_str() {
+        Some("http") => false,
+        Some("https") => true,
+        Some(other) => {
+            return Err(Error::new(
+                ErrorKind::UnsupportedProtocol,
+                format!("unsupported url scheme {other:?} in {uri}: expected http or https"),
+            ))
+        }
+        None => {
+            return Err(Error::new(
+                ErrorKind::InvalidUrl,
+                format!("url {uri} has no scheme: an absolute http(s) url is needed"),
+            ))
+        }
+    };
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(Error::new(
+            ErrorKind::InvalidUrl,
+            format!("url {uri} has no host"),
+        ));
+    }
+    Ok((
+        https,
+        uri.port_u16().unwrap_or(if https { 443 } else { 80 }),
+    ))
 }
 
 impl fmt::Display for Origin {

@@ -75,8 +75,11 @@ fn download_against_a_url_is_refused_with_a_reason() {
 
 #[test]
 fn tiny_run_prints_json_with_every_figure_per_backend() {
+    let plot = std::env::temp_dir().join(format!("httpswap-plot-{}.svg", std::process::id()));
     let out = httpswap(&[
         "bench",
+        "--plot",
+        plot.to_str().expect("utf-8 temp path"),
         "-n",
         "40",
         "-c",
@@ -103,6 +106,10 @@ fn tiny_run_prints_json_with_every_figure_per_backend() {
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
     assert_eq!(v["target"], "embedded server");
+    let svg = std::fs::read_to_string(&plot).expect("the chart was written");
+    let _ = std::fs::remove_file(&plot);
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    assert!(svg.contains("httpswap-hyper") || svg.contains("httpswap-reqwest"));
     let scenarios = v["scenarios"].as_array().expect("scenarios");
     let names: Vec<_> = scenarios
         .iter()

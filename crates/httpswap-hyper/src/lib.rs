@@ -265,32 +265,8 @@ impl Inner {
     }
 
     fn target_for(&self, uri: &Uri) -> Result<Target, Error> {
-        let https = match uri.scheme_str() {
-            Some("http") => false,
-            Some("https") => true,
-            Some(other) => {
-                return Err(Error::new(
-                    ErrorKind::UnsupportedProtocol,
-                    format!("unsupported url scheme {other:?} in {uri}: expected http or https"),
-                ))
-            }
-            None => {
-                return Err(Error::new(
-                    ErrorKind::InvalidUrl,
-                    format!("url {uri} has no scheme: an absolute http(s) url is needed"),
-                ))
-            }
-        };
-        let authority = match uri.authority() {
-            Some(a) if !a.host().is_empty() => a.clone(),
-            _ => {
-                return Err(Error::new(
-                    ErrorKind::InvalidUrl,
-                    format!("url {uri} has no host"),
-                ))
-            }
-        };
-        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let (https, port) = httpswap_adapter::check_url(uri)?;
+        let authority = uri.authority().cloned().expect("check_url saw a host");
         let proxy = self
             .proxies
             .proxy_for(uri)
