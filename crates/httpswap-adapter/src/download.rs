@@ -1,11 +1,9 @@
 //! A response body with the read-gap timeout, the total deadline, error
 //! mapping, and a guard released at its end.
 
-use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -14,52 +12,74 @@ use http_body::{Frame, SizeHint};
 use httpswap_core::{Error, ErrorKind};
 use tokio::time::{Instant, Sleep};
 
+/// Something held while a response body is read, told at the end whether
+/// the body completed (a pooled connection goes back only then).
+pub trait EndGuard: Send + Unpin + 'static {
+    /// The body ended: `complete` if it was read to its end.
+    fn end(self, complete: bool);
+}
+
+/// No guard.
+impl EndGuard for () {
+    fn end(self, _complete: bool) {}
+}
+
 /// Wraps a library's response body:
 ///
 /// - no chunk within the read timeout: `ReadTimeout`;
 /// - past the total deadline: `Timeout`;
 /// - the library's errors mapped by one function;
-/// - the guard (a pool slot, say) dropped as soon as the body ends, fails,
-///   or is dropped, never later.
+/// - the guard (a pool slot, a connection lease) ended as soon as the body
+///   ends or fails, never later (dropped with the body otherwise).
 ///
-/// After an error the body is over: it yields nothing more.
-pub struct TimedBody<B: http_body::Body> {
+/// `W` names the peer in messages; it is formatted only when an error is
+/// made, so a cheap handle costs nothing per response. After an error the
+/// body is over: it yields nothing more.
+pub struct TimedBody<B: http_body::Body, W, G: EndGuard = ()> {
     inner: B,
-    map_err: fn(B::Error) -> Error,
+    map_err: fn(B::Error, &W) -> Error,
     read: Option<Duration>,
     timer: Option<Pin<Box<Sleep>>>,
     deadline: Option<(Pin<Box<Sleep>>, Duration)>,
-    guard: Option<Box<dyn Any + Send + Sync>>,
-    what: Arc<str>,
+    guard: Option<G>,
+    what: W,
+    backend: Option<&'static str>,
     done: bool,
 }
 
-impl<B: http_body::Body> fmt::Debug for TimedBody<B> {
+impl<B: http_body::Body, W: fmt::Display, G: EndGuard> fmt::Debug for TimedBody<B, W, G> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TimedBody")
-            .field("what", &self.what)
+            .field("what", &self.what.to_string())
             .field("read", &self.read)
             .field("done", &self.done)
             .finish_non_exhaustive()
     }
 }
 
-impl<B> TimedBody<B>
+impl<B, W, G> TimedBody<B, W, G>
 where
     B: http_body::Body<Data = Bytes> + Unpin,
+    W: fmt::Display,
+    G: EndGuard,
 {
-    /// Wraps `inner`; `what` names the peer in messages.
-    pub fn new(inner: B, map_err: fn(B::Error) -> Error, what: impl Into<Arc<str>>) -> Self {
-        TimedBody {
+    /// Wraps `inner`, holding `guard` until the body ends.
+    pub fn new(inner: B, what: W, map_err: fn(B::Error, &W) -> Error, guard: G) -> Self {
+        let mut body = TimedBody {
             inner,
             map_err,
             read: None,
             timer: None,
             deadline: None,
-            guard: None,
-            what: what.into(),
+            guard: Some(guard),
+            what,
+            backend: None,
             done: false,
+        };
+        if body.inner.is_end_stream() {
+            body.finish(true);
         }
+        body
     }
 
     /// The longest wait for the next chunk.
@@ -75,31 +95,40 @@ where
         self
     }
 
-    /// Something to drop when the body ends.
-    pub fn guard(mut self, guard: impl Any + Send + Sync) -> Self {
-        self.guard = Some(Box::new(guard));
-        if self.inner.is_end_stream() {
-            self.finish();
-        }
+    /// The backend named in the timeout errors this body raises.
+    pub fn backend(mut self, backend: &'static str) -> Self {
+        self.backend = Some(backend);
         self
     }
 
-    fn finish(&mut self) {
+    fn finish(&mut self, complete: bool) {
         self.done = true;
         self.timer = None;
         self.deadline = None;
-        self.guard = None;
+        if let Some(g) = self.guard.take() {
+            g.end(complete);
+        }
     }
 
     fn fail(&mut self, err: Error) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
-        self.finish();
+        self.finish(false);
         Poll::Ready(Some(Err(err)))
+    }
+
+    fn timeout(&self, kind: ErrorKind, after: Duration) -> Error {
+        let err = Error::timeout(kind, after, &self.what);
+        match self.backend {
+            Some(b) => err.with_backend(b),
+            None => err,
+        }
     }
 }
 
-impl<B> http_body::Body for TimedBody<B>
+impl<B, W, G> http_body::Body for TimedBody<B, W, G>
 where
     B: http_body::Body<Data = Bytes> + Unpin,
+    W: fmt::Display + Unpin,
+    G: EndGuard,
 {
     type Data = Bytes;
     type Error = Error;
@@ -114,7 +143,8 @@ where
         }
         if let Some((sleep, total)) = &mut this.deadline {
             if sleep.as_mut().poll(cx).is_ready() {
-                let err = Error::timeout(ErrorKind::Timeout, *total, &this.what);
+                let total = *total;
+                let err = this.timeout(ErrorKind::Timeout, total);
                 return this.fail(err);
             }
         }
@@ -122,16 +152,16 @@ where
             Poll::Ready(Some(Ok(frame))) => {
                 this.timer = None;
                 if this.inner.is_end_stream() {
-                    this.finish();
+                    this.finish(true);
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(None) => {
-                this.finish();
+                this.finish(true);
                 Poll::Ready(None)
             }
             Poll::Ready(Some(Err(e))) => {
-                let err = (this.map_err)(e);
+                let err = (this.map_err)(e, &this.what);
                 this.fail(err)
             }
             Poll::Pending => {
@@ -144,7 +174,7 @@ where
                 if timer.as_mut().poll(cx).is_pending() {
                     return Poll::Pending;
                 }
-                let err = Error::timeout(ErrorKind::ReadTimeout, limit, &this.what);
+                let err = this.timeout(ErrorKind::ReadTimeout, limit);
                 this.fail(err)
             }
         }
@@ -168,6 +198,7 @@ mod tests {
     use super::*;
     use http_body::Body as _;
     use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
 
     struct Never;
     impl http_body::Body for Never {
@@ -181,29 +212,33 @@ mod tests {
         }
     }
 
-    struct Flag(Arc<AtomicBool>);
-    impl Drop for Flag {
-        fn drop(&mut self) {
+    /// Records how the body ended.
+    struct Flag(Arc<AtomicBool>, Arc<AtomicBool>);
+    impl EndGuard for Flag {
+        fn end(self, complete: bool) {
             self.0.store(true, Ordering::SeqCst);
+            self.1.store(complete, Ordering::SeqCst);
         }
     }
 
-    fn io_err(e: std::io::Error) -> Error {
-        Error::new(ErrorKind::Read, e.to_string())
+    fn io_err(e: std::io::Error, what: &&str) -> Error {
+        Error::new(ErrorKind::Read, format!("{what}: {e}"))
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_stall_is_a_read_timeout_and_frees_the_guard() {
         let freed = Arc::new(AtomicBool::new(false));
-        let mut body = TimedBody::new(Never, io_err, "peer")
+        let complete = Arc::new(AtomicBool::new(true));
+        let mut body = TimedBody::new(Never, "peer", io_err, Flag(freed.clone(), complete.clone()))
             .read_timeout(Some(Duration::from_millis(20)))
-            .guard(Flag(freed.clone()));
+            .backend("test");
         let err = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx))
             .await
             .expect("a frame")
             .expect_err("stalled");
         assert_eq!(err.kind(), ErrorKind::ReadTimeout);
-        assert!(freed.load(Ordering::SeqCst));
+        assert_eq!(err.backend(), Some("test"));
+        assert!(freed.load(Ordering::SeqCst) && !complete.load(Ordering::SeqCst));
         assert!(
             std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx))
                 .await
@@ -213,7 +248,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_deadline_is_a_timeout() {
-        let mut body = TimedBody::new(Never, io_err, "peer").deadline(Some((
+        let mut body = TimedBody::new(Never, "peer", io_err, ()).deadline(Some((
             Instant::now() + Duration::from_millis(5),
             Duration::from_millis(5),
         )));
@@ -225,9 +260,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_complete_body_says_so_to_its_guard() {
+        let (freed, complete) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        fn same(e: Error, _: &&str) -> Error {
+            e
+        }
+        let inner = httpswap_core::Body::from_stream(futures_util::stream::iter([Ok::<_, Error>(
+            Bytes::from_static(b"ab"),
+        )]));
+        let mut body = TimedBody::new(inner, "peer", same, Flag(freed.clone(), complete.clone()));
+        while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
+        {
+            frame.expect("data");
+        }
+        assert!(freed.load(Ordering::SeqCst) && complete.load(Ordering::SeqCst));
+    }
+
+    #[tokio::test]
     async fn errors_are_mapped() {
         let full = http_body_util_like::Fails;
-        let mut body = TimedBody::new(full, io_err, "peer");
+        let mut body = TimedBody::new(full, "peer", io_err, ());
         let err = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx))
             .await
             .expect("a frame")

@@ -29,7 +29,7 @@ pub mod tls;
 mod upload;
 
 pub use chain::{chain, find_source};
-pub use download::TimedBody;
+pub use download::{EndGuard, TimedBody};
 pub use origin::{check_url, Origin};
 pub use retry::{is_idempotent, try_clone_request};
 pub use upload::{drive, Progress, Upload, UPLOAD_CHUNK};

@@ -48,6 +48,14 @@ impl ProxyKey {
     }
 }
 
+/// `scheme://host:port` of the origin, as in error messages.
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = if self.https { "https" } else { "http" };
+        write!(f, "{scheme}://{}:{}", self.host(), self.port)
+    }
+}
+
 impl Target {
     pub(crate) fn new(
         https: bool,
@@ -70,12 +78,7 @@ impl Target {
 
     /// `scheme://host:port` of the origin.
     pub(crate) fn origin(&self) -> String {
-        format!(
-            "{}://{}:{}",
-            if self.https { "https" } else { "http" },
-            self.host(),
-            self.port
-        )
+        self.to_string()
     }
 
     /// An `http://` request through a forward proxy (absolute-form).

@@ -56,7 +56,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
 use httpswap_adapter::{is_idempotent, try_clone_request};
 
-use crate::body::{Progress, ReqBody, ResBody};
+use crate::body::{map_body_error, Progress, ReqBody, ResBody};
 use crate::connect::{connect, ConnectOptions, ProxyKey, Target};
 use crate::error::{is_dead_connection, map_hyper, Phase, BACKEND};
 use crate::io::{TimedIo, WriteTimeout};
@@ -473,13 +473,12 @@ impl Inner {
                 let lease = conn;
                 let read = timeouts.read;
                 Ok(res.map(|incoming| {
-                    Body::new(ResBody::new(
-                        incoming,
-                        read,
-                        deadline,
-                        lease,
-                        target.clone(),
-                    ))
+                    Body::new(
+                        ResBody::new(incoming, target.clone(), map_body_error, lease)
+                            .read_timeout(read)
+                            .deadline(deadline)
+                            .backend(BACKEND),
+                    )
                 }))
             }
             Err(mut e) => {

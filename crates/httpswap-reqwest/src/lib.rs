@@ -59,7 +59,7 @@ use http::header::PROXY_AUTHORIZATION;
 use http::StatusCode;
 use httpswap_adapter::hyper_errors::Phase;
 use httpswap_adapter::{
-    drive, is_idempotent, try_clone_request, Origin, TimedBody, Upload, UPLOAD_CHUNK,
+    drive, is_idempotent, try_clone_request, EndGuard, Origin, TimedBody, Upload, UPLOAD_CHUNK,
 };
 use httpswap_core::events::ConnectionEvent;
 use httpswap_core::{
@@ -295,6 +295,11 @@ impl Drop for Slot {
             });
         }
     }
+}
+
+/// A slot is given back however the body ended.
+impl EndGuard for Slot {
+    fn end(self, _complete: bool) {}
 }
 
 /// Counts a waiting request for as long as it waits.
@@ -553,17 +558,18 @@ impl Inner {
         let what = ex.what.clone();
         Ok(res.map(|body| {
             Body::new(
-                TimedBody::new(body, map_body_error, what)
+                TimedBody::new(body, what, map_body_error, permit)
                     .read_timeout(timeouts.read)
                     .deadline(deadline)
-                    .guard(permit),
+                    .backend(BACKEND),
             )
         }))
     }
 }
 
-fn map_body_error(e: reqwest::Error) -> Error {
-    map_error(e, Phase::ResponseBody, false, "the server").with_backend(BACKEND)
+#[allow(clippy::ptr_arg)] // the signature TimedBody asks for, with W = String
+fn map_body_error(e: reqwest::Error, what: &String) -> Error {
+    map_error(e, Phase::ResponseBody, false, what)
 }
 
 #[allow(dead_code)]
