@@ -288,7 +288,7 @@ impl Drop for Slot {
         }
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
-                for _ in 0..3 {
+                for _ in 0..16 {
                     tokio::task::yield_now().await;
                 }
                 drop(permit);
