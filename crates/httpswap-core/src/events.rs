@@ -31,6 +31,17 @@ pub struct RequestStart {
     pub attempt: u32,
 }
 
+impl RequestStart {
+    /// The event for attempt `attempt` of `method uri`.
+    pub fn new(method: Method, uri: Uri, attempt: u32) -> Self {
+        RequestStart {
+            method,
+            uri,
+            attempt,
+        }
+    }
+}
+
 /// Response headers arrived for an attempt.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -45,6 +56,25 @@ pub struct RequestEnd {
     pub attempt: u32,
     /// Time from `request_start` to the response head.
     pub elapsed: Duration,
+}
+
+impl RequestEnd {
+    /// The event for a response head with `status`.
+    pub fn new(
+        method: Method,
+        uri: Uri,
+        status: StatusCode,
+        attempt: u32,
+        elapsed: Duration,
+    ) -> Self {
+        RequestEnd {
+            method,
+            uri,
+            status,
+            attempt,
+            elapsed,
+        }
+    }
 }
 
 /// An attempt failed with an error.
@@ -63,6 +93,19 @@ pub struct RequestError {
     pub elapsed: Duration,
 }
 
+impl RequestError {
+    /// The event for an attempt that failed with `kind`.
+    pub fn new(method: Method, uri: Uri, kind: ErrorKind, attempt: u32, elapsed: Duration) -> Self {
+        RequestError {
+            method,
+            uri,
+            kind,
+            attempt,
+            elapsed,
+        }
+    }
+}
+
 /// A redirect is being followed.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -77,6 +120,19 @@ pub struct Redirect {
     pub method: Method,
     /// How many redirects have been followed, this one included.
     pub count: usize,
+}
+
+impl Redirect {
+    /// The event for redirect number `count`, from `from` to `to`.
+    pub fn new(from: Uri, to: Uri, status: StatusCode, method: Method, count: usize) -> Self {
+        Redirect {
+            from,
+            to,
+            status,
+            method,
+            count,
+        }
+    }
 }
 
 /// A request will be sent again after a delay.
@@ -95,6 +151,21 @@ pub struct Retry {
     pub status: Option<StatusCode>,
     /// The error kind that caused the retry, if any.
     pub error: Option<ErrorKind>,
+}
+
+impl Retry {
+    /// The event for `attempt` starting after `delay`; set `status` or
+    /// `error` to say why.
+    pub fn new(method: Method, uri: Uri, attempt: u32, delay: Duration) -> Self {
+        Retry {
+            method,
+            uri,
+            attempt,
+            delay,
+            status: None,
+            error: None,
+        }
+    }
 }
 
 /// A connection was opened, reused, or a request waits for a slot.

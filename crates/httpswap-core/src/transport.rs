@@ -7,6 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::body::Body;
+use crate::config::Timeouts;
 use crate::error::Error;
 
 /// A request: http 1.x types with a [`Body`].
@@ -96,6 +97,14 @@ pub trait HttpTransport: Send + Sync + fmt::Debug + 'static {
     /// trait documents.
     fn capabilities(&self) -> Capabilities {
         Capabilities::default()
+    }
+
+    /// The timeouts this transport applies when a request carries none,
+    /// so that a per-request override of one timeout keeps the others.
+    /// The default, `None`, means unknown: the client layer then starts
+    /// from [`Timeouts::default`].
+    fn timeouts(&self) -> Option<Timeouts> {
+        None
     }
 }
 
@@ -234,6 +243,9 @@ impl HttpTransport for SharedTransport {
     fn capabilities(&self) -> Capabilities {
         self.0.capabilities()
     }
+    fn timeouts(&self) -> Option<Timeouts> {
+        self.0.timeouts()
+    }
 }
 
 #[async_trait]
@@ -252,6 +264,9 @@ impl<T: HttpTransport + ?Sized> HttpTransport for Arc<T> {
     }
     fn capabilities(&self) -> Capabilities {
         (**self).capabilities()
+    }
+    fn timeouts(&self) -> Option<Timeouts> {
+        (**self).timeouts()
     }
 }
 

@@ -145,6 +145,10 @@ impl HttpTransport for HyperTransport {
         BACKEND
     }
 
+    fn timeouts(&self) -> Option<Timeouts> {
+        Some(self.inner.config.timeouts)
+    }
+
     fn pool_stats(&self) -> PoolStats {
         self.inner.pool.stats()
     }

@@ -333,6 +333,10 @@ impl HttpTransport for ReqwestTransport {
         BACKEND
     }
 
+    fn timeouts(&self) -> Option<Timeouts> {
+        Some(self.inner.config.timeouts)
+    }
+
     fn pool_stats(&self) -> PoolStats {
         let i = &self.inner;
         PoolStats {

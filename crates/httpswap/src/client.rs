@@ -4,17 +4,22 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::{HeaderName, HeaderValue, CONTENT_TYPE, USER_AGENT};
+use http::header::{HeaderName, HeaderValue, ACCEPT_ENCODING, CONTENT_TYPE, USER_AGENT};
 use http::{HeaderMap, Method};
 use httpswap_core::{
     Body, Error, ErrorKind, Events, HttpTransport, Request, Response, SharedEvents,
     SharedTransport, Timeouts, TransportConfig, TransportConfigBuilder,
 };
+use tokio::time::Instant;
 use url::Url;
 
 use crate::backend::default_transport;
 #[cfg(feature = "__backend")]
 use crate::backend::FailedTransport;
+use crate::redirect::DEFAULT_MAX_REDIRECTS;
+use crate::retry::RetryPolicy;
+use crate::send::{Call, RequestOptions};
+use crate::trace::Traced;
 
 /// The `User-Agent` sent unless one is set: `httpswap/<version>`.
 pub const DEFAULT_USER_AGENT: &str = concat!("httpswap/", env!("CARGO_PKG_VERSION"));
@@ -40,8 +45,15 @@ struct Inner {
     transport: SharedTransport,
     base_url: Option<Url>,
     headers: HeaderMap,
+    /// The transport's timeouts (what a per-request override starts from),
+    /// with the client's total deadline.
     timeouts: Timeouts,
-    events: Option<Arc<dyn Events>>,
+    /// The user's hooks behind the tracing forwarder.
+    events: Arc<dyn Events>,
+    retry: RetryPolicy,
+    max_redirects: Option<usize>,
+    decompress: bool,
+    max_decompressed: Option<u64>,
 }
 
 impl fmt::Debug for Client {
@@ -50,6 +62,9 @@ impl fmt::Debug for Client {
             .field("transport", &self.inner.transport.name())
             .field("base_url", &self.inner.base_url.as_ref().map(Url::as_str))
             .field("timeouts", &self.inner.timeouts)
+            .field("retry", &self.inner.retry)
+            .field("max_redirects", &self.inner.max_redirects)
+            .field("decompress", &self.inner.decompress)
             .finish_non_exhaustive()
     }
 }
@@ -80,11 +95,15 @@ impl Client {
         headers.insert(USER_AGENT, HeaderValue::from_static(DEFAULT_USER_AGENT));
         Client {
             inner: Arc::new(Inner {
+                timeouts: transport.timeouts().unwrap_or_default(),
                 transport,
                 base_url: None,
                 headers,
-                timeouts: Timeouts::default(),
-                events: None,
+                events: Arc::new(Traced { user: None }),
+                retry: RetryPolicy::default(),
+                max_redirects: Some(DEFAULT_MAX_REDIRECTS),
+                decompress: true,
+                max_decompressed: None,
             }),
         }
     }
@@ -107,7 +126,8 @@ impl Client {
         RequestBuilder {
             client: self.clone(),
             request: built,
-            timeouts: self.inner.timeouts,
+            timeouts: None,
+            options: RequestOptions::default(),
         }
     }
 
@@ -141,27 +161,67 @@ impl Client {
         self.request(Method::HEAD, url)
     }
 
-    /// Sends a request built elsewhere. Default headers are added where the
-    /// request has none of that name; the client's timeouts and events are
-    /// attached unless the request carries its own.
+    /// Sends a request built elsewhere, with every policy of this client:
+    /// default headers are added where the request has none of that name,
+    /// `Accept-Encoding` when decompression is on, and then redirects are
+    /// followed, failures retried, the response decoded, all within the
+    /// total deadline, firing events and `tracing` spans on the way (see
+    /// the crate docs for the order). Timeouts and events carried in the
+    /// request's extensions win over the client's.
     ///
     /// # Errors
     ///
-    /// Any transport error; never an HTTP status.
+    /// Any transport error of the last attempt; [`ErrorKind::TooManyRedirects`],
+    /// [`ErrorKind::BodyNotReplayable`] (a 307/308 with a streaming body),
+    /// [`ErrorKind::RemoteProtocol`] (an invalid `Location`) and
+    /// [`ErrorKind::Timeout`] (the total deadline) from the policies. Never
+    /// an HTTP status.
     pub async fn execute(&self, mut request: Request) -> Result<Response, Error> {
-        for (name, value) in &self.inner.headers {
+        use tracing::Instrument;
+        let inner = &*self.inner;
+        for (name, value) in &inner.headers {
             if !request.headers().contains_key(name) {
                 request.headers_mut().insert(name.clone(), value.clone());
             }
         }
+        if inner.decompress && !request.headers().contains_key(ACCEPT_ENCODING) {
+            request
+                .headers_mut()
+                .insert(ACCEPT_ENCODING, crate::decompress::ACCEPT_ENCODING);
+        }
         let ext = request.extensions_mut();
-        if ext.get::<Timeouts>().is_none() {
-            ext.insert(self.inner.timeouts);
-        }
-        if let (None, Some(events)) = (ext.get::<SharedEvents>(), &self.inner.events) {
-            ext.insert(SharedEvents(events.clone()));
-        }
-        self.inner.transport.send(request).await
+        let options = ext.remove::<RequestOptions>().unwrap_or_default();
+        let events = match ext.get::<SharedEvents>() {
+            Some(own) => Arc::new(Traced {
+                user: Some(own.0.clone()),
+            }) as Arc<dyn Events>,
+            None => inner.events.clone(),
+        };
+        ext.insert(SharedEvents(events.clone()));
+        let timeouts = ext.get::<Timeouts>().copied().unwrap_or(inner.timeouts);
+        let call = Call {
+            events,
+            timeouts,
+            deadline: timeouts.total.map(|t| (Instant::now() + t, t)),
+            retry: match options.max_retries {
+                Some(n) => inner.retry.max_retries(n),
+                None => inner.retry,
+            },
+            max_redirects: match options.follow_redirects {
+                Some(false) => None,
+                Some(true) => inner.max_redirects.or(Some(DEFAULT_MAX_REDIRECTS)),
+                None => inner.max_redirects,
+            },
+            decompress: inner.decompress,
+            max_decompressed: inner.max_decompressed,
+        };
+        let span = tracing::debug_span!(
+            target: "httpswap",
+            "request",
+            method = %request.method(),
+            url = %request.uri(),
+        );
+        self.run(request, call).instrument(span).await
     }
 
     fn resolve(&self, url: &str) -> Result<Url, Error> {
@@ -199,6 +259,11 @@ pub struct ClientBuilder {
     base_url: Option<String>,
     headers: HeaderMap,
     events: Option<Arc<dyn Events>>,
+    retry: Option<RetryPolicy>,
+    max_redirects: Option<Option<usize>>,
+    decompress: Option<bool>,
+    max_decompressed: Option<u64>,
+    timeout_total: Option<Option<Duration>>,
     error: Option<Error>,
 }
 
@@ -270,6 +335,57 @@ impl ClientBuilder {
         self
     }
 
+    /// The retry policy (default: [`RetryPolicy::default`], the OpenAI
+    /// SDK's; [`RetryPolicy::none`] turns retries off).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = Some(policy);
+        self
+    }
+
+    /// At most `n` retries, keeping the rest of the retry policy (default 2;
+    /// 0 turns retries off).
+    pub fn max_retries(mut self, n: u32) -> Self {
+        self.retry = Some(self.retry.unwrap_or_default().max_retries(n));
+        self
+    }
+
+    /// Whether redirects are followed (default: yes, at most 20). When not,
+    /// a 3xx response is returned as it is.
+    pub fn follow_redirects(mut self, yes: bool) -> Self {
+        self.max_redirects = Some(yes.then_some(DEFAULT_MAX_REDIRECTS));
+        self
+    }
+
+    /// Follows at most `n` redirects; one more is an
+    /// [`ErrorKind::TooManyRedirects`] error (default 20).
+    pub fn max_redirects(mut self, n: usize) -> Self {
+        self.max_redirects = Some(Some(n));
+        self
+    }
+
+    /// Whether compressed responses are decoded and `Accept-Encoding` set
+    /// (default: yes).
+    pub fn decompress(mut self, yes: bool) -> Self {
+        self.decompress = Some(yes);
+        self
+    }
+
+    /// A decoded body longer than `bytes` fails with an
+    /// [`ErrorKind::Decoding`] error (default: no limit). A guard against
+    /// decompression bombs; it applies to compressed responses only.
+    pub fn max_decompressed_size(mut self, bytes: u64) -> Self {
+        self.max_decompressed = Some(bytes);
+        self
+    }
+
+    /// The total deadline of each call: all attempts, redirects and retry
+    /// waits, and reading the body (default: the transport's total timeout,
+    /// none for the default transport). [`ErrorKind::Timeout`] when it passes.
+    pub fn timeout_total(mut self, d: impl Into<Option<Duration>>) -> Self {
+        self.timeout_total = Some(d.into());
+        self
+    }
+
     /// The client.
     ///
     /// # Errors
@@ -306,19 +422,34 @@ impl ClientBuilder {
                     "config(..) applies to the default transport; configure a custom transport when you build it",
                 ))
             }
-            (Some(t), None) => (t, Timeouts::default()),
+            (Some(t), None) => (t, None),
             (None, config) => {
                 let config = config.unwrap_or_else(TransportConfig::builder).build()?;
                 let timeouts = config.timeouts;
-                (default_transport(config)?, timeouts)
+                (default_transport(config)?, Some(timeouts))
             }
         };
         let mut client = Client::from_transport(transport);
         let inner = Arc::get_mut(&mut client.inner).expect("not shared yet");
         inner.headers.extend(self.headers);
         inner.base_url = base_url;
-        inner.timeouts = timeouts;
-        inner.events = self.events;
+        if let Some(t) = timeouts {
+            inner.timeouts = t;
+        }
+        if let Some(total) = self.timeout_total {
+            inner.timeouts.total = total;
+        }
+        inner.events = Arc::new(Traced { user: self.events });
+        if let Some(r) = self.retry {
+            inner.retry = r;
+        }
+        if let Some(m) = self.max_redirects {
+            inner.max_redirects = m;
+        }
+        if let Some(d) = self.decompress {
+            inner.decompress = d;
+        }
+        inner.max_decompressed = self.max_decompressed;
         Ok(client)
     }
 }
@@ -346,7 +477,9 @@ impl<T: HttpTransport> From<T> for TransportArg {
 pub struct RequestBuilder {
     client: Client,
     request: Result<Request, Error>,
-    timeouts: Timeouts,
+    /// Set once a timeout is overridden, starting from the client's.
+    timeouts: Option<Timeouts>,
+    options: RequestOptions,
 }
 
 impl RequestBuilder {
@@ -454,31 +587,72 @@ impl RequestBuilder {
 
     /// All timeouts for this request.
     pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
-        self.timeouts = timeouts;
+        self.timeouts = Some(timeouts);
+        self
+    }
+
+    fn timeout(mut self, set: impl FnOnce(&mut Timeouts)) -> Self {
+        let base = self.client.inner.timeouts;
+        set(self.timeouts.get_or_insert(base));
         self
     }
 
     /// The read timeout (gap between received chunks) for this request.
-    pub fn timeout_read(mut self, d: impl Into<Option<Duration>>) -> Self {
-        self.timeouts.read = d.into();
-        self
+    pub fn timeout_read(self, d: impl Into<Option<Duration>>) -> Self {
+        let d = d.into();
+        self.timeout(|t| t.read = d)
     }
 
     /// The connect timeout for this request.
-    pub fn timeout_connect(mut self, d: impl Into<Option<Duration>>) -> Self {
-        self.timeouts.connect = d.into();
+    pub fn timeout_connect(self, d: impl Into<Option<Duration>>) -> Self {
+        let d = d.into();
+        self.timeout(|t| t.connect = d)
+    }
+
+    /// The write timeout (gap between sent chunks) for this request.
+    pub fn timeout_write(self, d: impl Into<Option<Duration>>) -> Self {
+        let d = d.into();
+        self.timeout(|t| t.write = d)
+    }
+
+    /// The pool timeout (wait for a connection slot) for this request.
+    pub fn timeout_pool(self, d: impl Into<Option<Duration>>) -> Self {
+        let d = d.into();
+        self.timeout(|t| t.pool = d)
+    }
+
+    /// The total deadline of this call: every attempt, redirect and retry
+    /// wait, and reading the body. [`ErrorKind::Timeout`] when it passes.
+    pub fn timeout_total(self, d: impl Into<Option<Duration>>) -> Self {
+        let d = d.into();
+        self.timeout(|t| t.total = d)
+    }
+
+    /// At most `n` retries for this request (0: none).
+    pub fn max_retries(mut self, n: u32) -> Self {
+        self.options.max_retries = Some(n);
         self
     }
 
-    /// The request, without sending it.
+    /// Whether this request follows redirects.
+    pub fn follow_redirects(mut self, yes: bool) -> Self {
+        self.options.follow_redirects = Some(yes);
+        self
+    }
+
+    /// The request, without sending it. Per-request timeouts and policy
+    /// changes travel in its extensions, so [`Client::execute`] honours them.
     ///
     /// # Errors
     ///
     /// The first error met while building.
     pub fn build(self) -> Result<Request, Error> {
-        let timeouts = self.timeouts;
+        let (timeouts, options) = (self.timeouts, self.options);
         self.request.map(|mut r| {
-            r.extensions_mut().insert(timeouts);
+            if let Some(t) = timeouts {
+                r.extensions_mut().insert(t);
+            }
+            r.extensions_mut().insert(options);
             r
         })
     }

@@ -48,10 +48,16 @@
 
 mod backend;
 mod client;
+pub mod decompress;
+pub mod redirect;
 mod response;
+pub mod retry;
+mod send;
+mod trace;
 
 pub use backend::{default_transport, enabled_backends, transport_by_name};
 pub use client::{Client, ClientBuilder, RequestBuilder, TransportArg, DEFAULT_USER_AGENT};
 pub use response::ResponseExt;
+pub use retry::RetryPolicy;
 
 pub use httpswap_core::*;

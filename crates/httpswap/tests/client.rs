@@ -81,7 +81,12 @@ async fn sdk_takes_a_shared_transport_and_works_with_the_mock() {
 #[tokio::test]
 async fn error_status_becomes_a_status_error_only_on_request() {
     let mock = MockTransport::from_responses([(429, "slow down"), (429, "slow down")]);
-    let client = Client::builder().transport(mock).build().unwrap();
+    // retries would consume the canned 429s: this test is about statuses
+    let client = Client::builder()
+        .transport(mock)
+        .max_retries(0)
+        .build()
+        .unwrap();
     let res = client.get("http://a.test/").send().await.unwrap();
     assert_eq!(res.status(), 429, "a status is never a transport error");
     let err = client
