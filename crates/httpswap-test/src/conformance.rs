@@ -29,7 +29,10 @@ use httpswap_core::{
 };
 
 use crate::server::{echo, echo_loop, serve_echo, ServerConn, TestServer};
+
+mod client;
 use crate::{H2Server, TestCa, TestProxy};
+pub use client::*;
 
 /// Builds a transport of one backend from a configuration.
 #[derive(Clone)]
@@ -130,6 +133,21 @@ macro_rules! conformance_tests {
             cancellation_leaks_no_slot,
             events_in_order_and_stats_add_up,
             close_refuses_new_requests,
+            client_redirect_chain_followed,
+            client_redirect_method_rewriting,
+            client_redirect_limit_and_loop,
+            client_redirect_cross_origin_drops_credentials,
+            client_redirect_invalid_location,
+            client_redirect_streaming_body_not_replayable,
+            client_decompression_each_codec,
+            client_decompression_corrupt_is_decoding_error,
+            client_decompression_limit,
+            client_retry_503_then_200,
+            client_retry_429_retry_after_and_x_should_retry,
+            client_retry_limits,
+            client_retry_transport_errors,
+            client_deadline_across_retries_and_body,
+            client_events_in_documented_order,
         );
     };
 }

@@ -13,6 +13,7 @@ mod proxy;
 mod server;
 mod tls;
 
+pub use conformance::{compress, routes, Reply};
 pub use h2::H2Server;
 pub use mock::{MockTransport, RecordedRequest};
 pub use proxy::TestProxy;

@@ -31,11 +31,87 @@
 //! }
 //! ```
 //!
+//! # The layers, and where each setting applies
+//!
+//! A call such as `client.get(url).send().await` goes down through three
+//! layers, as a request does through httpx's `AsyncClient` and its
+//! transport:
+//!
+//! ```text
+//! Client            base URL, default headers, User-Agent, request builder,
+//!                   response helpers                        (this crate)
+//!   policies        retries ⟶ redirects ⟶ one attempt ⟶ decoding, all
+//!                   inside the total deadline; events and tracing
+//!                                                           (this crate, once)
+//!     HttpTransport one request on a pooled connection: pool limits,
+//!                   connect/read/write/pool timeouts, TLS, proxies, HTTP/2,
+//!                   the one retry of a dead reused connection
+//!                                                           (each backend)
+//! ```
+//!
+//! The policies are written once here, above the trait, so they behave the
+//! same on every backend; backends have their own redirect and
+//! decompression features switched off. The conformance suite runs the
+//! policies' scenarios on every backend, and a test runs one script through
+//! `Client` on each enabled backend and compares everything observed.
+//!
+//! **Settings of the transport** (`ClientBuilder::config`, or the backend's
+//! constructor for a custom transport), per connection attempt or chunk:
+//!
+//! | setting | default | applies to |
+//! |---|---|---|
+//! | connect timeout | 5 s | TCP + TLS (+ proxy CONNECT) of each new connection; [`ErrorKind::ConnectTimeout`] |
+//! | read timeout | 600 s | each gap between received chunks, head included; [`ErrorKind::ReadTimeout`] |
+//! | write timeout | 600 s | each gap between sent chunks of the body; [`ErrorKind::WriteTimeout`] |
+//! | pool timeout | 600 s | the wait for a connection slot; [`ErrorKind::PoolTimeout`] |
+//! | limits | 1000 connections, 100 kept alive 5 s | all hosts together |
+//! | TLS, proxies, HTTP/2 | verify, from the environment, by ALPN | every connection |
+//!
+//! Per request, [`RequestBuilder::timeout_read`] and friends override one
+//! timeout and keep the transport's others ([`HttpTransport::timeouts`]).
+//!
+//! **Settings of the client**, per call (all attempts together):
+//!
+//! | setting | default | builder |
+//! |---|---|---|
+//! | redirects | followed, at most 20 ([`redirect`] has the rules) | [`ClientBuilder::max_redirects`], [`ClientBuilder::follow_redirects`], [`RequestBuilder::follow_redirects`] |
+//! | decompression | gzip, deflate, br, zstd; no size limit ([`decompress`]) | [`ClientBuilder::decompress`], [`ClientBuilder::max_decompressed_size`] |
+//! | retries | 2, the OpenAI SDK's policy ([`retry`]) | [`ClientBuilder::retry`], [`ClientBuilder::max_retries`], [`RequestBuilder::max_retries`] |
+//! | total deadline | none | [`ClientBuilder::timeout_total`], [`RequestBuilder::timeout_total`]; [`ErrorKind::Timeout`] |
+//! | User-Agent, default headers, base URL | `httpswap/<version>` | [`ClientBuilder::user_agent`], [`ClientBuilder::default_header`], [`ClientBuilder::base_url`] |
+//!
+//! The order inside one call: **retries** wrap **redirects**, which wrap
+//! single **attempts**; the **deadline** is fixed when the call starts and
+//! bounds every attempt (each gets what is left as its total timeout), every
+//! retry wait (a retry that could not start before the deadline is not
+//! made: the last answer is returned) and reading the final body. Only the
+//! final response is **decoded**; bodies of redirects and retried responses
+//! are read (up to 64 KiB, 250 ms) so that their connections can be reused,
+//! and dropped. Errors of the policies themselves (an invalid `Location`,
+//! too many redirects, a body that cannot be replayed) are never retried.
+//!
+//! **Events** ([`Events`], set with [`ClientBuilder::events`]) fire in this
+//! order for a call that is redirected once and retried once:
+//!
+//! ```text
+//! request_start #1 /a   connection_created|reused   request_end 302   redirect /b
+//! request_start #1 /b   connection_…                request_end 503   retry #2
+//! request_start #2 /a   connection_…                request_end 302   redirect /b
+//! request_start #2 /b   connection_…                request_end 200
+//! ```
+//!
+//! (`connection_queued` comes before the connection event when the request
+//! had to wait for a slot; `request_error` replaces `request_end` when an
+//! attempt fails.) Every hook is also a `tracing` event of target
+//! `httpswap` at DEBUG level (`connection_reused` at TRACE), inside a
+//! `request` span with the method and URL of the call.
+//!
 //! # Cargo features
 //!
 //! | feature | backend | |
 //! |---|---|---|
 //! | `hyper` | [`httpswap-hyper`](https://docs.rs/httpswap-hyper), hyper 1.x with httpswap's own pool | enabled by default |
+//! | `reqwest` | [`httpswap-reqwest`](https://docs.rs/httpswap-reqwest), reqwest 0.13 (its pool, httpswap's limits and timeouts) | |
 //!
 //! Features are additive. With several on, the default transport is the
 //! first of hyper, reqwest, isahc, and every enabled backend stays

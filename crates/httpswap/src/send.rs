@@ -56,6 +56,21 @@ fn try_clone(req: &Request) -> Option<Request> {
     Some(copy)
 }
 
+/// Why an attempt failed: the transport (maybe worth a retry), or a policy
+/// of this layer (a bad `Location`, too many redirects: the same again).
+enum Failure {
+    Transport(Error),
+    Policy(Error),
+}
+
+impl Failure {
+    fn into_error(self) -> Error {
+        match self {
+            Failure::Transport(e) | Failure::Policy(e) => e,
+        }
+    }
+}
+
 fn deadline_error(total: Duration) -> Error {
     Error::new(
         ErrorKind::Timeout,
@@ -95,12 +110,13 @@ impl Client {
                     Some(res.status()),
                     None,
                 ),
-                Err(e) => (
+                Err(Failure::Transport(e)) => (
                     call.retry
                         .for_error(e, tpl.method(), tpl.headers(), retries_done),
                     None,
                     Some(e.kind()),
                 ),
+                Err(Failure::Policy(_)) => (None, None, None),
             };
             let Some(delay) = delay else {
                 return finish(result, &call);
@@ -132,7 +148,7 @@ impl Client {
         mut request: Request,
         attempt: u32,
         call: &Call,
-    ) -> Result<(Response, Method), Error> {
+    ) -> Result<(Response, Method), Failure> {
         let mut count = 0;
         loop {
             let method = request.method().clone();
@@ -145,7 +161,10 @@ impl Client {
                     request.extensions().clone(),
                 )
             });
-            let response = self.attempt(request, attempt, call).await?;
+            let response = self
+                .attempt(request, attempt, call)
+                .await
+                .map_err(Failure::Transport)?;
             let status = response.status();
             let (Some(max), true) = (call.max_redirects, is_redirect(status)) else {
                 return Ok((response, method));
@@ -153,13 +172,13 @@ impl Client {
             let Some(location) = response.headers().get(LOCATION) else {
                 return Ok((response, method));
             };
-            let to = resolve_location(&uri, location)?;
+            let to = resolve_location(&uri, location).map_err(Failure::Policy)?;
             count += 1;
             if count > max {
-                return Err(Error::new(
+                return Err(Failure::Policy(Error::new(
                     ErrorKind::TooManyRedirects,
                     format!("more than {max} redirects; the last one from {uri} to {to}"),
-                ));
+                )));
             }
             let (mut headers, body, extensions) = replay.expect("kept when following");
             let next = next_method(status, &method);
@@ -168,12 +187,12 @@ impl Client {
                 (true, _) => Body::empty(),
                 (false, Some(body)) => body,
                 (false, None) => {
-                    return Err(Error::new(
+                    return Err(Failure::Policy(Error::new(
                         ErrorKind::BodyNotReplayable,
                         format!(
                             "{status} redirect from {uri} to {to} needs the request body again, but it was a stream"
                         ),
-                    ))
+                    )))
                 }
             };
             rewrite_headers(&mut headers, &uri, &to, drop_body);
@@ -240,8 +259,8 @@ impl Client {
 }
 
 /// The final response: decoded, and bounded by the deadline.
-fn finish(result: Result<(Response, Method), Error>, call: &Call) -> Result<Response, Error> {
-    let (mut response, method) = result?;
+fn finish(result: Result<(Response, Method), Failure>, call: &Call) -> Result<Response, Error> {
+    let (mut response, method) = result.map_err(Failure::into_error)?;
     if call.decompress {
         response = crate::decompress::decode(response, &method, call.max_decompressed);
     }
