@@ -10,6 +10,9 @@
 //! - [`TimedBody`]: a response body with the read-gap timeout, the total
 //!   deadline, error mapping, and a guard released at its end (a pool
 //!   slot, for example);
+//! - [`Slots`]: the in-flight bound with the pool timeout, and
+//!   [`Connections`]: created/reused told apart by address pair, for
+//!   libraries whose pools have neither;
 //! - [`tls`]: rustls client settings from a [`TlsConfig`];
 //! - `hyper_errors` (feature `hyper`): hyper's errors classified once;
 //! - [`find_source`]: search an error's source chain, `io::Error` payloads
@@ -25,6 +28,7 @@ mod download;
 pub mod hyper_errors;
 mod origin;
 mod retry;
+mod slots;
 pub mod tls;
 mod upload;
 
@@ -32,4 +36,5 @@ pub use chain::{chain, find_source};
 pub use download::{EndGuard, TimedBody};
 pub use origin::{check_url, Origin};
 pub use retry::{is_idempotent, try_clone_request};
+pub use slots::{Connections, Slot, Slots};
 pub use upload::{drive, Progress, Upload, UPLOAD_CHUNK};

@@ -1,0 +1,254 @@
+//! A bound on requests in flight with the pool timeout, and a registry of
+//! connections seen, for libraries whose pool has neither (reqwest, isahc).
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use httpswap_core::events::ConnectionEvent;
+use httpswap_core::{Error, ErrorKind, Events};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::EndGuard;
+
+/// At most `max` requests in flight; the next waits for a slot up to the
+/// pool timeout ([`ErrorKind::PoolTimeout`]), firing `connection_queued`.
+#[derive(Debug)]
+pub struct Slots {
+    sem: Arc<Semaphore>,
+    waiting: Arc<AtomicUsize>,
+    waited: AtomicU64,
+    max: usize,
+    release_turns: u32,
+}
+
+impl Slots {
+    /// `max` slots. A freed slot that someone waits for is handed over
+    /// after `release_turns` scheduler turns: a library that gives a
+    /// finished connection back to its pool from a task of its own gets
+    /// that long to do so, so the waiter finds the connection instead of
+    /// opening one more (0: at once).
+    pub fn new(max: usize, release_turns: u32) -> Self {
+        Slots {
+            sem: Arc::new(Semaphore::new(max)),
+            waiting: Arc::new(AtomicUsize::new(0)),
+            waited: AtomicU64::new(0),
+            max,
+            release_turns,
+        }
+    }
+
+    /// Takes a slot, waiting up to `pool` (forever with `None`).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::PoolTimeout`] naming `what`.
+    pub async fn acquire(
+        &self,
+        pool: Option<Duration>,
+        what: &str,
+        events: Option<&Arc<dyn Events>>,
+    ) -> Result<Slot, Error> {
+        let slot = |permit| Slot {
+            permit: Some(permit),
+            waiting: self.waiting.clone(),
+            turns: self.release_turns,
+        };
+        if let Ok(p) = self.sem.clone().try_acquire_owned() {
+            return Ok(slot(p));
+        }
+        self.waited.fetch_add(1, Ordering::Relaxed);
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let _waiting = Waiting(&self.waiting);
+        if let Some(e) = events {
+            e.connection_queued(&ConnectionEvent::new(what, 0, false));
+        }
+        let acquire = self.sem.clone().acquire_owned();
+        let permit = match pool {
+            Some(limit) => tokio::time::timeout(limit, acquire).await.map_err(|_| {
+                Error::timeout(
+                    ErrorKind::PoolTimeout,
+                    limit,
+                    format!("a free connection slot for {what}"),
+                )
+            })?,
+            None => acquire.await,
+        };
+        permit
+            .map(slot)
+            .map_err(|_| Error::new(ErrorKind::Closed, "the transport was closed"))
+    }
+
+    /// Slots taken now.
+    pub fn in_use(&self) -> u64 {
+        (self.max - self.sem.available_permits()) as u64
+    }
+
+    /// Requests that had to wait for a slot so far.
+    pub fn waited(&self) -> u64 {
+        self.waited.load(Ordering::Relaxed)
+    }
+}
+
+/// A slot for one request in flight, held until its response body ends.
+#[derive(Debug)]
+pub struct Slot {
+    permit: Option<OwnedSemaphorePermit>,
+    waiting: Arc<AtomicUsize>,
+    turns: u32,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let Some(permit) = self.permit.take() else {
+            return;
+        };
+        if self.turns == 0 || self.waiting.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let turns = self.turns;
+            rt.spawn(async move {
+                for _ in 0..turns {
+                    tokio::task::yield_now().await;
+                }
+                drop(permit);
+            });
+        }
+    }
+}
+
+/// A slot is given back however the body ended.
+impl EndGuard for Slot {
+    fn end(self, _complete: bool) {}
+}
+
+/// Counts a waiting request for as long as it waits.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// How many connections the registry remembers.
+const REMEMBERED_CONNECTIONS: usize = 4096;
+
+/// Connections seen so far, told apart by their (local, remote) address
+/// pair, for libraries that say which socket carried a response but not
+/// whether it was new: a pair seen before is a reused connection.
+#[derive(Debug, Default)]
+pub struct Connections {
+    seen: RwLock<Seen>,
+    created: AtomicU64,
+    reused: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct Seen {
+    ids: HashMap<(SocketAddr, SocketAddr), u64>,
+    order: VecDeque<(SocketAddr, SocketAddr)>,
+    next: u64,
+}
+
+impl Connections {
+    /// Notes the connection that carried a response, counts it as created
+    /// or reused, and fires the matching event. Returns whether it was reused.
+    pub fn observe(
+        &self,
+        key: (SocketAddr, SocketAddr),
+        what: &str,
+        http2: bool,
+        events: Option<&Arc<dyn Events>>,
+    ) -> bool {
+        // almost always a connection seen before: a shared lock finds it
+        let known = self.seen.read().expect("seen lock").ids.get(&key).copied();
+        let (id, reused) = match known {
+            Some(id) => (id, true),
+            None => self.note(key),
+        };
+        let event = ConnectionEvent::new(what, id, http2);
+        if reused {
+            self.reused.fetch_add(1, Ordering::Relaxed);
+            if let Some(e) = events {
+                e.connection_reused(&event);
+            }
+        } else {
+            self.created.fetch_add(1, Ordering::Relaxed);
+            if let Some(e) = events {
+                e.connection_created(&event);
+            }
+        }
+        reused
+    }
+
+    fn note(&self, key: (SocketAddr, SocketAddr)) -> (u64, bool) {
+        let mut seen = self.seen.write().expect("seen lock");
+        if let Some(id) = seen.ids.get(&key) {
+            return (*id, true);
+        }
+        seen.next += 1;
+        if seen.order.len() >= REMEMBERED_CONNECTIONS {
+            if let Some(old) = seen.order.pop_front() {
+                seen.ids.remove(&old);
+            }
+        }
+        let id = seen.next;
+        seen.ids.insert(key, id);
+        seen.order.push_back(key);
+        (id, false)
+    }
+
+    /// Whether this connection carried a response before.
+    pub fn was_seen(&self, key: &(SocketAddr, SocketAddr)) -> bool {
+        self.seen.read().expect("seen lock").ids.contains_key(key)
+    }
+
+    /// Connections created so far.
+    pub fn created(&self) -> u64 {
+        self.created.load(Ordering::Relaxed)
+    }
+
+    /// Reuses so far.
+    pub fn reused(&self) -> u64 {
+        self.reused.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_bound_holds_and_times_out() {
+        let slots = Slots::new(1, 0);
+        let held = slots.acquire(None, "x", None).await.unwrap();
+        assert_eq!(slots.in_use(), 1);
+        let err = slots
+            .acquire(Some(Duration::from_millis(5)), "x", None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::PoolTimeout);
+        assert_eq!(slots.waited(), 1);
+        drop(held);
+        let _again = slots
+            .acquire(Some(Duration::from_millis(5)), "x", None)
+            .await
+            .unwrap();
+    }
+
+    #[test]
+    fn pairs_seen_before_are_reused() {
+        let c = Connections::default();
+        let a: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let b: SocketAddr = "127.0.0.1:2".parse().unwrap();
+        assert!(!c.observe((a, b), "o", false, None));
+        assert!(c.observe((a, b), "o", false, None));
+        assert!(!c.observe((b, a), "o", false, None));
+        assert!(c.was_seen(&(a, b)));
+        assert_eq!((c.created(), c.reused()), (2, 1));
+    }
+}
