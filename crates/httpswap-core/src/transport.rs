@@ -132,6 +132,21 @@ pub struct Capabilities {
     /// A per-request `Timeouts::connect` override is honoured. When
     /// `false` the transport's connect timeout always applies.
     pub connect_timeout_per_request: bool,
+    /// Request header values may hold any bytes `http::HeaderValue` allows
+    /// (obs-text, 0x80-0xFF). When `false` such a request fails with
+    /// `LocalProtocol` before anything is sent.
+    pub non_ascii_header_values: bool,
+    /// The transport never sends a non-idempotent request twice. When
+    /// `false`, a request without a body (a bodiless POST) whose reused
+    /// connection died before any response byte is sent again on a new
+    /// connection by the library; one with a body still fails with
+    /// `RemoteProtocol`.
+    pub never_resends_non_idempotent: bool,
+    /// Idle connections are closed as soon as they expire. When `false`
+    /// (curl) the expiry counts in whole seconds, rounded up, and an expired
+    /// connection is closed when the next request looks at the pool; it is
+    /// never reused either way.
+    pub closes_expired_idle: bool,
 }
 
 impl Default for Capabilities {
@@ -146,6 +161,9 @@ impl Capabilities {
         socket_limit: true,
         reuse_known_at_checkout: true,
         connect_timeout_per_request: true,
+        non_ascii_header_values: true,
+        never_resends_non_idempotent: true,
+        closes_expired_idle: true,
     };
 
     /// Sets [`socket_limit`](Self::socket_limit).
@@ -168,6 +186,24 @@ impl Capabilities {
     /// Sets [`connect_timeout_per_request`](Self::connect_timeout_per_request).
     pub const fn with_connect_timeout_per_request(mut self, yes: bool) -> Self {
         self.connect_timeout_per_request = yes;
+        self
+    }
+
+    /// Sets [`non_ascii_header_values`](Self::non_ascii_header_values).
+    pub const fn with_non_ascii_header_values(mut self, yes: bool) -> Self {
+        self.non_ascii_header_values = yes;
+        self
+    }
+
+    /// Sets [`never_resends_non_idempotent`](Self::never_resends_non_idempotent).
+    pub const fn with_never_resends_non_idempotent(mut self, yes: bool) -> Self {
+        self.never_resends_non_idempotent = yes;
+        self
+    }
+
+    /// Sets [`closes_expired_idle`](Self::closes_expired_idle).
+    pub const fn with_closes_expired_idle(mut self, yes: bool) -> Self {
+        self.closes_expired_idle = yes;
         self
     }
 }

@@ -18,6 +18,8 @@ pub fn enabled_backends() -> &'static [&'static str] {
         "hyper",
         #[cfg(feature = "reqwest")]
         "reqwest",
+        #[cfg(feature = "isahc")]
+        "isahc",
     ]
 }
 
@@ -64,6 +66,10 @@ pub fn transport_by_name(name: &str, config: TransportConfig) -> Result<SharedTr
         "reqwest" => Ok(SharedTransport::new(
             httpswap_reqwest::ReqwestTransport::new(config)?,
         )),
+        #[cfg(feature = "isahc")]
+        "isahc" => Ok(SharedTransport::new(httpswap_isahc::IsahcTransport::new(
+            config,
+        )?)),
         known if KNOWN_BACKENDS.contains(&known) => Err(Error::builder(format!(
             "the {name} backend is not compiled in: enable the `{name}` cargo feature of httpswap"
         ))),

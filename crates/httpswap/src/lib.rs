@@ -112,6 +112,7 @@
 //! |---|---|---|
 //! | `hyper` | [`httpswap-hyper`](https://docs.rs/httpswap-hyper), hyper 1.x with httpswap's own pool | enabled by default |
 //! | `reqwest` | [`httpswap-reqwest`](https://docs.rs/httpswap-reqwest), reqwest 0.13 (its pool, httpswap's limits and timeouts) | |
+//! | `isahc` | [`httpswap-isahc`](https://docs.rs/httpswap-isahc), isahc 2 over libcurl built from source with rustls | |
 //!
 //! Features are additive. With several on, the default transport is the
 //! first of hyper, reqwest, isahc, and every enabled backend stays

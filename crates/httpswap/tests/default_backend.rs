@@ -49,6 +49,7 @@ fn every_enabled_backend_is_constructible_by_name() {
     let expected: Vec<&str> = [
         cfg!(feature = "hyper").then_some("hyper"),
         cfg!(feature = "reqwest").then_some("reqwest"),
+        cfg!(feature = "isahc").then_some("isahc"),
     ]
     .into_iter()
     .flatten()
@@ -65,6 +66,13 @@ fn every_enabled_backend_is_constructible_by_name() {
 #[test]
 fn reqwest_alone_is_the_default_transport() {
     assert_eq!(httpswap::Client::new().transport().name(), "reqwest");
+}
+
+/// `--no-default-features --features isahc`: isahc is the default.
+#[cfg(all(feature = "isahc", not(feature = "hyper"), not(feature = "reqwest")))]
+#[test]
+fn isahc_alone_is_the_default_transport() {
+    assert_eq!(httpswap::Client::new().transport().name(), "isahc");
 }
 
 /// Default features: hyper is the default even when reqwest is on too.

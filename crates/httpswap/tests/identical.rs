@@ -170,10 +170,14 @@ async fn observe(backend: &str) -> Observed {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_behaves_identically_on_every_backend() {
     let backends = httpswap::enabled_backends();
-    let expected_count = [cfg!(feature = "hyper"), cfg!(feature = "reqwest")]
-        .iter()
-        .filter(|on| **on)
-        .count();
+    let expected_count = [
+        cfg!(feature = "hyper"),
+        cfg!(feature = "reqwest"),
+        cfg!(feature = "isahc"),
+    ]
+    .iter()
+    .filter(|on| **on)
+    .count();
     assert_eq!(backends.len(), expected_count);
 
     let first = observe(backends[0]).await;

@@ -1,0 +1,213 @@
+//! isahc's and curl's errors onto the core kinds, in one function.
+
+use std::error::Error as StdError;
+use std::io;
+
+use curl_sys as sys;
+use httpswap_adapter::find_source;
+use httpswap_core::{Error, ErrorKind};
+
+/// Where an error happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Before the response head arrived.
+    Request,
+    /// While reading the response body.
+    Body,
+}
+
+/// Maps any error of isahc (an `isahc::Error`, or the `io::Error` a body
+/// read returns) to the core taxonomy. Our own errors (a failing request
+/// body) pass through; otherwise curl's code decides when there is one,
+/// else isahc's kind, else the I/O kind.
+pub(crate) fn map_error(
+    err: Box<dyn StdError + Send + Sync + 'static>,
+    phase: Phase,
+    via_proxy: bool,
+    what: &str,
+) -> Error {
+    let err = match err.downcast::<Error>() {
+        Ok(ours) => return *ours,
+        Err(other) => other,
+    };
+    let err = match err.downcast::<io::Error>() {
+        Ok(io) if io.get_ref().is_some_and(|i| i.is::<Error>()) => {
+            let inner = io.into_inner().expect("checked");
+            return *inner.downcast::<Error>().expect("checked");
+        }
+        Ok(io) => io as Box<dyn StdError + Send + Sync>,
+        Err(other) => other,
+    };
+    let owned = err;
+    let err: &(dyn StdError + 'static) = &*owned;
+    if let Some(ours) = find_source::<Error>(err) {
+        return Error::new(ours.kind(), ours.to_string());
+    }
+    let kind = match find_source::<curl::Error>(err) {
+        Some(c) => curl_kind(c.code(), phase, via_proxy),
+        None => match find_source::<isahc::Error>(err) {
+            Some(e) => isahc_kind(e.kind(), phase, via_proxy),
+            None => io_kind(err, phase),
+        },
+    };
+    let message = match kind {
+        ErrorKind::ConnectTimeout => format!("connecting to {what} timed out: {err}"),
+        _ => format!("{what}: {err}"),
+    };
+    let sent = !matches!(
+        kind,
+        ErrorKind::Connect | ErrorKind::ConnectTimeout | ErrorKind::Proxy
+    );
+    Error::new(kind, message)
+        .with_request_sent(sent)
+        .with_source(owned)
+}
+
+/// curl's codes (`CURLE_*`).
+fn curl_kind(code: sys::CURLcode, phase: Phase, via_proxy: bool) -> ErrorKind {
+    use ErrorKind::*;
+    let connect = if via_proxy { Proxy } else { Connect };
+    match code {
+        // URLs are checked before curl sees them: this is curl's answer
+        // to a response that is not HTTP (a malformed status line)
+        sys::CURLE_UNSUPPORTED_PROTOCOL => RemoteProtocol,
+        sys::CURLE_URL_MALFORMAT => InvalidUrl,
+        sys::CURLE_COULDNT_RESOLVE_PROXY => Proxy,
+        sys::CURLE_COULDNT_RESOLVE_HOST => connect,
+        sys::CURLE_COULDNT_CONNECT => connect,
+        // 97: a proxy handshake failed; curl also reports a refused CONNECT
+        // (403/407) as a receive error before any response
+        97 => Proxy,
+        sys::CURLE_RECV_ERROR if via_proxy && phase == Phase::Request => Proxy,
+        // the only timeout curl is given is the connect timeout: the read
+        // and write gaps and the deadline are the adapter's
+        sys::CURLE_OPERATION_TIMEDOUT => ConnectTimeout,
+        sys::CURLE_SSL_CONNECT_ERROR
+        | sys::CURLE_PEER_FAILED_VERIFICATION
+        | sys::CURLE_SSL_CERTPROBLEM
+        | sys::CURLE_SSL_CIPHER
+        | sys::CURLE_SSL_CACERT_BADFILE
+        | sys::CURLE_SSL_ISSUER_ERROR
+        | sys::CURLE_SSL_PINNEDPUBKEYNOTMATCH
+        | sys::CURLE_SSL_INVALIDCERTSTATUS
+        | sys::CURLE_USE_SSL_FAILED => connect,
+        // a response cut short, nothing at all, or not HTTP (code 8 is
+        // CURLE_WEIRD_SERVER_REPLY, named after FTP in curl-sys)
+        sys::CURLE_PARTIAL_FILE
+        | sys::CURLE_GOT_NOTHING
+        | sys::CURLE_FTP_WEIRD_SERVER_REPLY
+        | sys::CURLE_HTTP2
+        | sys::CURLE_HTTP2_STREAM
+        | sys::CURLE_BAD_CONTENT_ENCODING => RemoteProtocol,
+        // CURLE_TOO_LARGE (100): a header beyond curl's limit
+        100 => RemoteProtocol,
+        sys::CURLE_SEND_ERROR | sys::CURLE_UPLOAD_FAILED => Write,
+        sys::CURLE_RECV_ERROR => match phase {
+            Phase::Request => RemoteProtocol,
+            Phase::Body => Read,
+        },
+        sys::CURLE_BAD_FUNCTION_ARGUMENT => LocalProtocol,
+        sys::CURLE_READ_ERROR => Write,
+        // the reused connection died before the response and the body
+        // cannot be sent again: the contract's RemoteProtocol
+        sys::CURLE_SEND_FAIL_REWIND => RemoteProtocol,
+        _ => match phase {
+            Phase::Request => Connect,
+            Phase::Body => Read,
+        },
+    }
+}
+
+/// isahc's kinds, when no curl code is at hand.
+fn isahc_kind(kind: &isahc::error::ErrorKind, phase: Phase, via_proxy: bool) -> ErrorKind {
+    use isahc::error::ErrorKind as I;
+    let connect = if via_proxy {
+        ErrorKind::Proxy
+    } else {
+        ErrorKind::Connect
+    };
+    match kind {
+        I::BadServerCertificate | I::ConnectionFailed | I::NameResolution | I::TlsEngine => connect,
+        I::Timeout => ErrorKind::ConnectTimeout,
+        I::ProtocolViolation | I::InvalidContentEncoding => ErrorKind::RemoteProtocol,
+        I::InvalidRequest => ErrorKind::LocalProtocol,
+        I::ClientInitialization | I::InvalidTlsConfiguration | I::BadClientCertificate => {
+            ErrorKind::Builder
+        }
+        I::RequestBodyNotRewindable => ErrorKind::BodyNotReplayable,
+        _ => match phase {
+            Phase::Request => ErrorKind::Connect,
+            Phase::Body => ErrorKind::Read,
+        },
+    }
+}
+
+fn io_kind(err: &(dyn StdError + 'static), phase: Phase) -> ErrorKind {
+    match find_source::<io::Error>(err).map(io::Error::kind) {
+        Some(io::ErrorKind::UnexpectedEof) => ErrorKind::RemoteProtocol,
+        Some(io::ErrorKind::TimedOut) => ErrorKind::ConnectTimeout,
+        _ => match phase {
+            Phase::Request => ErrorKind::Connect,
+            Phase::Body => ErrorKind::Read,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn curl_codes_by_phase_and_proxy() {
+        let k = |c, p, v| curl_kind(c, p, v);
+        assert_eq!(
+            k(sys::CURLE_COULDNT_CONNECT, Phase::Request, false),
+            ErrorKind::Connect
+        );
+        assert_eq!(
+            k(sys::CURLE_COULDNT_CONNECT, Phase::Request, true),
+            ErrorKind::Proxy
+        );
+        assert_eq!(
+            k(sys::CURLE_OPERATION_TIMEDOUT, Phase::Request, false),
+            ErrorKind::ConnectTimeout
+        );
+        assert_eq!(
+            k(sys::CURLE_PARTIAL_FILE, Phase::Body, false),
+            ErrorKind::RemoteProtocol
+        );
+        assert_eq!(
+            k(sys::CURLE_GOT_NOTHING, Phase::Request, false),
+            ErrorKind::RemoteProtocol
+        );
+        assert_eq!(
+            k(sys::CURLE_PEER_FAILED_VERIFICATION, Phase::Request, false),
+            ErrorKind::Connect
+        );
+        assert_eq!(
+            k(sys::CURLE_RECV_ERROR, Phase::Body, false),
+            ErrorKind::Read
+        );
+        assert_eq!(
+            k(sys::CURLE_RECV_ERROR, Phase::Request, true),
+            ErrorKind::Proxy
+        );
+        assert_eq!(
+            k(sys::CURLE_SEND_ERROR, Phase::Request, false),
+            ErrorKind::Write
+        );
+        assert_eq!(
+            k(sys::CURLE_URL_MALFORMAT, Phase::Request, false),
+            ErrorKind::InvalidUrl
+        );
+    }
+
+    #[test]
+    fn our_errors_pass_through_an_io_error() {
+        let ours = Error::new(ErrorKind::WriteTimeout, "stalled");
+        let io = io::Error::other(ours);
+        let back = map_error(Box::new(io), Phase::Request, false, "x");
+        assert_eq!(back.kind(), ErrorKind::WriteTimeout);
+        assert_eq!(back.to_string(), "stalled");
+    }
+}

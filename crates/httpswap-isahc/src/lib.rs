@@ -1,0 +1,463 @@
+//! The isahc (libcurl) backend of httpswap.
+//!
+//! [`IsahcTransport`] sends requests with an `isahc::HttpClient`: curl's
+//! multi interface on isahc's agent thread, with libcurl built from source
+//! (`static-curl`) over rustls (through rustls-ffi) and nghttp2, so nothing
+//! is needed from the system but a C compiler.
+//!
+//! What comes from curl, and what the adapter adds so that the behaviour
+//! matches the other backends:
+//!
+//! | setting | how |
+//! |---|---|
+//! | max connections | curl's `CURLMOPT_MAX_TOTAL_CONNECTIONS`, plus the adapter's bound on requests in flight, which gives the pool timeout curl lacks (curl would queue forever) and `connection_queued` |
+//! | max keep-alive, expiry | `CURLMOPT_MAXCONNECTS` (the connection cache), `CURLOPT_MAXAGE_CONN` |
+//! | connect timeout | `CURLOPT_CONNECTTIMEOUT`, per request too |
+//! | read timeout | the adapter: the wait for the head once the body was handed over, then the gap between body chunks (curl has only a low-speed limit) |
+//! | write timeout | the adapter: how long curl takes to come back for the next chunk of the body |
+//! | total deadline | the adapter |
+//! | TLS | curl + rustls; the webpki roots plus extra CAs as one in-memory bundle; the opt-out through isahc's `tls-insecure` |
+//! | proxies | chosen per request from the config's rules (NO_PROXY included); curl's own environment lookup is off; basic proxy auth |
+//! | HTTP/2 | ALPN over TLS, prior knowledge for `http://` |
+//! | redirects, decompression, `Expect: 100-continue` | off: the client layer does the first two, the third would stall large uploads by a second |
+//!
+//! Created and reused connections are told apart by their address pair
+//! (isahc reports both addresses of the socket that carried a response).
+//!
+//! ```no_run
+//! use httpswap_core::{HttpTransport, TransportConfig};
+//! use httpswap_isahc::IsahcTransport;
+//! # async fn run() -> Result<(), httpswap_core::Error> {
+//! let t = IsahcTransport::new(TransportConfig::default())?;
+//! let req = http::Request::get("http://127.0.0.1:8080/").body(Default::default())?;
+//! let res = t.send(req).await?;
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+
+mod body;
+mod error;
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use futures_util::TryStreamExt;
+use http::header::PROXY_AUTHORIZATION;
+use http::StatusCode;
+use httpswap_adapter::{
+    drive, is_idempotent, Connections, Origin, Slot, Slots, TimedBody, Upload, UPLOAD_CHUNK,
+};
+use httpswap_core::{
+    async_trait, Body, Capabilities, Error, ErrorKind, Events, HttpTransport, PoolStats, Proxy,
+    ProxyRules, Request, Response, SharedEvents, Timeouts, TransportConfig,
+};
+use isahc::auth::{Authentication, Credentials};
+use isahc::config::{Configurable, RedirectPolicy, VersionNegotiation};
+use isahc::{AsyncBody, HttpClient};
+
+use crate::body::ReadBody;
+use crate::error::{map_error, Phase};
+
+/// The backend's name, in errors and `HttpTransport::name`.
+pub const BACKEND: &str = "isahc";
+
+/// The isahc transport. Cheap to clone; clones share one isahc client.
+#[derive(Clone)]
+pub struct IsahcTransport {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// `None` once closed: dropping the client stops its agent thread and
+    /// closes its connections.
+    client: RwLock<Option<HttpClient>>,
+    config: TransportConfig,
+    proxies: ProxyRules,
+    slots: Slots,
+    connections: Connections,
+    closed: AtomicBool,
+}
+
+impl fmt::Debug for IsahcTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IsahcTransport")
+            .field("config", &self.inner.config)
+            .field("stats", &self.pool_stats())
+            .finish()
+    }
+}
+
+impl IsahcTransport {
+    /// A transport with its own isahc client built from `config`. Proxies
+    /// from the environment are read now.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Builder`] for an invalid configuration or proxy URL, or
+    /// when isahc cannot start its client.
+    pub fn new(config: TransportConfig) -> Result<Self, Error> {
+        let build = || {
+            config.validate()?;
+            let proxies = config.proxy.resolve()?;
+            let client = client_for(&config)?;
+            Ok(IsahcTransport {
+                inner: Arc::new(Inner {
+                    client: RwLock::new(Some(client)),
+                    proxies,
+                    slots: Slots::new(config.limits.max_connections, 0),
+                    connections: Connections::default(),
+                    closed: AtomicBool::new(false),
+                    config,
+                }),
+            })
+        };
+        build().map_err(|e: Error| e.with_backend(BACKEND))
+    }
+
+    /// A transport with the default configuration.
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new).
+    pub fn with_defaults() -> Result<Self, Error> {
+        Self::new(TransportConfig::default())
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &TransportConfig {
+        &self.inner.config
+    }
+}
+
+/// curl's trust store: the webpki roots (unless turned off) and the extra CAs.
+fn trust_store(config: &TransportConfig) -> isahc::tls::TrustStore {
+    let mut b = isahc::tls::TrustStore::builder();
+    if config.tls.builtin_roots {
+        for root in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
+            b = b.certificate_from_der(root);
+        }
+    }
+    for extra in &config.tls.root_certificates {
+        b = b.certificate_from_der(extra.der());
+    }
+    b.build()
+}
+
+/// isahc settings for a configuration.
+fn client_for(config: &TransportConfig) -> Result<HttpClient, Error> {
+    let tls = isahc::tls::TlsConfig::builder()
+        .trust_store(trust_store(config))
+        .danger_accept_invalid_certs(config.tls.danger_accept_invalid_certs)
+        .danger_accept_invalid_hosts(config.tls.danger_accept_invalid_certs)
+        .build();
+    let version = if config.http2_prior_knowledge {
+        VersionNegotiation::http2()
+    } else if config.http2 {
+        VersionNegotiation::latest_compatible()
+    } else {
+        VersionNegotiation::http11()
+    };
+    let mut b = HttpClient::builder()
+        .redirect_policy(RedirectPolicy::None)
+        .automatic_decompression(false)
+        .expect_continue(false)
+        .max_connections(config.limits.max_connections)
+        .connection_cache_size(config.limits.max_keepalive_connections)
+        .connection_cache_ttl(max_age(config.limits.keepalive_expiry))
+        .tcp_nodelay()
+        .version_negotiation(version)
+        .tls_config(tls.clone())
+        .proxy_tls_config(tls)
+        // proxies are chosen per request; curl must not read the environment
+        .proxy(None);
+    if let Some(t) = config.timeouts.connect {
+        b = b.connect_timeout(t);
+    }
+    if let Some(ip) = config.local_address {
+        b = b.interface(ip);
+    }
+    b.build().map_err(|e| {
+        Error::builder(format!("isahc could not build its client: {e}")).with_source(e)
+    })
+}
+
+/// curl's `CURLOPT_MAXAGE_CONN` is in whole seconds (0 turns the limit
+/// off): the expiry rounded up, at least 1 s (100 ms becomes 1 s).
+fn max_age(expiry: Duration) -> Duration {
+    let ceil = expiry.as_secs() + u64::from(expiry.subsec_nanos() > 0);
+    Duration::from_secs(ceil.max(1))
+}
+
+fn closed() -> Error {
+    Error::new(ErrorKind::Closed, "the transport was closed")
+}
+
+/// A request's context, for events and errors.
+struct Exchange<'a> {
+    what: String,
+    events: Option<Arc<dyn Events>>,
+    proxy: Option<&'a Proxy>,
+    /// The proxy an `http://` request goes through in absolute form.
+    forward: bool,
+}
+
+impl Inner {
+    async fn send(&self, request: Request) -> Result<Response, Error> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(closed());
+        }
+        let timeouts = request
+            .extensions()
+            .get::<Timeouts>()
+            .copied()
+            .unwrap_or(self.config.timeouts);
+        let origin = Origin::of(request.uri())?;
+        let proxy = self.proxies.proxy_for(request.uri());
+        let ex = Exchange {
+            what: origin.to_string(),
+            events: SharedEvents::for_request(&request, self.config.events.as_ref()).cloned(),
+            proxy,
+            forward: proxy.is_some() && request.uri().scheme_str() == Some("http"),
+        };
+        match timeouts.total {
+            None => self.send_within(request, &timeouts, None, &ex).await,
+            Some(total) => {
+                let at = tokio::time::Instant::now() + total;
+                tokio::time::timeout_at(
+                    at,
+                    self.send_within(request, &timeouts, Some((at, total)), &ex),
+                )
+                .await
+                .unwrap_or_else(|_| Err(Error::timeout(ErrorKind::Timeout, total, &ex.what)))
+            }
+        }
+    }
+
+    async fn send_within(
+        &self,
+        request: Request,
+        timeouts: &Timeouts,
+        deadline: Option<(tokio::time::Instant, Duration)>,
+        ex: &Exchange<'_>,
+    ) -> Result<Response, Error> {
+        let slot = self
+            .slots
+            .acquire(timeouts.pool, &ex.what, ex.events.as_ref())
+            .await?;
+        let client = self
+            .client
+            .read()
+            .expect("client lock")
+            .clone()
+            .ok_or_else(closed)?;
+        let (mut parts, body) = request.into_parts();
+        // isahc hands header values to curl as text and panics on other
+        // bytes: refuse them here, clearly
+        if let Some((name, _)) = parts.headers.iter().find(|(_, v)| v.to_str().is_err()) {
+            return Err(Error::new(
+                ErrorKind::LocalProtocol,
+                format!(
+                    "header {name} has bytes outside visible ASCII, which the isahc backend cannot send"
+                ),
+            )
+            .with_request_sent(false));
+        }
+        if !ex.forward {
+            parts.headers.remove(PROXY_AUTHORIZATION);
+        }
+        // per-request settings travel in the request's extensions
+        let mut per_request = http::Request::builder();
+        per_request = match ex.proxy {
+            Some(p) => {
+                let mut b = per_request.proxy(Some(
+                    format!("http://{}", p.authority())
+                        .parse::<http::Uri>()
+                        .map_err(|e| Error::builder(format!("proxy url: {e}")))?,
+                ));
+                if let Some((user, pass)) = p.credentials() {
+                    b = b
+                        .proxy_authentication(Authentication::basic())
+                        .proxy_credentials(Credentials::new(user, pass));
+                }
+                b
+            }
+            None => per_request.proxy(None),
+        };
+        if let Some(t) = timeouts.connect {
+            per_request = per_request.connect_timeout(t);
+        }
+        let settings = per_request
+            .body(())
+            .expect("settings only")
+            .into_parts()
+            .0
+            .extensions;
+        parts.extensions.extend(settings);
+
+        // curl resends a request whose reused connection died before the
+        // response, rewinding its body if it can: a body that cannot be
+        // rewound keeps a non-idempotent request from being sent twice
+        let rewindable = is_idempotent(&parts.method);
+        let (body, progress) = match (body.as_bytes(), body.content_length()) {
+            (Some(bytes), _) if bytes.is_empty() => (AsyncBody::empty(), None),
+            (Some(bytes), _) if bytes.len() <= UPLOAD_CHUNK && rewindable => {
+                (AsyncBody::from(bytes.to_vec()), None)
+            }
+            (Some(bytes), _) if bytes.len() <= UPLOAD_CHUNK => {
+                let len = bytes.len() as u64;
+                let once = futures_util::io::Cursor::new(bytes.clone());
+                (AsyncBody::from_reader_sized(once, len), None)
+            }
+            (_, len) => {
+                let (upload, progress) = Upload::new(body);
+                let reader = pump(upload).into_async_read();
+                let body = match len {
+                    Some(n) => AsyncBody::from_reader_sized(reader, n),
+                    None => AsyncBody::from_reader(reader),
+                };
+                (body, Some(progress))
+            }
+        };
+        let req = http::Request::from_parts(parts, body);
+        let via_proxy = ex.proxy.is_some();
+        let send = async {
+            client
+                .send_async(req)
+                .await
+                .map_err(|e| map_error(Box::new(e), Phase::Request, via_proxy, &ex.what))
+        };
+        let res = drive(send, progress.as_deref(), timeouts, &ex.what).await?;
+        self.respond(res, slot, timeouts, deadline, ex)
+    }
+
+    /// Counts and announces the connection, refuses a proxy's 407, and
+    /// wraps the body.
+    fn respond(
+        &self,
+        res: http::Response<AsyncBody>,
+        slot: Slot,
+        timeouts: &Timeouts,
+        deadline: Option<(tokio::time::Instant, Duration)>,
+        ex: &Exchange<'_>,
+    ) -> Result<Response, Error> {
+        use isahc::ResponseExt as _;
+        let http2 = res.version() == http::Version::HTTP_2;
+        if let (Some(local), Some(remote)) = (res.local_addr(), res.remote_addr()) {
+            self.connections
+                .observe((local, remote), &ex.what, http2, ex.events.as_ref());
+        }
+        if res.status() == StatusCode::PROXY_AUTHENTICATION_REQUIRED && ex.forward {
+            if let Some(proxy) = ex.proxy {
+                return Err(httpswap_core::proxy_refused(res.status(), proxy));
+            }
+        }
+        let what = ex.what.clone();
+        Ok(res.map(|body| {
+            Body::new(
+                TimedBody::new(ReadBody::new(body), what, map_body_error, slot)
+                    .read_timeout(timeouts.read)
+                    .deadline(deadline)
+                    .backend(BACKEND),
+            )
+        }))
+    }
+}
+
+/// The request body, polled by a task on the caller's runtime and handed
+/// to curl through a one-chunk channel: isahc reads request bodies on its
+/// agent thread, where a body that needs the runtime (a timer, a channel
+/// of tokio's) could not run.
+fn pump(upload: Upload) -> impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> {
+    use futures_util::StreamExt as _;
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(1);
+    tokio::spawn(async move {
+        let mut chunks = http_body_util::BodyDataStream::new(upload);
+        loop {
+            let next = tokio::select! {
+                next = chunks.next() => next,
+                // curl gave up on the body: stop polling it
+                () = tx.closed() => return,
+            };
+            let Some(item) = next else { return };
+            let failed = item.is_err();
+            if tx.send(item.map_err(std::io::Error::other)).await.is_err() || failed {
+                return;
+            }
+        }
+    });
+    futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })
+}
+
+#[allow(clippy::ptr_arg)] // the signature TimedBody asks for, with W = String
+fn map_body_error(e: std::io::Error, what: &String) -> Error {
+    map_error(Box::new(e), Phase::Body, false, what)
+}
+
+#[async_trait]
+impl HttpTransport for IsahcTransport {
+    async fn send(&self, request: Request) -> Result<Response, Error> {
+        self.inner
+            .send(request)
+            .await
+            .map_err(|e| e.with_backend(BACKEND))
+    }
+
+    fn name(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn timeouts(&self) -> Option<Timeouts> {
+        Some(self.inner.config.timeouts)
+    }
+
+    fn pool_stats(&self) -> PoolStats {
+        let i = &self.inner;
+        PoolStats {
+            open: None,
+            idle: None,
+            in_use: Some(i.slots.in_use()),
+            created: Some(i.connections.created()),
+            reused: Some(i.connections.reused()),
+            waited: Some(i.slots.waited()),
+        }
+    }
+
+    async fn close(&self) {
+        self.inner.closed.store(true, Ordering::SeqCst);
+        self.inner.client.write().expect("client lock").take();
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::FULL
+            .with_socket_limit(false)
+            .with_reuse_known_at_checkout(false)
+            .with_non_ascii_header_values(false)
+            .with_never_resends_non_idempotent(false)
+            .with_closes_expired_idle(false)
+    }
+}
+
+#[allow(dead_code)]
+fn _assert_send_sync() {
+    fn is<T: Send + Sync>() {}
+    is::<IsahcTransport>();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keepalive_expiry_in_curl_seconds() {
+        let s = Duration::from_secs;
+        assert_eq!(max_age(Duration::from_millis(100)), s(1));
+        assert_eq!(max_age(s(1)), s(1));
+        assert_eq!(max_age(Duration::from_millis(1500)), s(2));
+        assert_eq!(max_age(s(5)), s(5));
+        assert_eq!(max_age(Duration::ZERO), s(1));
+    }
+}

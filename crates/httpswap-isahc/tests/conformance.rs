@@ -1,0 +1,2 @@
+//! The conformance suite, run against the isahc backend.
+httpswap_test::conformance_tests!(httpswap_isahc::IsahcTransport::new);
