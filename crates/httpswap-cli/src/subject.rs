@@ -14,7 +14,7 @@ pub type Failure = String;
 pub struct Subject {
     /// `httpswap-hyper`, `hyper-util (direct)`, ...
     pub name: String,
-    /// The backend this subject belongs to (`hyper`, `reqwest`).
+    /// The backend this subject belongs to (`hyper`, `reqwest`, `isahc`).
     pub backend: &'static str,
     /// Whether this is the library used directly (the reference).
     pub direct: bool,
@@ -35,6 +35,8 @@ enum Client {
     ),
     #[cfg(feature = "reqwest")]
     Reqwest(reqwest::Client),
+    #[cfg(feature = "isahc")]
+    Isahc(isahc::HttpClient),
 }
 
 /// The configuration every transport gets: the defaults, without proxies
@@ -114,6 +116,39 @@ pub fn subjects(only: Option<&[String]>, with_direct: bool) -> Result<Vec<Subjec
                         backend,
                         direct: true,
                         client: Client::Reqwest(client),
+                    });
+                }
+            }
+            #[cfg(feature = "isahc")]
+            "isahc" => {
+                let config = bench_config();
+                let transport = httpswap_isahc::IsahcTransport::new(config.clone())
+                    .map_err(|e| e.to_string())?;
+                out.push(Subject {
+                    name: "httpswap-isahc".into(),
+                    backend,
+                    direct: false,
+                    client: Client::Transport(SharedTransport::new(transport)),
+                });
+                if with_direct {
+                    use isahc::config::{Configurable, RedirectPolicy, VersionNegotiation};
+                    // the settings the adapter gives curl, minus what it adds
+                    let client = isahc::HttpClient::builder()
+                        .redirect_policy(RedirectPolicy::None)
+                        .automatic_decompression(false)
+                        .expect_continue(false)
+                        .max_connections(config.limits.max_connections)
+                        .connection_cache_size(config.limits.max_keepalive_connections)
+                        .tcp_nodelay()
+                        .version_negotiation(VersionNegotiation::latest_compatible())
+                        .proxy(None)
+                        .build()
+                        .map_err(|e| e.to_string())?;
+                    out.push(Subject {
+                        name: "isahc (direct)".into(),
+                        backend,
+                        direct: true,
+                        client: Client::Isahc(client),
                     });
                 }
             }
@@ -201,6 +236,27 @@ impl Subject {
                     n += chunk.len();
                 }
                 Ok(n)
+            }
+            #[cfg(feature = "isahc")]
+            Client::Isahc(c) => {
+                use futures_util::AsyncReadExt as _;
+                let classify = |e: isahc::Error| format!("{:?}", e.kind()).to_lowercase();
+                let req = http::Request::builder()
+                    .method(method.clone())
+                    .uri(url)
+                    .body(isahc::AsyncBody::from(body.to_vec()))
+                    .map_err(|_| "invalid_url".to_owned())?;
+                let res = c.send_async(req).await.map_err(classify)?;
+                let mut body = res.into_body();
+                let mut buf = vec![0u8; 16 * 1024];
+                let mut n = 0;
+                loop {
+                    match body.read(&mut buf).await {
+                        Ok(0) => return Ok(n),
+                        Ok(k) => n += k,
+                        Err(_) => return Err("body".to_owned()),
+                    }
+                }
             }
         }
     }

@@ -109,6 +109,7 @@ macro_rules! conformance_tests {
             limit_max_connections_bounds_sockets,
             limit_max_keepalive_closes_extras,
             limit_keepalive_expiry_not_reused,
+            limit_file_descriptors_past_1024,
             stale_idle_connection_closed_by_server,
             stale_get_retried_once_after_close,
             stale_post_not_retried,
@@ -860,6 +861,44 @@ pub async fn limit_keepalive_expiry_not_reused(b: Backend) {
             == 1,
         "the expired connection was not reused"
     );
+}
+
+/// New connections work when the process has more than 1024 files open
+/// (a library that waits on sockets with `select()` cannot watch a file
+/// descriptor past `FD_SETSIZE`: the isahc backend's curl did, until the
+/// workspace built it with `poll()`).
+pub async fn limit_file_descriptors_past_1024(b: Backend) {
+    let held = hold_file_descriptors(1100);
+    let server = TestServer::echo().await;
+    let t = b.default_transport();
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let (t, url) = (t.clone(), server.url(&format!("/{i}")));
+        tasks.push(tokio::spawn(async move {
+            body_of(t.send(get(&url)).await?).await
+        }));
+    }
+    for task in tasks {
+        task.await
+            .expect("task")
+            .expect("a connection past fd 1024");
+    }
+    drop(held);
+}
+
+/// Opens `/dev/null` until `n` more files are open.
+///
+/// # Panics
+///
+/// When the process may not open that many files: raise `ulimit -n`.
+fn hold_file_descriptors(n: usize) -> Vec<std::fs::File> {
+    (0..n)
+        .map(|_| {
+            std::fs::File::open("/dev/null").unwrap_or_else(|e| {
+                panic!("cannot hold {n} more open files ({e}): raise the open-files limit (ulimit -n 4096)")
+            })
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------- stale connections
