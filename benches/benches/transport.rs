@@ -1,7 +1,8 @@
 //! Each backend through the trait vs its library used directly, against
 //! the same local server in the same run: the hyper backend vs hyper-util's
 //! legacy client, the reqwest backend vs the very `reqwest::Client` it
-//! wraps. The clients are `httpswap bench`'s (same settings: no proxies,
+//! wraps, the isahc backend vs an `isahc::HttpClient` with the same curl
+//! settings. The clients are `httpswap bench`'s (same settings: no proxies,
 //! at most 100 idle connections kept).
 //!
 //! `cargo bench -p httpswap-benches --bench transport`
@@ -57,7 +58,7 @@ fn bench(c: &mut Criterion) {
         .into_iter()
         .map(|s| (s.name.clone(), s))
         .collect();
-    for backend in ["hyper", "reqwest"] {
+    for backend in ["hyper", "reqwest", "isahc"] {
         let pair: Vec<_> = subjects
             .iter()
             .filter(|(_, s)| s.backend == backend)

@@ -133,7 +133,7 @@ pub fn subjects(only: Option<&[String]>, with_direct: bool) -> Result<Vec<Subjec
                 if with_direct {
                     use isahc::config::{Configurable, RedirectPolicy, VersionNegotiation};
                     // the settings the adapter gives curl, minus what it adds
-                    let client = isahc::HttpClient::builder()
+                    let mut builder = isahc::HttpClient::builder()
                         .redirect_policy(RedirectPolicy::None)
                         .automatic_decompression(false)
                         .expect_continue(false)
@@ -141,9 +141,11 @@ pub fn subjects(only: Option<&[String]>, with_direct: bool) -> Result<Vec<Subjec
                         .connection_cache_size(config.limits.max_keepalive_connections)
                         .tcp_nodelay()
                         .version_negotiation(VersionNegotiation::latest_compatible())
-                        .proxy(None)
-                        .build()
-                        .map_err(|e| e.to_string())?;
+                        .proxy(None);
+                    if let Some(t) = config.timeouts.connect {
+                        builder = builder.connect_timeout(t);
+                    }
+                    let client = builder.build().map_err(|e| e.to_string())?;
                     out.push(Subject {
                         name: "isahc (direct)".into(),
                         backend,

@@ -75,6 +75,8 @@ struct Inner {
     client: RwLock<Option<HttpClient>>,
     config: TransportConfig,
     proxies: ProxyRules,
+    /// Given to every `https://` request.
+    tls: isahc::tls::TlsConfig,
     slots: Slots,
     connections: Connections,
     closed: AtomicBool,
@@ -106,6 +108,7 @@ impl IsahcTransport {
                 inner: Arc::new(Inner {
                     client: RwLock::new(Some(client)),
                     proxies,
+                    tls: tls_for(&config),
                     slots: Slots::new(config.limits.max_connections, 0),
                     connections: Connections::default(),
                     closed: AtomicBool::new(false),
@@ -145,13 +148,20 @@ fn trust_store(config: &TransportConfig) -> isahc::tls::TrustStore {
     b.build()
 }
 
-/// isahc settings for a configuration.
-fn client_for(config: &TransportConfig) -> Result<HttpClient, Error> {
-    let tls = isahc::tls::TlsConfig::builder()
+/// The TLS settings, given per `https://` request: curl copies a
+/// connection's TLS settings, the ~200 KiB root bundle included, into every
+/// new connection, plain ones too, which cost a 1000-connection burst of
+/// plain HTTP a fifth of its throughput when they were set on the client.
+fn tls_for(config: &TransportConfig) -> isahc::tls::TlsConfig {
+    isahc::tls::TlsConfig::builder()
         .trust_store(trust_store(config))
         .danger_accept_invalid_certs(config.tls.danger_accept_invalid_certs)
         .danger_accept_invalid_hosts(config.tls.danger_accept_invalid_certs)
-        .build();
+        .build()
+}
+
+/// isahc settings for a configuration.
+fn client_for(config: &TransportConfig) -> Result<HttpClient, Error> {
     let version = if config.http2_prior_knowledge {
         VersionNegotiation::http2()
     } else if config.http2 {
@@ -168,8 +178,6 @@ fn client_for(config: &TransportConfig) -> Result<HttpClient, Error> {
         .connection_cache_ttl(max_age(config.limits.keepalive_expiry))
         .tcp_nodelay()
         .version_negotiation(version)
-        .tls_config(tls.clone())
-        .proxy_tls_config(tls)
         // proxies are chosen per request; curl must not read the environment
         .proxy(None);
     if let Some(t) = config.timeouts.connect {
@@ -267,34 +275,49 @@ impl Inner {
         if !ex.forward {
             parts.headers.remove(PROXY_AUTHORIZATION);
         }
-        // per-request settings travel in the request's extensions
-        let mut per_request = http::Request::builder();
-        per_request = match ex.proxy {
-            Some(p) => {
-                let mut b = per_request.proxy(Some(
-                    format!("http://{}", p.authority())
-                        .parse::<http::Uri>()
-                        .map_err(|e| Error::builder(format!("proxy url: {e}")))?,
-                ));
-                if let Some((user, pass)) = p.credentials() {
-                    b = b
-                        .proxy_authentication(Authentication::basic())
-                        .proxy_credentials(Credentials::new(user, pass));
-                }
-                b
+        // per-request settings travel in the request's extensions; only
+        // what differs from the client's settings is set (each one costs
+        // curl an option per transfer)
+        let own_proxy = self.proxies.http.is_some() || self.proxies.https.is_some();
+        let own_connect = timeouts.connect != self.config.timeouts.connect;
+        let https = parts.uri.scheme_str() == Some("https");
+        if own_proxy || own_connect || https {
+            let mut per_request = http::Request::builder();
+            if https {
+                per_request = per_request.tls_config(self.tls.clone());
             }
-            None => per_request.proxy(None),
-        };
-        if let Some(t) = timeouts.connect {
-            per_request = per_request.connect_timeout(t);
+            if own_proxy {
+                per_request = match ex.proxy {
+                    Some(p) => {
+                        let mut b = per_request.proxy(Some(
+                            format!("http://{}", p.authority())
+                                .parse::<http::Uri>()
+                                .map_err(|e| Error::builder(format!("proxy url: {e}")))?,
+                        ));
+                        if let Some((user, pass)) = p.credentials() {
+                            b = b
+                                .proxy_authentication(Authentication::basic())
+                                .proxy_credentials(Credentials::new(user, pass));
+                        }
+                        b
+                    }
+                    None => per_request.proxy(None),
+                };
+            }
+            if own_connect {
+                // `None` becomes curl's 0, its default (300 s): curl has no
+                // "never time out" for connecting
+                per_request =
+                    per_request.connect_timeout(timeouts.connect.unwrap_or(Duration::ZERO));
+            }
+            let settings = per_request
+                .body(())
+                .expect("settings only")
+                .into_parts()
+                .0
+                .extensions;
+            parts.extensions.extend(settings);
         }
-        let settings = per_request
-            .body(())
-            .expect("settings only")
-            .into_parts()
-            .0
-            .extensions;
-        parts.extensions.extend(settings);
 
         // curl resends a request whose reused connection died before the
         // response, rewinding its body if it can: a body that cannot be
