@@ -37,4 +37,4 @@ pub use download::{EndGuard, TimedBody};
 pub use origin::{check_url, Origin};
 pub use retry::{is_idempotent, try_clone_request};
 pub use slots::{Connections, Slot, Slots};
-pub use upload::{drive, Progress, Upload, UPLOAD_CHUNK};
+pub use upload::{drive, within_total, Progress, Upload, UPLOAD_CHUNK};

@@ -217,6 +217,33 @@ where
     }
 }
 
+/// Runs `send` within the total deadline, if there is one: `send` gets
+/// the deadline (to hand to the response body) and a late head is
+/// [`ErrorKind::Timeout`] naming `what`.
+///
+/// # Errors
+///
+/// `send`'s own, or the deadline's.
+pub async fn within_total<F, Fut, T>(
+    total: Option<std::time::Duration>,
+    what: &str,
+    send: F,
+) -> Result<T, Error>
+where
+    F: FnOnce(Option<(Instant, std::time::Duration)>) -> Fut,
+    Fut: Future<Output = Result<T, Error>>,
+{
+    match total {
+        None => send(None).await,
+        Some(total) => {
+            let at = Instant::now() + total;
+            tokio::time::timeout_at(at, send(Some((at, total))))
+                .await
+                .unwrap_or_else(|_| Err(Error::timeout(ErrorKind::Timeout, total, what)))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

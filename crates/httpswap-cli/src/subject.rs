@@ -242,7 +242,19 @@ impl Subject {
             #[cfg(feature = "isahc")]
             Client::Isahc(c) => {
                 use futures_util::AsyncReadExt as _;
-                let classify = |e: isahc::Error| format!("{:?}", e.kind()).to_lowercase();
+                // the same spellings as for the other libraries
+                let classify = |e: isahc::Error| {
+                    use isahc::error::ErrorKind as K;
+                    match e.kind() {
+                        K::ConnectionFailed | K::NameResolution | K::BadServerCertificate => {
+                            "connect"
+                        }
+                        K::Timeout => "timeout",
+                        K::InvalidRequest => "builder",
+                        _ => "request",
+                    }
+                    .to_owned()
+                };
                 let req = http::Request::builder()
                     .method(method.clone())
                     .uri(url)

@@ -47,7 +47,8 @@ use futures_util::TryStreamExt;
 use http::header::PROXY_AUTHORIZATION;
 use http::StatusCode;
 use httpswap_adapter::{
-    drive, is_idempotent, Connections, Origin, Slot, Slots, TimedBody, Upload, UPLOAD_CHUNK,
+    drive, is_idempotent, within_total, Connections, Origin, Slot, Slots, TimedBody, Upload,
+    UPLOAD_CHUNK,
 };
 use httpswap_core::{
     async_trait, Body, Capabilities, Error, ErrorKind, Events, HttpTransport, PoolStats, Proxy,
@@ -229,18 +230,10 @@ impl Inner {
             proxy,
             forward: proxy.is_some() && request.uri().scheme_str() == Some("http"),
         };
-        match timeouts.total {
-            None => self.send_within(request, &timeouts, None, &ex).await,
-            Some(total) => {
-                let at = tokio::time::Instant::now() + total;
-                tokio::time::timeout_at(
-                    at,
-                    self.send_within(request, &timeouts, Some((at, total)), &ex),
-                )
-                .await
-                .unwrap_or_else(|_| Err(Error::timeout(ErrorKind::Timeout, total, &ex.what)))
-            }
-        }
+        within_total(timeouts.total, &ex.what, |deadline| {
+            self.send_within(request, &timeouts, deadline, &ex)
+        })
+        .await
     }
 
     async fn send_within(

@@ -58,8 +58,8 @@ use http::header::PROXY_AUTHORIZATION;
 use http::StatusCode;
 use httpswap_adapter::hyper_errors::Phase;
 use httpswap_adapter::{
-    drive, is_idempotent, try_clone_request, Connections, Origin, Slot, Slots, TimedBody, Upload,
-    UPLOAD_CHUNK,
+    drive, is_idempotent, try_clone_request, within_total, Connections, Origin, Slot, Slots,
+    TimedBody, Upload, UPLOAD_CHUNK,
 };
 use httpswap_core::{
     async_trait, Body, Capabilities, Error, ErrorKind, Events, HttpTransport, PoolStats,
@@ -298,18 +298,10 @@ impl Inner {
             forward_proxy: proxy.filter(|_| request.uri().scheme_str() == Some("http")),
             via_proxy: proxy.is_some(),
         };
-        match timeouts.total {
-            None => self.send_within(request, &timeouts, None, &ex).await,
-            Some(total) => {
-                let at = tokio::time::Instant::now() + total;
-                tokio::time::timeout_at(
-                    at,
-                    self.send_within(request, &timeouts, Some((at, total)), &ex),
-                )
-                .await
-                .unwrap_or_else(|_| Err(Error::timeout(ErrorKind::Timeout, total, &ex.what)))
-            }
-        }
+        within_total(timeouts.total, &ex.what, |deadline| {
+            self.send_within(request, &timeouts, deadline, &ex)
+        })
+        .await
     }
 
     async fn send_within(
