@@ -36,5 +36,5 @@ pub use chain::{chain, find_source};
 pub use download::{EndGuard, TimedBody};
 pub use origin::{check_url, Origin};
 pub use retry::{is_idempotent, try_clone_request};
-pub use slots::{Connections, Slot, Slots};
+pub use slots::{pool_stats, Connections, Slot, Slots};
 pub use upload::{drive, within_total, Progress, Upload, UPLOAD_CHUNK};

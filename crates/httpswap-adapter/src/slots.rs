@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use httpswap_core::events::ConnectionEvent;
-use httpswap_core::{Error, ErrorKind, Events};
+use httpswap_core::{Error, ErrorKind, Events, PoolStats};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::EndGuard;
@@ -131,6 +131,19 @@ struct Waiting<'a>(&'a AtomicUsize);
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Pool statistics from the slots and the registry: in use, created,
+/// reused and waited are known; open and idle sockets are not (`None`).
+pub fn pool_stats(slots: &Slots, connections: &Connections) -> PoolStats {
+    PoolStats {
+        open: None,
+        idle: None,
+        in_use: Some(slots.in_use()),
+        created: Some(connections.created()),
+        reused: Some(connections.reused()),
+        waited: Some(slots.waited()),
     }
 }
 

@@ -431,15 +431,7 @@ impl HttpTransport for IsahcTransport {
     }
 
     fn pool_stats(&self) -> PoolStats {
-        let i = &self.inner;
-        PoolStats {
-            open: None,
-            idle: None,
-            in_use: Some(i.slots.in_use()),
-            created: Some(i.connections.created()),
-            reused: Some(i.connections.reused()),
-            waited: Some(i.slots.waited()),
-        }
+        httpswap_adapter::pool_stats(&self.inner.slots, &self.inner.connections)
     }
 
     async fn close(&self) {
