@@ -1444,21 +1444,27 @@ pub async fn events_in_order_and_stats_add_up(b: Backend) {
         format!("reused {origin}"),
         format!("queued {origin}"),
     );
+    // /4 gets the connection /3 freed, except on a backend whose library
+    // gives it back from a task of its own: there, /4 may have asked before
+    // it was back and opened a second one (`reuse_known_at_checkout`)
+    let fresh_fourth = !caps.reuse_known_at_checkout && got.last() == Some(&created);
+    let fourth = if fresh_fourth { &created } else { &reused };
     if caps.reuse_known_at_checkout {
         assert_eq!(
             got,
-            [&created, &reused, &reused, &queued, &reused].map(String::clone)
+            [&created, &reused, &reused, &queued, fourth].map(String::clone)
         );
     } else {
         // /3's reuse shows with its head, after /4 started waiting
         assert_eq!(
             got,
-            [&created, &reused, &queued, &reused, &reused].map(String::clone)
+            [&created, &reused, &queued, &reused, fourth].map(String::clone)
         );
     }
     let stats = t.pool_stats();
-    assert_eq!(stats.created, Some(1), "{stats:?}");
-    assert_eq!(stats.reused, Some(3), "{stats:?}");
+    let created_count = if fresh_fourth { 2 } else { 1 };
+    assert_eq!(stats.created, Some(created_count), "{stats:?}");
+    assert_eq!(stats.reused, Some(4 - created_count), "{stats:?}");
     assert_eq!(stats.waited, Some(1), "{stats:?}");
     // a backend that cannot see its sockets says so with None
     let sockets = caps.socket_limit.then_some(1);
