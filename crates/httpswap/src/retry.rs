@@ -58,6 +58,7 @@ pub struct RetryPolicy {
     max_backoff: Duration,
     max_retry_after: Duration,
     jitter: f64,
+    statuses: bool,
 }
 
 impl Default for RetryPolicy {
@@ -68,6 +69,7 @@ impl Default for RetryPolicy {
             max_backoff: Duration::from_secs(8),
             max_retry_after: Duration::from_secs(120),
             jitter: 0.25,
+            statuses: true,
         }
     }
 }
@@ -116,6 +118,22 @@ impl RetryPolicy {
         self
     }
 
+    /// Whether responses are retried at all (default: yes, on 408, 409,
+    /// 429 and 5xx, or as `x-should-retry` says). Off, only transport errors
+    /// are retried: what a proxy wants, which passes statuses through.
+    ///
+    /// ```
+    /// use httpswap::retry::RetryPolicy;
+    /// let policy = RetryPolicy::default().on_status(false);
+    /// let headers = http::HeaderMap::new();
+    /// assert_eq!(policy.for_response(http::StatusCode::SERVICE_UNAVAILABLE, &headers, 0), None);
+    /// ```
+    #[must_use]
+    pub fn on_status(mut self, yes: bool) -> Self {
+        self.statuses = yes;
+        self
+    }
+
     /// The number of retries allowed.
     pub fn retries(&self) -> u32 {
         self.max_retries
@@ -139,6 +157,9 @@ impl RetryPolicy {
         headers: &HeaderMap,
         retries_done: u32,
     ) -> Option<Duration> {
+        if !self.statuses {
+            return None;
+        }
         let wanted = match headers.get("x-should-retry").map(|v| v.as_bytes()) {
             Some(b"true") => true,
             Some(b"false") => false,
@@ -318,6 +339,16 @@ mod tests {
             p.for_response(StatusCode::TOO_MANY_REQUESTS, &zero, 1),
             Some(Duration::from_secs(1)),
             "zero falls back to the backoff"
+        );
+        let off = p.on_status(false);
+        assert!(off.for_response(StatusCode::BAD_REQUEST, &yes, 0).is_none());
+        assert!(off
+            .for_response(StatusCode::SERVICE_UNAVAILABLE, &none, 0)
+            .is_none());
+        let refused = Error::new(ErrorKind::Connect, "refused").with_request_sent(false);
+        assert!(
+            off.for_error(&refused, &Method::POST, &none, 0).is_some(),
+            "transport errors still retried"
         );
     }
 
