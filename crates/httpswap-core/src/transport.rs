@@ -147,6 +147,11 @@ pub struct Capabilities {
     /// connection is closed when the next request looks at the pool; it is
     /// never reused either way.
     pub closes_expired_idle: bool,
+    /// A request body without a `Content-Type` is sent without one. When
+    /// `false` (curl gives a POST body `application/x-www-form-urlencoded`
+    /// unless told otherwise) such a POST carries an empty `Content-Type`,
+    /// which servers treat as absent.
+    pub no_added_content_type: bool,
 }
 
 impl Default for Capabilities {
@@ -164,6 +169,7 @@ impl Capabilities {
         non_ascii_header_values: true,
         never_resends_non_idempotent: true,
         closes_expired_idle: true,
+        no_added_content_type: true,
     };
 
     /// Sets [`socket_limit`](Self::socket_limit).
@@ -204,6 +210,12 @@ impl Capabilities {
     /// Sets [`closes_expired_idle`](Self::closes_expired_idle).
     pub const fn with_closes_expired_idle(mut self, yes: bool) -> Self {
         self.closes_expired_idle = yes;
+        self
+    }
+
+    /// Sets [`no_added_content_type`](Self::no_added_content_type).
+    pub const fn with_no_added_content_type(mut self, yes: bool) -> Self {
+        self.no_added_content_type = yes;
         self
     }
 }

@@ -336,6 +336,18 @@ impl Inner {
                 (body, Some(progress))
             }
         };
+        // curl gives a POST body `Content-Type: application/x-www-form-urlencoded`
+        // unless one is set (servers then parse the body as a form); an empty
+        // one, which isahc sends as `Content-Type:`, is the only way to stop it
+        if parts.method == http::Method::POST
+            && !body.is_empty()
+            && !parts.headers.contains_key(http::header::CONTENT_TYPE)
+        {
+            parts.headers.insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static(""),
+            );
+        }
         let req = http::Request::from_parts(parts, body);
         let via_proxy = ex.proxy.is_some();
         let send = async {
@@ -445,6 +457,7 @@ impl HttpTransport for IsahcTransport {
             .with_reuse_known_at_checkout(false)
             .with_non_ascii_header_values(false)
             .with_never_resends_non_idempotent(false)
+            .with_no_added_content_type(false)
             .with_closes_expired_idle(false)
     }
 }

@@ -87,6 +87,7 @@ macro_rules! conformance_tests {
         $crate::__conformance_scenarios!(
             $make;
             round_trip_methods,
+            round_trip_no_content_type_added,
             round_trip_status_codes,
             round_trip_headers_repeated_and_non_utf8,
             round_trip_query_string_exact,
@@ -129,6 +130,8 @@ macro_rules! conformance_tests {
             proxy_no_proxy_goes_direct,
             tls_custom_ca_accepted,
             tls_unknown_ca_rejected,
+            tls_wrong_host_rejected,
+            tls_expired_rejected,
             tls_plaintext_port_is_connect_error,
             http2_alpn_over_tls,
             http2_prior_knowledge,
@@ -258,6 +261,40 @@ pub async fn round_trip_methods(b: Backend) {
     let seen = server.requests();
     assert_eq!(seen.len(), 7);
     assert_eq!(seen[1].body, "body of POST");
+}
+
+/// A body without a `Content-Type` gets none (or, where the capability
+/// says so, an empty one); a given one is sent as it is.
+pub async fn round_trip_no_content_type_added(b: Backend) {
+    let server = TestServer::echo().await;
+    let t = b.default_transport();
+    let caps = t.capabilities();
+    for m in ["POST", "PUT", "PATCH"] {
+        let method = Method::from_bytes(m.as_bytes()).expect("method");
+        t.send(req(method.clone(), &server.url("/none"), Body::from("raw")))
+            .await
+            .expect("sent");
+        let mut typed = req(method, &server.url("/typed"), Body::from("{}"));
+        typed
+            .headers_mut()
+            .insert("content-type", HeaderValue::from_static("application/json"));
+        t.send(typed).await.expect("sent");
+    }
+    for (i, seen) in server.requests().iter().enumerate() {
+        let ct = seen
+            .headers
+            .get_all("content-type")
+            .iter()
+            .collect::<Vec<_>>();
+        if i % 2 == 1 {
+            assert_eq!(ct, ["application/json"], "{} {}", seen.method, seen.target);
+        } else if caps.no_added_content_type || seen.method != "POST" {
+            assert!(ct.is_empty(), "{}: {ct:?}", seen.method);
+        } else {
+            assert_eq!(ct, [""], "{}: an empty one stands for none", seen.method);
+        }
+    }
+    assert_eq!(server.requests().len(), 6);
 }
 
 /// Statuses come back exactly; none is an error at the transport level.
@@ -1281,6 +1318,35 @@ pub async fn tls_unknown_ca_rejected(b: Backend) {
     let server = TestServer::start_tls(&ca, serve_echo).await;
     let t = b.default_transport();
     let err = t.send(get(&server.url("/"))).await.expect_err("untrusted");
+    assert_eq!(err.kind(), ErrorKind::Connect, "{err:?}");
+    assert!(!err.request_sent());
+    assert!(server.requests().is_empty());
+}
+
+/// A certificate from a trusted CA but for another host name: Connect,
+/// nothing sent.
+pub async fn tls_wrong_host_rejected(b: Backend) {
+    let ca = TestCa::for_names(&["other.test"]);
+    let server = TestServer::start_tls(&ca, serve_echo).await;
+    let t = b.build(base().tls_root_certificate(Certificate::from_der(ca.ca_der())));
+    let err = t.send(get(&server.url("/"))).await.expect_err("wrong host");
+    assert_eq!(err.kind(), ErrorKind::Connect, "{err:?}");
+    assert!(!err.request_sent());
+    assert!(server.requests().is_empty());
+    // the same CA and server are fine once the name matches: the name was
+    // the only thing wrong
+    let ca = TestCa::new();
+    let server = TestServer::start_tls(&ca, serve_echo).await;
+    let t = b.build(base().tls_root_certificate(Certificate::from_der(ca.ca_der())));
+    t.send(get(&server.url("/"))).await.expect("right host");
+}
+
+/// An expired certificate from a trusted CA: Connect, nothing sent.
+pub async fn tls_expired_rejected(b: Backend) {
+    let ca = TestCa::expired();
+    let server = TestServer::start_tls(&ca, serve_echo).await;
+    let t = b.build(base().tls_root_certificate(Certificate::from_der(ca.ca_der())));
+    let err = t.send(get(&server.url("/"))).await.expect_err("expired");
     assert_eq!(err.kind(), ErrorKind::Connect, "{err:?}");
     assert!(!err.request_sent());
     assert!(server.requests().is_empty());

@@ -26,6 +26,30 @@ impl TestCa {
     ///
     /// If key generation fails (it does not with the ring provider).
     pub fn new() -> TestCa {
+        TestCa::issue(&["localhost", "127.0.0.1"], false)
+    }
+
+    /// A fresh CA whose leaf is valid for `names` only (to test that a
+    /// certificate for another host is refused).
+    ///
+    /// # Panics
+    ///
+    /// As [`new`](Self::new).
+    pub fn for_names(names: &[&str]) -> TestCa {
+        TestCa::issue(names, false)
+    }
+
+    /// A fresh CA whose leaf (for `localhost` and `127.0.0.1`) expired in
+    /// 2021.
+    ///
+    /// # Panics
+    ///
+    /// As [`new`](Self::new).
+    pub fn expired() -> TestCa {
+        TestCa::issue(&["localhost", "127.0.0.1"], true)
+    }
+
+    fn issue(names: &[&str], expired: bool) -> TestCa {
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         ca_params.key_usages = vec![
@@ -39,13 +63,16 @@ impl TestCa {
         let ca_cert = ca_params.self_signed(&ca_key).expect("ca cert");
         let issuer = Issuer::new(ca_params, ca_key);
 
-        let mut leaf_params =
-            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-                .expect("leaf params");
+        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        let mut leaf_params = CertificateParams::new(names).expect("leaf params");
         leaf_params.use_authority_key_identifier_extension = true;
         leaf_params
             .extended_key_usages
             .push(rcgen::ExtendedKeyUsagePurpose::ServerAuth);
+        if expired {
+            leaf_params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            leaf_params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        }
         let leaf_key = KeyPair::generate().expect("leaf key");
         let leaf = leaf_params
             .signed_by(&leaf_key, &issuer)

@@ -114,6 +114,9 @@ impl Client {
     }
 
     /// A request with `method` to `url` (joined to the base URL if relative).
+    /// A URL that does not parse, or holds a control character such as CR,
+    /// LF, tab or NUL (which URL parsers would silently drop), fails the
+    /// send with [`ErrorKind::InvalidUrl`].
     pub fn request(&self, method: Method, url: &str) -> RequestBuilder {
         let built = self.resolve(url).and_then(|url| {
             let mut req = http::Request::builder()
@@ -225,6 +228,14 @@ impl Client {
     }
 
     fn resolve(&self, url: &str) -> Result<Url, Error> {
+        // the WHATWG parser silently drops tabs and line breaks inside a
+        // URL; a URL carrying one is refused instead (header injection)
+        if let Some(c) = url.chars().find(|c| c.is_ascii_control()) {
+            return Err(Error::new(
+                ErrorKind::InvalidUrl,
+                format!("invalid url {url:?}: control character {c:?}"),
+            ));
+        }
         let parsed = match &self.inner.base_url {
             Some(base) => base.join(url.trim_start_matches('/')),
             None => Url::parse(url),

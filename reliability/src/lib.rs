@@ -1,0 +1,279 @@
+//! The harness of the reliability tests: real servers (httpbin under
+//! gunicorn, tinyproxy, nginx) started by the tests on 127.0.0.1 and
+//! stopped when dropped, and the checks the fuzz targets run
+//! ([`fuzz`]).
+//!
+//! A server that is not installed fails the test with a message that says
+//! what to install (`.ci/run` installs them all); nothing is skipped.
+
+#![forbid(unsafe_code)]
+
+pub mod fuzz;
+
+use std::fmt::Write as _;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use httpswap::{Client, SharedTransport, TransportConfig, TransportConfigBuilder};
+use tokio::process::{Child, Command};
+
+/// The backends every test runs on.
+pub const BACKENDS: [&str; 3] = ["hyper", "reqwest", "isahc"];
+
+/// A transport configuration for the tests: no proxy from the environment.
+pub fn config() -> TransportConfigBuilder {
+    TransportConfig::builder().proxy_from_env(false)
+}
+
+/// Backend `name` with `config`.
+///
+/// # Panics
+///
+/// On a bad configuration or an unknown backend (a test bug).
+pub fn transport(name: &str, config: TransportConfigBuilder) -> SharedTransport {
+    httpswap::transport_by_name(name, config.build().expect("config")).expect("backend")
+}
+
+/// A client over backend `name` with the default client layer.
+pub fn client(name: &str, config: TransportConfigBuilder) -> Client {
+    Client::builder()
+        .transport(transport(name, config))
+        .build()
+        .expect("client")
+}
+
+/// A server process the test started; killed (and its directory removed)
+/// when dropped.
+#[derive(Debug)]
+pub struct Server {
+    child: Child,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    dir: PathBuf,
+    name: &'static str,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Server {
+    /// `http://127.0.0.1:<port><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// The server's log so far (for failure messages).
+    pub fn log(&self) -> String {
+        let mut out = String::new();
+        for name in ["stdout", "stderr", "error.log"] {
+            if let Ok(text) = std::fs::read_to_string(self.dir.join(name)) {
+                let tail: Vec<&str> = text.lines().rev().take(20).collect();
+                let _ = writeln!(out, "--- {} {name}:", self.name);
+                for line in tail.into_iter().rev() {
+                    let _ = writeln!(out, "{line}");
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A free port on 127.0.0.1 (free when asked; the server binds it next).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// Finds `program` on the PATH or in the usual system directories.
+///
+/// # Panics
+///
+/// When it is not installed, saying how to install it.
+pub fn require(program: &str, install: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let dirs = std::env::split_paths(&path).chain(
+        ["/usr/sbin", "/usr/local/sbin", "/usr/local/bin", "/usr/bin"]
+            .iter()
+            .map(PathBuf::from),
+    );
+    for dir in dirs {
+        let candidate = dir.join(program);
+        if candidate.is_file() {
+            return candidate;
+        }
+    }
+    panic!(
+        "`{program}` is not installed; this test needs it: {install} \
+         (`bash .ci/run` installs it)"
+    );
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "httpswap-{name}-{}-{}",
+        std::process::id(),
+        unique()
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn unique() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(Instant::now())
+}
+
+async fn spawn(
+    name: &'static str,
+    program: &Path,
+    args: &[&str],
+    dir: PathBuf,
+    port: u16,
+) -> Server {
+    let file = |n: &str| std::fs::File::create(dir.join(n)).expect("log file");
+    let child = Command::new(program)
+        .args(args)
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .stdout(file("stdout"))
+        .stderr(file("stderr"))
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {name} ({}): {e}", program.display()));
+    let server = Server {
+        child,
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        dir,
+        name,
+    };
+    // up when it accepts connections (bounded: 20 s, gunicorn imports flask)
+    let started = Instant::now();
+    loop {
+        if tokio::net::TcpStream::connect(server.addr).await.is_ok() {
+            return server;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{name} did not start listening on {} within 20 s\n{}",
+            server.addr,
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// httpbin (PyPI `httpbin`) served by gunicorn with threads, on a free port.
+///
+/// # Panics
+///
+/// When gunicorn or httpbin is missing, or the server does not start.
+pub async fn httpbin() -> Server {
+    let python = require("python3", "apt-get install python3");
+    let found = std::process::Command::new(&python)
+        .args(["-c", "import httpbin, gunicorn"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        found,
+        "httpbin and gunicorn are not installed for {}; this test needs them: \
+         pip install httpbin gunicorn (`bash .ci/run` installs them)",
+        python.display()
+    );
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    spawn(
+        "httpbin",
+        &python,
+        &[
+            "-m",
+            "gunicorn",
+            "--bind",
+            &bind,
+            "--worker-class",
+            "gthread",
+            "--threads",
+            "16",
+            "--keep-alive",
+            "5",
+            "--log-level",
+            "warning",
+            "httpbin:app",
+        ],
+        temp_dir("httpbin"),
+        port,
+    )
+    .await
+}
+
+/// tinyproxy on a free port, requiring `user:secret` when `auth`.
+///
+/// # Panics
+///
+/// When tinyproxy is missing or does not start.
+pub async fn tinyproxy(auth: bool) -> Server {
+    let program = require("tinyproxy", "apt-get install tinyproxy");
+    let port = free_port();
+    let dir = temp_dir("tinyproxy");
+    let mut conf = format!(
+        "Port {port}\nListen 127.0.0.1\nTimeout 30\nMaxClients 200\nAllow 127.0.0.1\n\
+         DisableViaHeader Yes\nLogLevel Info\n"
+    );
+    if auth {
+        conf.push_str("BasicAuth user secret\n");
+    }
+    let path = dir.join("tinyproxy.conf");
+    std::fs::write(&path, conf).expect("config");
+    let path = path.to_string_lossy().into_owned();
+    spawn("tinyproxy", &program, &["-d", "-c", &path], dir, port).await
+}
+
+/// nginx answering every request with `body`, closing idle keep-alive
+/// connections after `keepalive_timeout` and every connection after
+/// `keepalive_requests` requests: the upstream of the stale keep-alive race.
+///
+/// # Panics
+///
+/// When nginx is missing or does not start.
+pub async fn nginx(keepalive_timeout: Duration, keepalive_requests: u32, body: &str) -> Server {
+    let program = require("nginx", "apt-get install nginx-light");
+    let port = free_port();
+    let dir = temp_dir("nginx");
+    let d = dir.to_string_lossy();
+    let conf = format!(
+        "daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
+         events {{ worker_connections 1024; }}\n\
+         http {{\n  access_log off;\n  client_body_temp_path {d};\n  proxy_temp_path {d};\n  \
+         fastcgi_temp_path {d};\n  uwsgi_temp_path {d};\n  scgi_temp_path {d};\n  \
+         keepalive_timeout {}ms;\n  keepalive_requests {keepalive_requests};\n  \
+         server {{\n    listen 127.0.0.1:{port};\n    \
+         location / {{ default_type text/plain; return 200 '{body}'; }}\n  }}\n}}\n",
+        keepalive_timeout.as_millis()
+    );
+    let path = dir.join("nginx.conf");
+    std::fs::write(&path, conf).expect("config");
+    let (path, prefix) = (path.to_string_lossy().into_owned(), d.into_owned());
+    spawn(
+        "nginx",
+        &program,
+        &[
+            "-p",
+            &prefix,
+            "-c",
+            &path,
+            "-e",
+            &format!("{prefix}/error.log"),
+        ],
+        dir,
+        port,
+    )
+    .await
+}
