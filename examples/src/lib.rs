@@ -18,14 +18,15 @@ pub mod proxy;
 pub mod sse;
 
 /// The backend `httpswap::Client::new()` uses with this package's features:
-/// hyper when the `hyper` feature is on, else reqwest, else isahc.
+/// hyper when the `hyper` feature is on, else reqwest, else isahc (`none`
+/// with no backend feature, or when the transport cannot be built).
 ///
 /// ```
 /// # #[cfg(feature = "hyper")]
 /// assert_eq!(httpswap_examples::backend_name(), "hyper");
 /// ```
 pub fn backend_name() -> &'static str {
-    httpswap::Client::new().transport().name()
+    httpswap::default_transport(httpswap::TransportConfig::default()).map_or("none", |t| t.name())
 }
 
 /// A JSON response (the mock LLM's answers, the proxy's errors and stats).
