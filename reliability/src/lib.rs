@@ -44,6 +44,28 @@ pub fn client(name: &str, config: TransportConfigBuilder) -> Client {
         .expect("client")
 }
 
+/// A client over backend `name` with retries off, so that every failure
+/// of the backend shows.
+pub fn client_no_retry(name: &str, config: TransportConfigBuilder) -> Client {
+    Client::builder()
+        .transport(transport(name, config))
+        .max_retries(0)
+        .build()
+        .expect("client")
+}
+
+/// Runs `f`, failing the test if it takes longer than two minutes: a hang
+/// is a failure, not a stuck CI job.
+///
+/// # Panics
+///
+/// When the limit passes.
+pub async fn bounded<F: std::future::Future>(f: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(120), f)
+        .await
+        .expect("finished in time")
+}
+
 /// A server process the test started; killed (and its directory removed)
 /// when dropped.
 #[derive(Debug)]

@@ -5,23 +5,8 @@
 use std::time::Duration;
 
 use httpswap::{Client, ErrorKind, ResponseExt};
-use httpswap_reliability::{config, httpbin, transport, Server, BACKENDS};
+use httpswap_reliability::{bounded, client_no_retry, config, httpbin, Server, BACKENDS};
 use serde_json::Value;
-
-/// Bounds a test: a hang is a failure.
-async fn bounded<F: std::future::Future>(f: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(120), f)
-        .await
-        .expect("finished in time")
-}
-
-fn no_retry(name: &str) -> Client {
-    Client::builder()
-        .transport(transport(name, config()))
-        .max_retries(0)
-        .build()
-        .expect("client")
-}
 
 async fn json(client: &Client, url: &str) -> Value {
     let res = client.get(url).send().await.expect(url);
@@ -31,7 +16,7 @@ async fn json(client: &Client, url: &str) -> Value {
 
 /// What one backend saw of every endpoint; compared across backends.
 async fn observe(name: &str, bin: &Server) -> Vec<String> {
-    let c = no_retry(name);
+    let c = client_no_retry(name, config());
     let mut seen = Vec::new();
     let mut note = |what: &str, v: String| seen.push(format!("{what}: {v}"));
 

@@ -3,26 +3,12 @@
 //! proxy auth, refusal, and no credential crossing to where it does not
 //! belong.
 
-use std::time::Duration;
-
-use httpswap::{Certificate, Client, ErrorKind, ResponseExt};
-use httpswap_reliability::{config, httpbin, tinyproxy, transport, BACKENDS};
+use httpswap::{Certificate, ErrorKind, ResponseExt};
+use httpswap_reliability::{
+    bounded, client_no_retry as client, config, httpbin, tinyproxy, BACKENDS,
+};
 use httpswap_test::{TestCa, TestServer};
 use serde_json::Value;
-
-async fn bounded<F: std::future::Future>(f: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(120), f)
-        .await
-        .expect("finished in time")
-}
-
-fn client(name: &str, config: httpswap::TransportConfigBuilder) -> Client {
-    Client::builder()
-        .transport(transport(name, config))
-        .max_retries(0)
-        .build()
-        .expect("client")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_and_connect_through_tinyproxy_with_auth() {
