@@ -10,7 +10,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -55,6 +55,7 @@ pub struct ServerStats {
     open: AtomicUsize,
     max_open: AtomicUsize,
     requests: Mutex<Vec<ServerRequest>>,
+    not_recording: AtomicBool,
 }
 
 impl ServerStats {
@@ -66,16 +67,37 @@ impl ServerStats {
     pub fn open(&self) -> usize {
         established(self.port).unwrap_or_else(|| self.open.load(Ordering::SeqCst))
     }
-    /// Most connections open at once.
+    /// Most connections open at once (while recording).
     pub fn max_open(&self) -> usize {
         self.max_open.load(Ordering::SeqCst)
     }
-    /// Every request read so far.
+    /// Every request read so far (while recording: see
+    /// [`set_recording`](Self::set_recording)).
     pub fn requests(&self) -> Vec<ServerRequest> {
         self.requests
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// Whether the server records what it sees (on by default): a copy of
+    /// each request read by [`ServerConn::read_request`], and the most
+    /// connections open at once, which it counts at each accept by reading
+    /// the kernel's socket table. Long runs turn recording off: the log
+    /// would grow in the client's process, where it looks like a leak, and
+    /// with thousands of sockets in `TIME_WAIT` each reading of the table
+    /// costs the server most of its time. While off, `requests` and
+    /// `max_open` stay as they were; `accepted` and `open` still count.
+    ///
+    /// ```
+    /// # async fn demo() {
+    /// let server = httpswap_test::TestServer::echo().await;
+    /// server.stats().set_recording(false);
+    /// assert!(server.requests().is_empty());
+    /// # }
+    /// ```
+    pub fn set_recording(&self, on: bool) {
+        self.not_recording.store(!on, Ordering::SeqCst);
     }
 }
 
@@ -171,11 +193,13 @@ impl ServerConn {
             body,
             connection: self.index,
         };
-        self.stats
-            .requests
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(req.clone());
+        if !self.stats.not_recording.load(Ordering::SeqCst) {
+            self.stats
+                .requests
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(req.clone());
+        }
         Ok(Some(req))
     }
 
@@ -499,7 +523,9 @@ impl TestServer {
                         let _ = tcp.set_nodelay(true);
                         let index = st.accepted.fetch_add(1, Ordering::SeqCst);
                         st.open.fetch_add(1, Ordering::SeqCst);
-                        st.max_open.fetch_max(st.open(), Ordering::SeqCst);
+                        if !st.not_recording.load(Ordering::SeqCst) {
+                            st.max_open.fetch_max(st.open(), Ordering::SeqCst);
+                        }
                         let script = script.clone();
                         let st = st.clone();
                         let tls = tls.clone();
