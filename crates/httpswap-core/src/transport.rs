@@ -152,6 +152,14 @@ pub struct Capabilities {
     /// unless told otherwise) such a POST carries an empty `Content-Type`,
     /// which servers treat as absent.
     pub no_added_content_type: bool,
+    /// A request dropped before its response head (cancelled, or timed out
+    /// by the caller) gives its connection and its `max_connections` slot
+    /// back at once. When `false` (curl looks for cancellation only when
+    /// data arrives) the abandoned transfer keeps both until the server
+    /// sends something or closes the connection, or the transport is
+    /// closed; meanwhile other requests wait for a slot up to the pool
+    /// timeout, as for any connection in use.
+    pub frees_abandoned_at_once: bool,
 }
 
 impl Default for Capabilities {
@@ -170,6 +178,7 @@ impl Capabilities {
         never_resends_non_idempotent: true,
         closes_expired_idle: true,
         no_added_content_type: true,
+        frees_abandoned_at_once: true,
     };
 
     /// Sets [`socket_limit`](Self::socket_limit).
@@ -216,6 +225,12 @@ impl Capabilities {
     /// Sets [`no_added_content_type`](Self::no_added_content_type).
     pub const fn with_no_added_content_type(mut self, yes: bool) -> Self {
         self.no_added_content_type = yes;
+        self
+    }
+
+    /// Sets [`frees_abandoned_at_once`](Self::frees_abandoned_at_once).
+    pub const fn with_frees_abandoned_at_once(mut self, yes: bool) -> Self {
+        self.frees_abandoned_at_once = yes;
         self
     }
 }

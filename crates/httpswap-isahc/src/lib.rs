@@ -39,8 +39,11 @@ mod body;
 mod error;
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::TryStreamExt;
@@ -57,6 +60,7 @@ use httpswap_core::{
 use isahc::auth::{Authentication, Credentials};
 use isahc::config::{Configurable, RedirectPolicy, VersionNegotiation};
 use isahc::{AsyncBody, HttpClient};
+use tokio::sync::watch;
 
 use crate::body::ReadBody;
 use crate::error::{map_error, Phase};
@@ -81,6 +85,8 @@ struct Inner {
     slots: Slots,
     connections: Connections,
     closed: AtomicBool,
+    /// Turns `true` on `close()`; abandoned transfers stop waiting then.
+    closing: watch::Sender<bool>,
 }
 
 impl fmt::Debug for IsahcTransport {
@@ -113,6 +119,7 @@ impl IsahcTransport {
                     slots: Slots::new(config.limits.max_connections, 0),
                     connections: Connections::default(),
                     closed: AtomicBool::new(false),
+                    closing: watch::Sender::new(false),
                     config,
                 }),
             })
@@ -350,14 +357,14 @@ impl Inner {
         }
         let req = http::Request::from_parts(parts, body);
         let via_proxy = ex.proxy.is_some();
+        let mut transfer = Transfer::start(client, req, slot, self.closing.subscribe());
         let send = async {
-            client
-                .send_async(req)
+            (&mut transfer)
                 .await
                 .map_err(|e| map_error(Box::new(e), Phase::Request, via_proxy, &ex.what))
         };
         let res = drive(send, progress.as_deref(), timeouts, &ex.what).await?;
-        self.respond(res, slot, timeouts, deadline, ex)
+        self.respond(res, transfer.into_slot(), timeouts, deadline, ex)
     }
 
     /// Counts and announces the connection, refuses a proxy's 407, and
@@ -390,6 +397,79 @@ impl Inner {
                     .backend(BACKEND),
             )
         }))
+    }
+}
+
+/// What isahc's `send_async` gives.
+type Sent = Result<http::Response<AsyncBody>, isahc::Error>;
+
+/// A transfer on its way to the response head, holding its connection
+/// slot.
+///
+/// curl looks for cancellation only when data arrives (isahc's header and
+/// body callbacks), so a transfer whose future is dropped before the head
+/// keeps its connection until the server sends something or closes it.
+/// Dropped early, a `Transfer` hands its future and its slot to a task
+/// that waits for just that (or for `close()`), so that the slot, like the
+/// connection, is free only when curl lets go: requests past the limit then
+/// wait for a slot, up to the pool timeout, instead of queueing unseen
+/// inside curl.
+struct Transfer {
+    future: Option<Pin<Box<dyn Future<Output = Sent> + Send>>>,
+    slot: Option<Slot>,
+    closing: watch::Receiver<bool>,
+}
+
+impl Transfer {
+    fn start(
+        client: HttpClient,
+        request: http::Request<AsyncBody>,
+        slot: Slot,
+        closing: watch::Receiver<bool>,
+    ) -> Self {
+        Transfer {
+            future: Some(Box::pin(async move { client.send_async(request).await })),
+            slot: Some(slot),
+            closing,
+        }
+    }
+
+    /// The slot, for the response body to hold.
+    fn into_slot(mut self) -> Slot {
+        self.slot.take().expect("the slot is taken once")
+    }
+}
+
+impl Future for Transfer {
+    type Output = Sent;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let future = self.future.as_mut().expect("polled after completion");
+        let out = std::task::ready!(future.as_mut().poll(cx));
+        self.future = None;
+        Poll::Ready(out)
+    }
+}
+
+impl Drop for Transfer {
+    fn drop(&mut self) {
+        let (Some(future), Some(slot)) = (self.future.take(), self.slot.take()) else {
+            return;
+        };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let mut closing = self.closing.clone();
+        rt.spawn(async move {
+            tokio::select! {
+                // the head came (dropped here, the response ends the
+                // transfer at curl's next callback) or the transfer failed
+                _ = future => {}
+                // closed (or dropped): the agent ends with its clients
+                _ = closing.wait_for(|closed| *closed) => {}
+            }
+            drop(slot);
+        });
     }
 }
 
@@ -448,6 +528,7 @@ impl HttpTransport for IsahcTransport {
 
     async fn close(&self) {
         self.inner.closed.store(true, Ordering::SeqCst);
+        self.inner.closing.send_replace(true);
         self.inner.client.write().expect("client lock").take();
     }
 
@@ -459,6 +540,7 @@ impl HttpTransport for IsahcTransport {
             .with_never_resends_non_idempotent(false)
             .with_no_added_content_type(false)
             .with_closes_expired_idle(false)
+            .with_frees_abandoned_at_once(false)
     }
 }
 

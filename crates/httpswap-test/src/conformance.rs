@@ -136,6 +136,7 @@ macro_rules! conformance_tests {
             http2_alpn_over_tls,
             http2_prior_knowledge,
             cancellation_leaks_no_slot,
+            cancellation_before_head_frees_slot,
             events_in_order_and_stats_add_up,
             close_refuses_new_requests,
             client_redirect_chain_followed,
@@ -1443,6 +1444,64 @@ pub async fn cancellation_leaks_no_slot(b: Backend) {
     );
     let stats = t.pool_stats();
     assert_eq!(stats.in_use, Some(0), "{stats:?}");
+}
+
+/// A request abandoned before its response head, with one connection
+/// slot: where the backend frees it at once (`frees_abandoned_at_once`)
+/// the next request gets the slot straight away; where it does not
+/// (curl), the abandoned transfer keeps the slot, the next request fails
+/// with PoolTimeout, and the slot comes back as soon as the server closes
+/// that connection. Either way nothing leaks.
+pub async fn cancellation_before_head_frees_slot(b: Backend) {
+    let release = Arc::new(tokio::sync::Notify::new());
+    let server = TestServer::start({
+        let release = release.clone();
+        move |mut conn: ServerConn| {
+            let release = release.clone();
+            async move {
+                let Ok(Some(req)) = conn.read_request().await else {
+                    return;
+                };
+                if req.target == "/stall" {
+                    // no answer until told (bounded), then close
+                    let _ = tokio::time::timeout(Duration::from_secs(5), release.notified()).await;
+                    return;
+                }
+                if echo(&mut conn, &req).await.is_ok() {
+                    serve_echo(conn).await;
+                }
+            }
+        }
+    })
+    .await;
+    let t = b.build(
+        base()
+            .pool_max_connections(1)
+            .pool_max_keepalive(1)
+            .timeout_pool(ms(100)),
+    );
+    let abandoned = tokio::time::timeout(ms(30), t.send(get(&server.url("/stall")))).await;
+    assert!(abandoned.is_err(), "the server never answers /stall");
+    let next = t.send(get(&server.url("/next"))).await;
+    if t.capabilities().frees_abandoned_at_once {
+        let res = next.expect("the abandoned request's slot is free at once");
+        assert_eq!(res.headers()["x-target"], "/next");
+        body_of(res).await.expect("body");
+    } else {
+        let err = next.expect_err("the abandoned transfer still holds the only slot");
+        assert_eq!(err.kind(), ErrorKind::PoolTimeout, "{err:?}");
+        release.notify_one();
+        // the slot comes back once the library sees the close
+        let mut r = get(&server.url("/after-close"));
+        r.extensions_mut().insert(httpswap_core::Timeouts {
+            pool: Some(Duration::from_secs(2)),
+            ..httpswap_core::Timeouts::default()
+        });
+        let res = t.send(r).await.expect("the slot came back");
+        assert_eq!(res.headers()["x-target"], "/after-close");
+        body_of(res).await.expect("body");
+    }
+    assert_eq!(t.pool_stats().in_use, Some(0), "{:?}", t.pool_stats());
 }
 
 // ------------------------------------------------------------ events & stats
