@@ -160,6 +160,13 @@ pub struct Capabilities {
     /// closed; meanwhile other requests wait for a slot up to the pool
     /// timeout, as for any connection in use.
     pub frees_abandoned_at_once: bool,
+    /// `max_keepalive_connections` bounds idle connections only. When
+    /// `false` (curl's connection cache) it bounds the connections the
+    /// library keeps, busy ones included: a connection that finishes while
+    /// that many others are busy is closed, so under a load above the limit
+    /// most requests open a new connection. Set the limit to at least the
+    /// expected concurrency with such a backend.
+    pub keepalive_limit_counts_idle_only: bool,
 }
 
 impl Default for Capabilities {
@@ -179,6 +186,7 @@ impl Capabilities {
         closes_expired_idle: true,
         no_added_content_type: true,
         frees_abandoned_at_once: true,
+        keepalive_limit_counts_idle_only: true,
     };
 
     /// Sets [`socket_limit`](Self::socket_limit).
@@ -231,6 +239,12 @@ impl Capabilities {
     /// Sets [`frees_abandoned_at_once`](Self::frees_abandoned_at_once).
     pub const fn with_frees_abandoned_at_once(mut self, yes: bool) -> Self {
         self.frees_abandoned_at_once = yes;
+        self
+    }
+
+    /// Sets [`keepalive_limit_counts_idle_only`](Self::keepalive_limit_counts_idle_only).
+    pub const fn with_keepalive_limit_counts_idle_only(mut self, yes: bool) -> Self {
+        self.keepalive_limit_counts_idle_only = yes;
         self
     }
 }

@@ -541,6 +541,7 @@ impl HttpTransport for IsahcTransport {
             .with_no_added_content_type(false)
             .with_closes_expired_idle(false)
             .with_frees_abandoned_at_once(false)
+            .with_keepalive_limit_counts_idle_only(false)
     }
 }
 
