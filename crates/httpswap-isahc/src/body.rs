@@ -12,7 +12,8 @@ use isahc::AsyncBody;
 /// Bytes asked of curl per read.
 const READ_CHUNK: usize = 16 * 1024;
 
-/// Reads an [`AsyncBody`] in chunks of up to 16 KiB.
+/// Reads an [`AsyncBody`] in chunks of up to 16 KiB, asking for no more
+/// than a body of known length still holds.
 pub(crate) struct ReadBody {
     inner: AsyncBody,
     buf: BytesMut,
@@ -45,10 +46,17 @@ impl http_body::Body for ReadBody {
         if this.done {
             return Poll::Ready(None);
         }
-        if this.buf.capacity() < READ_CHUNK {
-            this.buf.reserve(READ_CHUNK);
+        // no more than the bytes still to come (plus one, to see the end):
+        // a small body costs a small buffer, not 16 KiB zeroed per response
+        let want = match this.len {
+            Some(n) => usize::try_from(n.saturating_sub(this.read).saturating_add(1))
+                .map_or(READ_CHUNK, |w| w.min(READ_CHUNK)),
+            None => READ_CHUNK,
+        };
+        if this.buf.capacity() < want {
+            this.buf.reserve(want);
         }
-        this.buf.resize(READ_CHUNK, 0);
+        this.buf.resize(want, 0);
         match Pin::new(&mut this.inner).poll_read(cx, &mut this.buf[..]) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(0)) => {
