@@ -41,7 +41,6 @@ mod error;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -84,9 +83,9 @@ struct Inner {
     tls: isahc::tls::TlsConfig,
     slots: Slots,
     connections: Connections,
-    closed: AtomicBool,
-    /// Turns `true` on `close()`; abandoned transfers stop waiting then.
-    closing: watch::Sender<bool>,
+    /// `true` once closed: new requests are refused and abandoned
+    /// transfers stop waiting.
+    closed: watch::Sender<bool>,
 }
 
 impl fmt::Debug for IsahcTransport {
@@ -118,8 +117,7 @@ impl IsahcTransport {
                     tls: tls_for(&config),
                     slots: Slots::new(config.limits.max_connections, 0),
                     connections: Connections::default(),
-                    closed: AtomicBool::new(false),
-                    closing: watch::Sender::new(false),
+                    closed: watch::Sender::new(false),
                     config,
                 }),
             })
@@ -221,7 +219,7 @@ struct Exchange<'a> {
 
 impl Inner {
     async fn send(&self, request: Request) -> Result<Response, Error> {
-        if self.closed.load(Ordering::SeqCst) {
+        if *self.closed.borrow() {
             return Err(closed());
         }
         let timeouts = request
@@ -357,7 +355,7 @@ impl Inner {
         }
         let req = http::Request::from_parts(parts, body);
         let via_proxy = ex.proxy.is_some();
-        let mut transfer = Transfer::start(client, req, slot, self.closing.subscribe());
+        let mut transfer = Transfer::start(client, req, slot, self.closed.subscribe());
         let send = async {
             (&mut transfer)
                 .await
@@ -527,8 +525,7 @@ impl HttpTransport for IsahcTransport {
     }
 
     async fn close(&self) {
-        self.inner.closed.store(true, Ordering::SeqCst);
-        self.inner.closing.send_replace(true);
+        self.inner.closed.send_replace(true);
         self.inner.client.write().expect("client lock").take();
     }
 

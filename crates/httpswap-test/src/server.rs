@@ -99,6 +99,10 @@ impl ServerStats {
     pub fn set_recording(&self, on: bool) {
         self.not_recording.store(!on, Ordering::SeqCst);
     }
+
+    fn recording(&self) -> bool {
+        !self.not_recording.load(Ordering::SeqCst)
+    }
 }
 
 /// A plain or TLS stream (tokio-util's `Either` forwards every I/O call).
@@ -193,7 +197,7 @@ impl ServerConn {
             body,
             connection: self.index,
         };
-        if !self.stats.not_recording.load(Ordering::SeqCst) {
+        if self.stats.recording() {
             self.stats
                 .requests
                 .lock()
@@ -523,7 +527,7 @@ impl TestServer {
                         let _ = tcp.set_nodelay(true);
                         let index = st.accepted.fetch_add(1, Ordering::SeqCst);
                         st.open.fetch_add(1, Ordering::SeqCst);
-                        if !st.not_recording.load(Ordering::SeqCst) {
+                        if st.recording() {
                             st.max_open.fetch_max(st.open(), Ordering::SeqCst);
                         }
                         let script = script.clone();
