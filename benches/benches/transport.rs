@@ -5,9 +5,19 @@
 //! settings. The clients are `httpswap bench`'s (same settings: no proxies,
 //! at most 100 idle connections kept).
 //!
-//! `cargo bench -p httpswap-benches --bench transport`
+//! Criterion measures the functions of a group one after the other, and on
+//! a shared machine a slow spell or going second moves one function's
+//! figure by more than the adapters cost. So each function runs its pair
+//! in turns: every iteration it times its own subject and, just before or
+//! just after (alternately), the other one. Criterion's figures are the
+//! subject's own; the ratio printed after each group comes from all those
+//! paired runs, measured in the same moments under the same conditions.
+//!
+//! `cargo bench -p httpswap-benches --bench transport [-- FILTER]`
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -16,37 +26,81 @@ use httpswap_benches::{all_subjects, burst, client_runtime, sustained, LocalServ
 const SUSTAINED_REQUESTS: usize = 2000;
 const CONCURRENCY: usize = 100;
 const BURST: usize = 1000;
+const SAMPLES: usize = 10;
 
-/// One group: every subject runs `scenario` (which returns the time its
-/// `requests` requests took).
+/// What each benchmark function's routine was called with, in order:
+/// the iterations, and the time the two subjects of the pair took.
+/// Criterion calls it during warm-up, then once per sample: the last
+/// `SAMPLES` calls are the measurement.
+type Calls = Arc<Mutex<HashMap<usize, Vec<(u64, [Duration; 2])>>>>;
+
+/// Requests per second of each subject over the measured samples of both
+/// functions, or `None` when they did not run (filtered out, `--test`).
+fn rates(calls: &Calls, requests: usize) -> Option<[f64; 2]> {
+    let calls = calls.lock().expect("calls");
+    let mut iters = 0;
+    let mut time = [0.0; 2];
+    for own in 0..2 {
+        let all = calls.get(&own)?;
+        for (n, took) in &all[all.len().checked_sub(SAMPLES)?..] {
+            iters += n;
+            for (t, d) in time.iter_mut().zip(took) {
+                *t += d.as_secs_f64();
+            }
+        }
+    }
+    let count = iters as f64 * requests as f64;
+    (time[0] > 0.0 && time[1] > 0.0).then(|| time.map(|t| count / t))
+}
+
+/// One group: a function per subject of the pair, each running
+/// `scenario` (which returns the time its `requests` requests took) for
+/// both subjects in turns; then the paired ratio.
 fn group<F, Fut>(
     c: &mut Criterion,
     rt: &tokio::runtime::Runtime,
     name: &str,
     requests: usize,
-    subjects: &[(&str, Subject)],
+    pair: [&Subject; 2],
     scenario: F,
 ) where
     F: Fn(Subject) -> Fut + Copy,
     Fut: Future<Output = Duration>,
 {
+    let calls: Calls = Arc::default();
     let mut group = c.benchmark_group(name);
     group.throughput(Throughput::Elements(requests as u64));
-    for (name, subject) in subjects {
-        group.bench_function(*name, |b| {
+    for own in 0..2 {
+        let calls = calls.clone();
+        group.bench_function(&pair[own].name, |b| {
             b.to_async(rt).iter_custom(|iters| {
-                let subject = subject.clone();
+                let pair = pair.map(Subject::clone);
+                let calls = calls.clone();
                 async move {
-                    let mut total = Duration::ZERO;
-                    for _ in 0..iters {
-                        total += scenario(subject.clone()).await;
+                    let mut took = [Duration::ZERO; 2];
+                    for i in 0..iters {
+                        // own first on even iterations, the other first on odd
+                        let first = (own + (i % 2) as usize) % 2;
+                        for s in [first, 1 - first] {
+                            took[s] += scenario(pair[s].clone()).await;
+                        }
                     }
-                    total
+                    let mut calls = calls.lock().expect("calls");
+                    calls.entry(own).or_default().push((iters, took));
+                    took[own]
                 }
             });
         });
     }
     group.finish();
+    if let Some([a, b]) = rates(&calls, requests) {
+        println!(
+            "{name}, paired runs: {} {a:.0} req/s, {} {b:.0} req/s: {:.3}x\n",
+            pair[0].name,
+            pair[1].name,
+            a / b,
+        );
+    }
 }
 
 fn bench(c: &mut Criterion) {
@@ -54,22 +108,28 @@ fn bench(c: &mut Criterion) {
     let server = LocalServer::start(256);
     let url = server.url();
     let url = url.as_str();
-    let subjects: Vec<(String, Subject)> = all_subjects()
-        .into_iter()
-        .map(|s| (s.name.clone(), s))
-        .collect();
+    let subjects = all_subjects();
+    // every client, its connections and the server warm before anything
+    // is measured: otherwise the first function of a run pays for it
+    rt.block_on(async {
+        for s in &subjects {
+            sustained(s, url, SUSTAINED_REQUESTS, CONCURRENCY).await;
+            burst(s, url, BURST).await;
+        }
+    });
     for backend in ["hyper", "reqwest", "isahc"] {
-        let pair: Vec<_> = subjects
-            .iter()
-            .filter(|(_, s)| s.backend == backend)
-            .map(|(n, s)| (n.as_str(), s.clone()))
-            .collect();
+        // the adapter first, then the library used directly
+        let mut pair = subjects.iter().filter(|s| s.backend == backend);
+        let (Some(adapter), Some(direct)) = (pair.next(), pair.next()) else {
+            continue;
+        };
+        let pair = [adapter, direct];
         group(
             c,
             &rt,
             &format!("{backend}_sustained_c100"),
             SUSTAINED_REQUESTS,
-            &pair,
+            pair,
             |s| async move { sustained(&s, url, SUSTAINED_REQUESTS, CONCURRENCY).await },
         );
         group(
@@ -77,7 +137,7 @@ fn bench(c: &mut Criterion) {
             &rt,
             &format!("{backend}_burst_1000"),
             BURST,
-            &pair,
+            pair,
             |s| async move { burst(&s, url, BURST).await },
         );
     }
@@ -86,9 +146,9 @@ fn bench(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default()
-        .sample_size(10)
+        .sample_size(SAMPLES)
         .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(5));
+        .measurement_time(Duration::from_secs(4));
     targets = bench
 }
 criterion_main!(benches);

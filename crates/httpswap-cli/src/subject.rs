@@ -190,12 +190,11 @@ impl Subject {
                     .body(Body::full(body))
                     .map_err(|_| "invalid_url".to_owned())?;
                 let res = t.send(req).await.map_err(|e| kind_name(e.kind()))?;
-                let body = res
-                    .into_body()
-                    .collect_bytes()
-                    .await
-                    .map_err(|e| kind_name(e.kind()))?;
-                Ok(body.len())
+                // streamed and counted, like every library's body below
+                count(res.into_body(), |e: httpswap_core::Error| {
+                    kind_name(e.kind())
+                })
+                .await
             }
             #[cfg(feature = "hyper")]
             Client::HyperLegacy(c) => {
