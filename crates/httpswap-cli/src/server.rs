@@ -56,6 +56,7 @@ impl LocalServer {
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
+                .thread_name("bench-server")
                 .enable_all()
                 .build()
                 .expect("server runtime");

@@ -14,6 +14,12 @@ const READ_CHUNK: usize = 16 * 1024;
 
 /// Reads an [`AsyncBody`] in chunks of up to 16 KiB, asking for no more
 /// than a body of known length still holds.
+///
+/// A body of known length ends with its last byte: curl has by then
+/// checked the length, and waiting for the pipe's end would cost every
+/// response one more wake-up (and its read-gap timer) for nothing. An end
+/// before the length is an error (`UnexpectedEof`, which maps to
+/// `RemoteProtocol`), never a shorter body reported complete.
 pub(crate) struct ReadBody {
     inner: AsyncBody,
     buf: BytesMut,
@@ -23,9 +29,16 @@ pub(crate) struct ReadBody {
 }
 
 impl ReadBody {
-    pub(crate) fn new(inner: AsyncBody) -> Self {
+    /// The body of a response with `status`. A `304`'s `Content-Length`
+    /// is that of the body it stands for, so there the length is not
+    /// trusted: the body ends where curl ends it (isahc already gives a
+    /// `HEAD` an empty body).
+    pub(crate) fn new(inner: AsyncBody, status: http::StatusCode) -> Self {
+        let bodiless = status.is_informational()
+            || status == http::StatusCode::NO_CONTENT
+            || status == http::StatusCode::NOT_MODIFIED;
         ReadBody {
-            len: inner.len(),
+            len: if bodiless { None } else { inner.len() },
             inner,
             buf: BytesMut::new(),
             read: 0,
@@ -46,13 +59,17 @@ impl http_body::Body for ReadBody {
         if this.done {
             return Poll::Ready(None);
         }
-        // no more than the bytes still to come (plus one, to see the end):
-        // a small body costs a small buffer, not 16 KiB zeroed per response
+        // no more than the bytes still to come: a small body costs a
+        // small buffer, not 16 KiB zeroed per response
         let want = match this.len {
-            Some(n) => usize::try_from(n.saturating_sub(this.read).saturating_add(1))
+            Some(n) => usize::try_from(n.saturating_sub(this.read))
                 .map_or(READ_CHUNK, |w| w.min(READ_CHUNK)),
             None => READ_CHUNK,
         };
+        if want == 0 {
+            this.done = true;
+            return Poll::Ready(None);
+        }
         if this.buf.capacity() < want {
             this.buf.reserve(want);
         }
@@ -61,10 +78,19 @@ impl http_body::Body for ReadBody {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(0)) => {
                 this.done = true;
-                Poll::Ready(None)
+                match this.len {
+                    Some(n) if this.read < n => Poll::Ready(Some(Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("the body ended after {} of {n} bytes", this.read),
+                    )))),
+                    _ => Poll::Ready(None),
+                }
             }
             Poll::Ready(Ok(n)) => {
                 this.read += n as u64;
+                if this.len.is_some_and(|len| this.read >= len) {
+                    this.done = true;
+                }
                 let chunk = this.buf.split_to(n).freeze();
                 Poll::Ready(Some(Ok(Frame::data(chunk))))
             }
@@ -76,7 +102,7 @@ impl http_body::Body for ReadBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.done || self.len == Some(0)
+        self.done || self.len.is_some_and(|n| self.read >= n)
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -84,5 +110,71 @@ impl http_body::Body for ReadBody {
             Some(n) => SizeHint::with_exact(n.saturating_sub(self.read)),
             None => SizeHint::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::StatusCode;
+    use http_body_util::BodyExt as _;
+
+    /// `data`, then either the end or nothing ever again.
+    struct Source {
+        data: Vec<u8>,
+        then_eof: bool,
+    }
+
+    impl AsyncRead for Source {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &mut [u8],
+        ) -> Poll<io::Result<usize>> {
+            if self.data.is_empty() {
+                return if self.then_eof {
+                    Poll::Ready(Ok(0))
+                } else {
+                    Poll::Pending
+                };
+            }
+            let n = buf.len().min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data.drain(..n);
+            Poll::Ready(Ok(n))
+        }
+    }
+
+    fn body(data: &[u8], then_eof: bool, len: u64, status: StatusCode) -> ReadBody {
+        let source = Source {
+            data: data.to_vec(),
+            then_eof,
+        };
+        ReadBody::new(AsyncBody::from_reader_sized(source, len), status)
+    }
+
+    #[tokio::test]
+    async fn a_known_length_ends_with_its_last_byte() {
+        // the source never ends: the body must not wait for it
+        let b = body(b"hello", false, 5, StatusCode::OK);
+        let got = tokio::time::timeout(std::time::Duration::from_secs(5), b.collect())
+            .await
+            .expect("no wait for the pipe's end")
+            .expect("complete");
+        assert_eq!(got.to_bytes(), Bytes::from_static(b"hello"));
+    }
+
+    #[tokio::test]
+    async fn an_end_before_the_length_is_an_error() {
+        let b = body(b"hel", true, 5, StatusCode::OK);
+        let err = b.collect().await.expect_err("short");
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+        assert!(err.to_string().contains("3 of 5"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_304_ignores_its_length() {
+        let b = body(b"", true, 10, StatusCode::NOT_MODIFIED);
+        assert!(b.collect().await.expect("empty").to_bytes().is_empty());
     }
 }

@@ -387,9 +387,10 @@ impl Inner {
             }
         }
         let what = ex.what.clone();
+        let status = res.status();
         Ok(res.map(|body| {
             Body::new(
-                TimedBody::new(ReadBody::new(body), what, map_body_error, slot)
+                TimedBody::new(ReadBody::new(body, status), what, map_body_error, slot)
                     .read_timeout(timeouts.read)
                     .deadline(deadline)
                     .backend(BACKEND),

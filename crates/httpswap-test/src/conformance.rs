@@ -89,6 +89,7 @@ macro_rules! conformance_tests {
             round_trip_methods,
             round_trip_no_content_type_added,
             round_trip_status_codes,
+            round_trip_bodiless_with_content_length,
             round_trip_headers_repeated_and_non_utf8,
             round_trip_query_string_exact,
             round_trip_empty_bodies,
@@ -313,6 +314,50 @@ pub async fn round_trip_status_codes(b: Backend) {
         if code == 204 || code == 304 {
             assert!(body.is_empty());
         }
+    }
+}
+
+/// A `304` and the answer to a `HEAD` carry the `Content-Length` of the
+/// body they stand for, but no body: both come back empty and complete,
+/// and the connection goes on to carry the next response exactly.
+pub async fn round_trip_bodiless_with_content_length(b: Backend) {
+    let server = TestServer::start(|mut conn: ServerConn| async move {
+        while let Ok(Some(req)) = conn.read_request().await {
+            let head: &[u8] = match (req.method.as_str(), req.target.as_str()) {
+                ("HEAD", _) => b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n",
+                (_, "/304") => b"HTTP/1.1 304 Not Modified\r\ncontent-length: 10\r\n\r\n",
+                _ => b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+            };
+            if conn.write(head).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    let t = b.default_transport();
+    for (method, path) in [(Method::GET, "/304"), (Method::HEAD, "/head")] {
+        let res = t
+            .send(req(method.clone(), &server.url(path), Body::empty()))
+            .await
+            .expect("response");
+        let body = body_of(res).await.expect("an empty body, complete");
+        assert!(body.is_empty(), "{method} {path}: {body:?}");
+        let next = t.send(get(&server.url("/next"))).await.expect("next");
+        assert_eq!(
+            body_of(next).await.expect("body"),
+            Bytes::from_static(b"ok")
+        );
+    }
+    if t.capabilities().reuse_known_at_checkout {
+        assert_eq!(
+            server.stats().accepted(),
+            1,
+            "one connection carried all four"
+        );
+    } else {
+        // reqwest: a finished connection goes back to hyper-util's pool from
+        // a task of its own, so the next request may open another
+        assert!(server.stats().accepted() <= 4);
     }
 }
 
