@@ -8,7 +8,8 @@
 //! cargo run --release -p httpswap-cli -- bench http://127.0.0.1:8080/ --backends reqwest
 //! ```
 //!
-//! Runs are interleaved (every client once per round, in turn), repeated
+//! Runs are interleaved (every client once per round, in turn; the order
+//! turns every round), repeated
 //! (`--repetitions`), and reported as medians: requests/s, MiB/s, latency
 //! percentiles (hdrhistogram), errors by kind, connections the embedded
 //! server accepted, the process's peak RSS during the run, and throughput
@@ -156,8 +157,15 @@ pub fn bench(args: &BenchArgs) -> Result<Report, String> {
                 warm.requests = warm.requests.min(warm.concurrency).min(200);
                 let _ = run::run_once(s, &warm, &base, args.max_errors, accepted_dyn).await;
             }
-            for _ in 0..args.repetitions {
-                for (i, s) in subjects.iter().enumerate() {
+            for round in 0..args.repetitions {
+                // the order turns every round: on a shared machine, going
+                // right after another client is worth a few per cent
+                let mut order: Vec<usize> = (0..subjects.len()).collect();
+                if round % 2 == 1 {
+                    order.reverse();
+                }
+                for i in order {
+                    let s = &subjects[i];
                     bar.set_message(format!("{:?} / {}", scenario.name, s.name));
                     samples[i].push(
                         run::run_once(s, scenario, &base, args.max_errors, accepted_dyn).await,

@@ -74,7 +74,8 @@ pub struct SubjectResult {
     /// Peak resident memory of the process during a run (median), KiB.
     pub peak_rss_kib: Option<u64>,
     /// Throughput and p99 as ratios to the same library used directly
-    /// (`None` without a direct run, or with no successful request).
+    /// (`None` without a direct run, or with no successful request). The
+    /// throughput ratio is the median of the rounds' own ratios.
     pub ratio_to_direct: Option<Ratios>,
     /// Throughput and p99 as ratios to the fastest client of the scenario.
     pub ratio_to_fastest: Option<Ratios>,
@@ -125,15 +126,21 @@ pub fn summarise(
     subjects: &[Subject],
     samples: &[Vec<Sample>],
 ) -> ScenarioReport {
+    // requests per second of every run, by subject then round
+    let rates: Vec<Vec<f64>> = samples
+        .iter()
+        .map(|runs| {
+            runs.iter()
+                .map(|s| s.ok as f64 / s.elapsed.as_secs_f64().max(1e-9))
+                .collect()
+        })
+        .collect();
     let mut results: Vec<SubjectResult> = subjects
         .iter()
         .zip(samples)
-        .map(|(subject, runs)| {
-            let rps = median_f64(
-                runs.iter()
-                    .map(|s| s.ok as f64 / s.elapsed.as_secs_f64().max(1e-9))
-                    .collect(),
-            );
+        .zip(&rates)
+        .map(|((subject, runs), rates)| {
+            let rps = median_f64(rates.clone());
             let mibps = median_f64(
                 runs.iter()
                     .map(|s| s.bytes as f64 / (1024.0 * 1024.0) / s.elapsed.as_secs_f64().max(1e-9))
@@ -203,9 +210,22 @@ pub fn summarise(
         .map(|(i, r)| (r.backend.clone(), i))
         .collect();
     for i in 0..results.len() {
-        let to_direct = directs
-            .get(&results[i].backend)
-            .and_then(|&d| ratio(&results[i], &results[d]));
+        // to the library used directly, throughput is paired: the median of
+        // the rounds' own ratios (both ran in the same round, moments
+        // apart), which a slow spell of the machine moves far less
+        let to_direct = directs.get(&results[i].backend).and_then(|&d| {
+            let mut r = ratio(&results[i], &results[d])?;
+            let paired: Vec<f64> = rates[i]
+                .iter()
+                .zip(&rates[d])
+                .filter(|(a, b)| **a > 0.0 && **b > 0.0)
+                .map(|(a, b)| a / b)
+                .collect();
+            if !paired.is_empty() {
+                r.throughput = median_f64(paired);
+            }
+            Some(r)
+        });
         let to_fastest = fastest.and_then(|f| ratio(&results[i], &results[f]));
         results[i].ratio_to_direct = to_direct;
         results[i].ratio_to_fastest = to_fastest;
@@ -362,4 +382,60 @@ fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+}
+
+#[cfg(all(test, feature = "hyper"))]
+mod tests {
+    use super::*;
+    use crate::cli::ScenarioName;
+    use std::time::Duration;
+
+    fn sample(ok: u64, millis: u64) -> Sample {
+        let mut latency = hdrhistogram::Histogram::new(3).expect("histogram");
+        latency.record(1000).expect("record");
+        Sample {
+            ok,
+            errors: BTreeMap::new(),
+            elapsed: Duration::from_millis(millis),
+            latency,
+            bytes: 0,
+            connections: None,
+            peak_rss_kib: None,
+        }
+    }
+
+    /// Each round, the trait is 10 % faster than the library; a slow
+    /// spell (round 2 of the trait, round 3 of the library) moves the
+    /// medians' ratio, not the median of the rounds' ratios.
+    #[test]
+    fn ratio_to_direct_is_paired_by_round() {
+        let adapter = crate::subject::subjects(Some(&["hyper".to_owned()]), false)
+            .expect("subjects")
+            .remove(0);
+        let mut direct = adapter.clone();
+        direct.name = "direct".into();
+        direct.direct = true;
+        // milliseconds for 1000 requests, per round
+        let library = [110, 110, 220, 220, 110];
+        let ours = [100, 200, 200, 200, 100];
+        let samples = [
+            ours.map(|ms| sample(1000, ms)).to_vec(),
+            library.map(|ms| sample(1000, ms)).to_vec(),
+        ];
+        let scenario = Scenario {
+            name: ScenarioName::Sustained,
+            requests: 1000,
+            concurrency: 10,
+            bytes_per_request: None,
+        };
+        let report = summarise(&scenario, &[adapter, direct], &samples);
+        let paired = report.results[0].ratio_to_direct.expect("a ratio");
+        assert!((paired.throughput - 1.1).abs() < 1e-9, "{paired:?}");
+        // the ratio of the medians (5000 / 9091 req/s) says otherwise
+        let medians = report.results[0].requests_per_sec / report.results[1].requests_per_sec;
+        assert!(medians < 0.6, "{medians}");
+        assert!(report.results[1]
+            .ratio_to_direct
+            .is_some_and(|r| r.throughput == 1.0));
+    }
 }
