@@ -12,6 +12,21 @@ use sync_wrapper::SyncWrapper;
 
 use crate::error::{BoxError, Error, ErrorKind};
 
+/// Whether a response with `status` never has a body, whatever its
+/// `Content-Length` says (RFC 9110: 1xx, `204`, and `304`, whose length is
+/// that of the representation it stands for).
+///
+/// ```
+/// use httpswap_core::http::StatusCode;
+/// assert!(httpswap_core::status_has_no_body(StatusCode::NOT_MODIFIED));
+/// assert!(!httpswap_core::status_has_no_body(StatusCode::OK));
+/// ```
+pub fn status_has_no_body(status: http::StatusCode) -> bool {
+    status.is_informational()
+        || status == http::StatusCode::NO_CONTENT
+        || status == http::StatusCode::NOT_MODIFIED
+}
+
 type Unsync = http_body_util::combinators::UnsyncBoxBody<Bytes, Error>;
 
 /// A request or response body: buffered (replayable) or streaming.

@@ -33,7 +33,7 @@ mod service;
 mod transport;
 
 pub use async_trait::async_trait;
-pub use body::Body;
+pub use body::{status_has_no_body, Body};
 pub use config::{
     Certificate, Limits, Timeouts, TlsConfig, TransportConfig, TransportConfigBuilder,
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEEPALIVE_EXPIRY, DEFAULT_MAX_CONNECTIONS,

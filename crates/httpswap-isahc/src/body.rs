@@ -34,11 +34,12 @@ impl ReadBody {
     /// trusted: the body ends where curl ends it (isahc already gives a
     /// `HEAD` an empty body).
     pub(crate) fn new(inner: AsyncBody, status: http::StatusCode) -> Self {
-        let bodiless = status.is_informational()
-            || status == http::StatusCode::NO_CONTENT
-            || status == http::StatusCode::NOT_MODIFIED;
         ReadBody {
-            len: if bodiless { None } else { inner.len() },
+            len: if httpswap_core::status_has_no_body(status) {
+                None
+            } else {
+                inner.len()
+            },
             inner,
             buf: BytesMut::new(),
             read: 0,

@@ -32,7 +32,7 @@ use async_compression::tokio::bufread::{
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 use http::header::{CONTENT_ENCODING, CONTENT_LENGTH};
-use http::{HeaderValue, Method, StatusCode};
+use http::{HeaderValue, Method};
 use httpswap_core::{Body, Error, ErrorKind, Response};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, BufReader};
 use tokio_util::io::{ReaderStream, StreamReader};
@@ -115,11 +115,7 @@ fn from_io(e: io::Error, what: &str) -> Error {
 /// Decodes `response` if it is compressed with codings this client knows.
 pub(crate) fn decode(response: Response, method: &Method, limit: Option<u64>) -> Response {
     let status = response.status();
-    if *method == Method::HEAD
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED
-        || status.is_informational()
-    {
+    if *method == Method::HEAD || httpswap_core::status_has_no_body(status) {
         return response;
     }
     let Some(codings) = response.headers().get(CONTENT_ENCODING).and_then(codings) else {
