@@ -71,6 +71,29 @@ impl Target {
         }
     }
 
+    /// The `Host` header: the host, and the port unless it is the
+    /// scheme's default.
+    pub(crate) fn host_header(
+        &self,
+    ) -> Result<http::HeaderValue, http::header::InvalidHeaderValue> {
+        let default_port = if self.https { 443 } else { 80 };
+        let text = self.authority.as_str();
+        // Most URLs carry no user info and write the port as the number it
+        // is: their authority is the header, as it stands.
+        let verbatim = !text.contains('@')
+            && match self.authority.port() {
+                None => self.port == default_port,
+                Some(p) => self.port != default_port && !p.as_str().starts_with('0'),
+            };
+        if verbatim {
+            http::HeaderValue::from_str(text)
+        } else if self.port == default_port {
+            http::HeaderValue::from_str(self.host())
+        } else {
+            http::HeaderValue::from_str(&format!("{}:{}", self.host(), self.port))
+        }
+    }
+
     /// The host as in the URL (IPv6 in brackets).
     pub(crate) fn host(&self) -> &str {
         self.authority.host()
@@ -91,8 +114,10 @@ impl PartialEq for Target {
     fn eq(&self, other: &Self) -> bool {
         self.https == other.https
             && self.port == other.port
-            && self.host().eq_ignore_ascii_case(other.host())
             && self.proxy == other.proxy
+            // the same text (the usual case) is the same host, unparsed
+            && (self.authority.as_str() == other.authority.as_str()
+                || self.host().eq_ignore_ascii_case(other.host()))
     }
 }
 
@@ -309,5 +334,43 @@ async fn tunnel(tcp: &mut TcpStream, target: &Target, proxy: &ProxyKey) -> Resul
                 )))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Target;
+
+    fn host_header(url: &str) -> String {
+        let uri: http::Uri = url.parse().expect("url");
+        let https = uri.scheme_str() == Some("https");
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let target = Target::new(
+            https,
+            uri.authority().expect("authority").clone(),
+            port,
+            None,
+        );
+        target
+            .host_header()
+            .expect("valid")
+            .to_str()
+            .expect("ascii")
+            .to_owned()
+    }
+
+    #[test]
+    fn host_header_is_host_and_port_unless_default() {
+        assert_eq!(host_header("http://example.com/"), "example.com");
+        assert_eq!(host_header("http://example.com:8080/"), "example.com:8080");
+        assert_eq!(host_header("http://example.com:80/"), "example.com");
+        assert_eq!(host_header("https://example.com:443/"), "example.com");
+        assert_eq!(host_header("https://example.com:80/"), "example.com:80");
+        assert_eq!(host_header("http://example.com:080/"), "example.com");
+        assert_eq!(host_header("http://example.com:0800/"), "example.com:800");
+        assert_eq!(host_header("http://user:pw@example.com/"), "example.com");
+        assert_eq!(host_header("http://user@example.com:81/"), "example.com:81");
+        assert_eq!(host_header("http://[::1]:8080/"), "[::1]:8080");
+        assert_eq!(host_header("http://[::1]/"), "[::1]");
     }
 }

@@ -559,6 +559,55 @@ impl Pool {
         }
     }
 
+    /// The fast path of [`acquire`](Self::acquire), without waiting: the
+    /// stream of an HTTP/2 connection to `target`, or its newest idle
+    /// HTTP/1 connection when that is ready for a request now. Anything
+    /// else (nothing idle, a connection still finishing its last response,
+    /// an expired or closed one, a closed pool) is left to `acquire`.
+    pub(crate) fn try_idle(
+        &self,
+        target: &Target,
+        events: Option<&Arc<dyn Events>>,
+    ) -> Option<Checkout> {
+        let shared = &self.shared;
+        let mut st = shared.lock();
+        if st.closed {
+            return None;
+        }
+        let now = Instant::now();
+        let expiry = shared.limits.keepalive_expiry;
+        if let Some(e) = st.h2.get_mut(target) {
+            if e.sender.is_closed() || (e.streams == 0 && e.since + expiry <= now) {
+                return None;
+            }
+            e.streams += 1;
+            let lease = H2Lease {
+                shared: shared.clone(),
+                target: target.clone(),
+                id: e.id,
+                sender: e.sender.clone(),
+                write_timeout: e.write_timeout.clone(),
+            };
+            drop(st);
+            self.reused(target, lease.id, true, events);
+            return Some(Checkout::Reused(Leased::H2(lease)));
+        }
+        let pos = st.idle.iter().rposition(|i| i.target == *target)?;
+        let idle = &st.idle[pos];
+        if idle.since + expiry <= now || !idle.conn.sender.is_ready() {
+            return None;
+        }
+        let idle = st.idle.remove(pos).expect("position is valid");
+        st.h1_in_use += 1;
+        drop(st);
+        let lease = H1Lease {
+            shared: shared.clone(),
+            target: target.clone(),
+            conn: Some(idle.conn),
+        };
+        Some(self.reused_h1(target, lease, events))
+    }
+
     /// The lease if its connection is (or becomes) ready for a request; a
     /// dead one is closed. The dispatcher may still be finishing the last
     /// response.
