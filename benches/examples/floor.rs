@@ -54,7 +54,10 @@ impl Bare {
                 n += data.len();
             }
         }
-        if std::future::poll_fn(|cx| sender.poll_ready(cx)).await.is_ok() {
+        if std::future::poll_fn(|cx| sender.poll_ready(cx))
+            .await
+            .is_ok()
+        {
             self.idle.lock().map_err(|_| "poisoned")?.push(sender);
         }
         Ok(n)
@@ -121,7 +124,10 @@ fn main() {
         .collect();
     // hyper-util first: the ratios are to it
     clients.sort_by_key(|(name, _)| !name.starts_with("hyper-util"));
-    clients.push(("bare hyper::client::conn".into(), Client::Bare(Bare::default())));
+    clients.push((
+        "bare hyper::client::conn".into(),
+        Client::Bare(Bare::default()),
+    ));
     let mut ratios = vec![Vec::new(); clients.len()];
     rt.block_on(async {
         for (_, c) in &clients {
@@ -144,6 +150,9 @@ fn main() {
     });
     for ((name, _), mut r) in clients.iter().zip(ratios) {
         r.sort_by(f64::total_cmp);
-        println!("{name:<26} {:.3}x of hyper-util (median of {rounds} rounds)", r[r.len() / 2]);
+        println!(
+            "{name:<26} {:.3}x of hyper-util (median of {rounds} rounds)",
+            r[r.len() / 2]
+        );
     }
 }
