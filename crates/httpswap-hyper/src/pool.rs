@@ -121,6 +121,25 @@ struct H2Entry {
     since: Instant,
 }
 
+impl H2Entry {
+    /// Open, and busy or idle for less than `expiry`.
+    fn usable(&self, now: Instant, expiry: Duration) -> bool {
+        !self.sender.is_closed() && (self.streams > 0 || self.since + expiry > now)
+    }
+
+    /// One more stream on this connection.
+    fn lease(&mut self, shared: &Arc<Shared>, target: &Target) -> H2Lease {
+        self.streams += 1;
+        H2Lease {
+            shared: shared.clone(),
+            target: target.clone(),
+            id: self.id,
+            sender: self.sender.clone(),
+            write_timeout: self.write_timeout.clone(),
+        }
+    }
+}
+
 /// A connection leased for one request.
 pub(crate) enum Leased {
     /// An HTTP/1 connection.
@@ -279,8 +298,7 @@ impl State {
     fn sweep(&mut self, expiry: Duration, now: Instant) -> Option<Instant> {
         self.idle
             .retain(|i| i.since + expiry > now && !i.conn.sender.is_closed());
-        self.h2
-            .retain(|_, e| !e.sender.is_closed() && (e.streams > 0 || e.since + expiry > now));
+        self.h2.retain(|_, e| e.usable(now, expiry));
         let h1 = self.idle.iter().map(|i| i.since + expiry);
         let h2 = self
             .h2
@@ -577,17 +595,10 @@ impl Pool {
         let now = Instant::now();
         let expiry = shared.limits.keepalive_expiry;
         if let Some(e) = st.h2.get_mut(target) {
-            if e.sender.is_closed() || (e.streams == 0 && e.since + expiry <= now) {
+            if !e.usable(now, expiry) {
                 return None;
             }
-            e.streams += 1;
-            let lease = H2Lease {
-                shared: shared.clone(),
-                target: target.clone(),
-                id: e.id,
-                sender: e.sender.clone(),
-                write_timeout: e.write_timeout.clone(),
-            };
+            let lease = e.lease(shared, target);
             drop(st);
             self.reused(target, lease.id, true, events);
             return Some(Checkout::Reused(Leased::H2(lease)));
@@ -670,16 +681,8 @@ impl Pool {
         };
         if !fresh {
             if let Some(e) = st.h2.get_mut(target) {
-                let usable = !e.sender.is_closed() && (e.streams > 0 || e.since + expiry > now);
-                if usable {
-                    e.streams += 1;
-                    return found(Take::H2(H2Lease {
-                        shared: shared.clone(),
-                        target: target.clone(),
-                        id: e.id,
-                        sender: e.sender.clone(),
-                        write_timeout: e.write_timeout.clone(),
-                    }));
+                if e.usable(now, expiry) {
+                    return found(Take::H2(e.lease(shared, target)));
                 }
                 st.h2.remove(target);
             }
