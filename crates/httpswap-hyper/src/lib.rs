@@ -237,6 +237,7 @@ impl Inner {
     // arguments and as the locals they are moved to), and this state is
     // allocated for every request. It must stay under 1 KiB: larger blocks
     // miss the allocator's per-thread cache and take its arena lock.
+    #[allow(clippy::manual_async_fn)]
     fn send_inner(
         self: &Arc<Self>,
         mut request: Box<Request>,
@@ -443,6 +444,7 @@ impl Inner {
 
     /// Sends one request on `conn` and waits for the response head. Not
     /// an `async fn`, for the reason given at `send_inner`.
+    #[allow(clippy::manual_async_fn)]
     fn attempt<'a>(
         &'a self,
         mut conn: Conn,
