@@ -426,11 +426,7 @@ impl Inner {
         Ok(match established {
             Ok(sender) => Conn::H1(self.pool.lease_new_h1(
                 target,
-                H1Conn {
-                    id,
-                    sender,
-                    write_timeout,
-                },
+                H1Conn::new(id, sender, write_timeout),
                 events,
             )),
             Err(sender) => {
@@ -478,23 +474,32 @@ impl Inner {
             tokio::pin!(send);
             let result = loop {
                 let Some(progress) = progress.as_ref().filter(|p| !p.is_done()) else {
-                    match timeouts.read {
-                        Some(limit) => match tokio::time::timeout(limit, &mut send).await {
-                            Ok(r) => break r,
-                            Err(_) => {
-                                return Err(Failed {
-                                    error: Error::timeout(
-                                        ErrorKind::ReadTimeout,
-                                        limit,
-                                        target.origin(),
-                                    ),
-                                    unsent: None,
-                                    dead: false,
-                                })
+                    let Some(limit) = timeouts.read else {
+                        break send.await;
+                    };
+                    // HTTP/1: the connection's own timer, set again (no
+                    // new timer per request); HTTP/2 streams share their
+                    // connection, each has a timer of its own
+                    match &mut conn {
+                        Conn::H1(l) => {
+                            let timer = l.conn().read_timer(limit);
+                            tokio::select! {
+                                biased;
+                                r = &mut send => break r,
+                                () = timer => {}
                             }
-                        },
-                        None => break send.await,
+                        }
+                        Conn::H2(_) => {
+                            if let Ok(r) = tokio::time::timeout(limit, &mut send).await {
+                                break r;
+                            }
+                        }
                     }
+                    return Err(Failed {
+                        error: Error::timeout(ErrorKind::ReadTimeout, limit, target.origin()),
+                        unsent: None,
+                        dead: false,
+                    });
                 };
                 let notified = progress.notify.notified();
                 tokio::pin!(notified);

@@ -14,6 +14,7 @@
 //!   `keepalive_expiry` are closed (by a reaper task) and never handed out.
 
 use std::collections::{HashMap, VecDeque};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
@@ -22,7 +23,7 @@ use httpswap_core::events::ConnectionEvent;
 use httpswap_core::{Error, ErrorKind, Events, Limits, PoolStats};
 use hyper::client::conn::{http1, http2};
 use tokio::sync::{oneshot, Notify};
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 use crate::body::ReqBody;
 use crate::connect::Target;
@@ -111,6 +112,37 @@ pub(crate) struct H1Conn {
     pub(crate) id: u64,
     pub(crate) sender: H1Sender,
     pub(crate) write_timeout: WriteTimeout,
+    /// The timer of the wait for a response head, kept from request to
+    /// request (see [`read_timer`](Self::read_timer)).
+    pub(crate) head_timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl H1Conn {
+    pub(crate) fn new(id: u64, sender: H1Sender, write_timeout: WriteTimeout) -> Self {
+        H1Conn {
+            id,
+            sender,
+            write_timeout,
+            head_timer: None,
+        }
+    }
+
+    /// The connection's timer for the wait for a response head, set to fire
+    /// `limit` from now. Kept from one request to the next: putting a
+    /// registered timer later only stores its new time (tokio moves it in
+    /// its wheel when the old time comes), where a new timer per request
+    /// took the wheel's lock to register it and again to cancel it.
+    pub(crate) fn read_timer(&mut self, limit: Duration) -> Pin<&mut Sleep> {
+        // as tokio's own `sleep` does with a limit beyond any clock
+        let at = Instant::now()
+            .checked_add(limit)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365 * 30));
+        match &mut self.head_timer {
+            Some(timer) => timer.as_mut().reset(at),
+            None => self.head_timer = Some(Box::pin(tokio::time::sleep_until(at))),
+        }
+        self.head_timer.as_mut().expect("set just above").as_mut()
+    }
 }
 
 struct H2Entry {

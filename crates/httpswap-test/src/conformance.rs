@@ -107,6 +107,7 @@ macro_rules! conformance_tests {
             timeout_write_server_never_reads,
             timeout_pool_when_the_only_slot_is_held,
             timeout_per_request_override,
+            timeout_read_afresh_on_a_reused_connection,
             timeout_total_bounds_head_and_body,
             limit_max_connections_bounds_sockets,
             limit_max_keepalive_closes_extras,
@@ -780,6 +781,49 @@ pub async fn timeout_per_request_override(b: Backend) {
     });
     let err = t.send(r).await.expect_err("override applies");
     assert_eq!(err.kind(), ErrorKind::ReadTimeout);
+}
+
+/// The read timeout counts afresh for every request on a kept-alive
+/// connection: the timer of the request before (a shorter limit, long past
+/// while the connection was idle) neither fails a later, slower answer,
+/// nor keeps a later, shorter limit from firing.
+pub async fn timeout_read_afresh_on_a_reused_connection(b: Backend) {
+    let server = TestServer::start(|mut conn: ServerConn| async move {
+        echo_loop(&mut conn, |r| match r.target.as_str() {
+            "/slow" => ms(150),
+            "/stall" => Duration::from_secs(5),
+            _ => Duration::ZERO,
+        })
+        .await;
+    })
+    .await;
+    let t = b.build(base().timeout_read(Duration::from_secs(5)));
+    let with_read = |path: &str, read: Duration| {
+        let mut r = get(&server.url(path));
+        r.extensions_mut().insert(httpswap_core::Timeouts {
+            read: Some(read),
+            ..Default::default()
+        });
+        r
+    };
+    let res = t.send(with_read("/fast", ms(30))).await.expect("fast");
+    body_of(res).await.expect("fast body");
+    // the first request's 30 ms pass while the connection is idle
+    tokio::time::sleep(ms(100)).await;
+    let res = t.send(get(&server.url("/slow"))).await.expect("slow, under 5 s");
+    assert_eq!(body_of(res).await.expect("slow body"), "");
+    let err = t
+        .send(with_read("/stall", ms(100)))
+        .await
+        .expect_err("a 100 ms limit after a 5 s one");
+    assert_eq!(err.kind(), ErrorKind::ReadTimeout, "{err:?}");
+    let requests = server.requests();
+    assert_eq!(requests.len(), 3);
+    assert!(
+        requests.iter().all(|r| r.connection == 0),
+        "one connection carried all three: {:?}",
+        requests.iter().map(|r| r.connection).collect::<Vec<_>>()
+    );
 }
 
 /// The total deadline bounds the wait for the head and the reading of a
