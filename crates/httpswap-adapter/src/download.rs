@@ -24,6 +24,18 @@ impl EndGuard for () {
     fn end(self, _complete: bool) {}
 }
 
+/// The limits a [`TimedBody`] enforces; the default is none.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BodyLimits {
+    /// The longest wait for the next chunk.
+    pub read: Option<Duration>,
+    /// The instant the whole exchange must be over by, and the total
+    /// timeout it came from (for the message).
+    pub deadline: Option<(Instant, Duration)>,
+    /// The backend named in the timeout errors the body raises.
+    pub backend: Option<&'static str>,
+}
+
 /// Wraps a library's response body:
 ///
 /// - no chunk within the read timeout: `ReadTimeout`;
@@ -63,42 +75,33 @@ where
     W: fmt::Display,
     G: EndGuard,
 {
-    /// Wraps `inner`, holding `guard` until the body ends.
-    pub fn new(inner: B, what: W, map_err: fn(B::Error, &W) -> Error, guard: G) -> Self {
+    /// Wraps `inner`, holding `guard` until the body ends, with `limits`.
+    /// (One constructor rather than setters: a response body is made per
+    /// request, and each by-value setter copied it whole.)
+    pub fn new(
+        inner: B,
+        what: W,
+        map_err: fn(B::Error, &W) -> Error,
+        guard: G,
+        limits: BodyLimits,
+    ) -> Self {
         let mut body = TimedBody {
             inner,
             map_err,
-            read: None,
+            read: limits.read,
             timer: None,
             deadline: None,
             guard: Some(guard),
             what,
-            backend: None,
+            backend: limits.backend,
             done: false,
         };
         if body.inner.is_end_stream() {
             body.finish(true);
+        } else if let Some((at, total)) = limits.deadline {
+            body.deadline = Some((Box::pin(tokio::time::sleep_until(at)), total));
         }
         body
-    }
-
-    /// The longest wait for the next chunk.
-    pub fn read_timeout(mut self, read: Option<Duration>) -> Self {
-        self.read = read;
-        self
-    }
-
-    /// The instant the whole exchange must be over by, and the total
-    /// timeout it came from (for the message).
-    pub fn deadline(mut self, deadline: Option<(Instant, Duration)>) -> Self {
-        self.deadline = deadline.map(|(at, total)| (Box::pin(tokio::time::sleep_until(at)), total));
-        self
-    }
-
-    /// The backend named in the timeout errors this body raises.
-    pub fn backend(mut self, backend: &'static str) -> Self {
-        self.backend = Some(backend);
-        self
     }
 
     fn finish(&mut self, complete: bool) {
@@ -229,9 +232,13 @@ mod tests {
     async fn a_stall_is_a_read_timeout_and_frees_the_guard() {
         let freed = Arc::new(AtomicBool::new(false));
         let complete = Arc::new(AtomicBool::new(true));
-        let mut body = TimedBody::new(Never, "peer", io_err, Flag(freed.clone(), complete.clone()))
-            .read_timeout(Some(Duration::from_millis(20)))
-            .backend("test");
+        let limits = BodyLimits {
+            read: Some(Duration::from_millis(20)),
+            backend: Some("test"),
+            ..BodyLimits::default()
+        };
+        let guard = Flag(freed.clone(), complete.clone());
+        let mut body = TimedBody::new(Never, "peer", io_err, guard, limits);
         let err = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx))
             .await
             .expect("a frame")
@@ -248,10 +255,14 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_deadline_is_a_timeout() {
-        let mut body = TimedBody::new(Never, "peer", io_err, ()).deadline(Some((
-            Instant::now() + Duration::from_millis(5),
-            Duration::from_millis(5),
-        )));
+        let limits = BodyLimits {
+            deadline: Some((
+                Instant::now() + Duration::from_millis(5),
+                Duration::from_millis(5),
+            )),
+            ..BodyLimits::default()
+        };
+        let mut body = TimedBody::new(Never, "peer", io_err, (), limits);
         let err = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx))
             .await
             .expect("a frame")
@@ -271,7 +282,8 @@ mod tests {
         let inner = httpswap_core::Body::from_stream(futures_util::stream::iter([Ok::<_, Error>(
             Bytes::from_static(b"ab"),
         )]));
-        let mut body = TimedBody::new(inner, "peer", same, Flag(freed.clone(), complete.clone()));
+        let guard = Flag(freed.clone(), complete.clone());
+        let mut body = TimedBody::new(inner, "peer", same, guard, BodyLimits::default());
         while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
         {
             frame.expect("data");
@@ -282,7 +294,7 @@ mod tests {
     #[tokio::test]
     async fn errors_are_mapped() {
         let full = http_body_util_like::Fails;
-        let mut body = TimedBody::new(full, "peer", io_err, ());
+        let mut body = TimedBody::new(full, "peer", io_err, (), BodyLimits::default());
         let err = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx))
             .await
             .expect("a frame")

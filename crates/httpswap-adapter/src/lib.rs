@@ -33,7 +33,7 @@ pub mod tls;
 mod upload;
 
 pub use chain::{chain, find_source};
-pub use download::{EndGuard, TimedBody};
+pub use download::{BodyLimits, EndGuard, TimedBody};
 pub use origin::{check_url, Origin};
 pub use retry::{is_idempotent, try_clone_request};
 pub use slots::{pool_stats, Connections, Slot, Slots};

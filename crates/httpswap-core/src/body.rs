@@ -94,13 +94,25 @@ impl Body {
     where
         B: http_body::Body<Data = Bytes, Error = Error> + Send + 'static,
     {
+        // Only a `Body` goes through the slot: every other body is boxed
+        // as it is (the check is decided at compile time), not copied into
+        // a slot and out again first.
+        if std::any::TypeId::of::<B>() == std::any::TypeId::of::<Body>() {
+            let mut slot = Some(body);
+            if let Some(b) = (&mut slot as &mut dyn std::any::Any).downcast_mut::<Option<Body>>() {
+                return b.take().expect("just set");
+            }
+            return Body::boxed(slot.expect("just set"));
+        }
+        Body::boxed(body)
+    }
+
+    fn boxed<B>(body: B) -> Self
+    where
+        B: http_body::Body<Data = Bytes, Error = Error> + Send + 'static,
+    {
         let hint = body.size_hint();
         let ended = body.is_end_stream();
-        let mut slot = Some(body);
-        if let Some(b) = (&mut slot as &mut dyn std::any::Any).downcast_mut::<Option<Body>>() {
-            return b.take().expect("just set");
-        }
-        let body = slot.expect("just set");
         Body {
             kind: Kind::Stream {
                 inner: SyncWrapper::new(body.boxed_unsync()),

@@ -56,7 +56,7 @@ use httpswap_core::{
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
-use httpswap_adapter::{is_idempotent, try_clone_request};
+use httpswap_adapter::{is_idempotent, try_clone_request, BodyLimits};
 
 use crate::body::{map_body_error, Progress, ReqBody, ResBody};
 use crate::connect::{connect, ConnectOptions, ProxyKey, Target};
@@ -532,15 +532,19 @@ impl Inner {
                         dead: false,
                     });
                     }
-                    let lease = conn;
-                    let read = timeouts.read;
+                    let limits = BodyLimits {
+                        read: timeouts.read,
+                        deadline,
+                        backend: Some(BACKEND),
+                    };
                     Ok(res.map(|incoming| {
-                        Body::new(
-                            ResBody::new(incoming, target.clone(), map_body_error, lease)
-                                .read_timeout(read)
-                                .deadline(deadline)
-                                .backend(BACKEND),
-                        )
+                        Body::new(ResBody::new(
+                            incoming,
+                            target.clone(),
+                            map_body_error,
+                            conn,
+                            limits,
+                        ))
                     }))
                 }
                 Err(mut e) => {

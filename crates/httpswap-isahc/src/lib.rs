@@ -49,8 +49,8 @@ use futures_util::TryStreamExt;
 use http::header::PROXY_AUTHORIZATION;
 use http::StatusCode;
 use httpswap_adapter::{
-    drive, is_idempotent, within_total, Connections, Origin, Slot, Slots, TimedBody, Upload,
-    UPLOAD_CHUNK,
+    drive, is_idempotent, within_total, BodyLimits, Connections, Origin, Slot, Slots, TimedBody,
+    Upload, UPLOAD_CHUNK,
 };
 use httpswap_core::{
     async_trait, Body, Capabilities, Error, ErrorKind, Events, HttpTransport, PoolStats, Proxy,
@@ -389,12 +389,17 @@ impl Inner {
         let what = ex.what.clone();
         let status = res.status();
         Ok(res.map(|body| {
-            Body::new(
-                TimedBody::new(ReadBody::new(body, status), what, map_body_error, slot)
-                    .read_timeout(timeouts.read)
-                    .deadline(deadline)
-                    .backend(BACKEND),
-            )
+            Body::new(TimedBody::new(
+                ReadBody::new(body, status),
+                what,
+                map_body_error,
+                slot,
+                BodyLimits {
+                    read: timeouts.read,
+                    deadline,
+                    backend: Some(BACKEND),
+                },
+            ))
         }))
     }
 }

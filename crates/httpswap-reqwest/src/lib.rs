@@ -58,8 +58,8 @@ use http::header::PROXY_AUTHORIZATION;
 use http::StatusCode;
 use httpswap_adapter::hyper_errors::Phase;
 use httpswap_adapter::{
-    drive, is_idempotent, try_clone_request, within_total, Connections, Origin, Slot, Slots,
-    TimedBody, Upload, UPLOAD_CHUNK,
+    drive, is_idempotent, try_clone_request, within_total, BodyLimits, Connections, Origin, Slot,
+    Slots, TimedBody, Upload, UPLOAD_CHUNK,
 };
 use httpswap_core::{
     async_trait, Body, Capabilities, Error, ErrorKind, Events, HttpTransport, PoolStats,
@@ -416,12 +416,17 @@ impl Inner {
         let res: http::Response<reqwest::Body> = res.into();
         let what = ex.what.clone();
         Ok(res.map(|body| {
-            Body::new(
-                TimedBody::new(body, what, map_body_error, permit)
-                    .read_timeout(timeouts.read)
-                    .deadline(deadline)
-                    .backend(BACKEND),
-            )
+            Body::new(TimedBody::new(
+                body,
+                what,
+                map_body_error,
+                permit,
+                BodyLimits {
+                    read: timeouts.read,
+                    deadline,
+                    backend: Some(BACKEND),
+                },
+            ))
         }))
     }
 }

@@ -810,7 +810,10 @@ pub async fn timeout_read_afresh_on_a_reused_connection(b: Backend) {
     body_of(res).await.expect("fast body");
     // the first request's 30 ms pass while the connection is idle
     tokio::time::sleep(ms(100)).await;
-    let res = t.send(get(&server.url("/slow"))).await.expect("slow, under 5 s");
+    let res = t
+        .send(get(&server.url("/slow")))
+        .await
+        .expect("slow, under 5 s");
     assert_eq!(body_of(res).await.expect("slow body"), "");
     let err = t
         .send(with_read("/stall", ms(100)))
