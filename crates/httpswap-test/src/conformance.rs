@@ -790,8 +790,10 @@ pub async fn timeout_per_request_override(b: Backend) {
 pub async fn timeout_read_afresh_on_a_reused_connection(b: Backend) {
     let server = TestServer::start(|mut conn: ServerConn| async move {
         echo_loop(&mut conn, |r| match r.target.as_str() {
-            "/slow" => ms(150),
-            "/stall" => Duration::from_secs(5),
+            "/slow" => ms(300),
+            // answered in 2 s: before the 5 s limit of the requests before
+            // would fire, had the timer not been set again
+            "/stall" => Duration::from_secs(2),
             _ => Duration::ZERO,
         })
         .await;
@@ -806,10 +808,13 @@ pub async fn timeout_read_afresh_on_a_reused_connection(b: Backend) {
         });
         r
     };
-    let res = t.send(with_read("/fast", ms(30))).await.expect("fast");
+    // the connection is made, then a request with a 100 ms limit on it
+    let res = t.send(get(&server.url("/warm"))).await.expect("warm");
+    body_of(res).await.expect("warm body");
+    let res = t.send(with_read("/fast", ms(100))).await.expect("fast");
     body_of(res).await.expect("fast body");
-    // the first request's 30 ms pass while the connection is idle
-    tokio::time::sleep(ms(100)).await;
+    // its 100 ms pass while the connection is idle
+    tokio::time::sleep(ms(250)).await;
     let res = t
         .send(get(&server.url("/slow")))
         .await
@@ -821,10 +826,10 @@ pub async fn timeout_read_afresh_on_a_reused_connection(b: Backend) {
         .expect_err("a 100 ms limit after a 5 s one");
     assert_eq!(err.kind(), ErrorKind::ReadTimeout, "{err:?}");
     let requests = server.requests();
-    assert_eq!(requests.len(), 3);
+    assert_eq!(requests.len(), 4);
     assert!(
         requests.iter().all(|r| r.connection == 0),
-        "one connection carried all three: {:?}",
+        "one connection carried them all: {:?}",
         requests.iter().map(|r| r.connection).collect::<Vec<_>>()
     );
 }
