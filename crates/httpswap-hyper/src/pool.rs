@@ -42,9 +42,6 @@ struct Shared {
     notify: Notify,
     limits: Limits,
     next_id: AtomicU64,
-    created: AtomicU64,
-    reused: AtomicU64,
-    waited: AtomicU64,
 }
 
 #[derive(Default)]
@@ -64,6 +61,12 @@ struct State {
     /// released connection goes to the first of them instead of the idle
     /// queue.
     handoff: HashMap<Target, VecDeque<oneshot::Sender<Handoff>>>,
+    /// Counters for [`PoolStats`], kept under the lock that the pool takes
+    /// anyway (atomics of their own moved a cache line between the cores
+    /// on every request).
+    created: u64,
+    reused: u64,
+    waited: u64,
 }
 
 /// What a waiting request is handed.
@@ -341,6 +344,12 @@ impl State {
     }
 }
 
+fn reused_event(target: &Target, id: u64, http2: bool, events: Option<&Arc<dyn Events>>) {
+    if let Some(ev) = events {
+        ev.connection_reused(&ConnectionEvent::new(target.origin(), id, http2));
+    }
+}
+
 struct Reaper;
 
 impl Reaper {
@@ -381,7 +390,7 @@ struct WaiterGuard<'a> {
 
 impl<'a> WaiterGuard<'a> {
     fn new(pool: &'a Pool, target: &Target, events: Option<&Arc<dyn Events>>) -> Self {
-        pool.shared.waited.fetch_add(1, Ordering::Relaxed);
+        pool.shared.lock().waited += 1;
         if let Some(ev) = events {
             ev.connection_queued(&ConnectionEvent::new(target.origin(), 0, false));
         }
@@ -475,9 +484,6 @@ impl Pool {
                 notify: Notify::new(),
                 limits,
                 next_id: AtomicU64::new(1),
-                created: AtomicU64::new(0),
-                reused: AtomicU64::new(0),
-                waited: AtomicU64::new(0),
             }),
         }
     }
@@ -631,8 +637,9 @@ impl Pool {
                 return None;
             }
             let lease = e.lease(shared, target);
+            st.reused += 1;
             drop(st);
-            self.reused(target, lease.id, true, events);
+            reused_event(target, lease.id, true, events);
             return Some(Checkout::Reused(Leased::H2(lease)));
         }
         let pos = st.idle.iter().rposition(|i| i.target == *target)?;
@@ -642,13 +649,15 @@ impl Pool {
         }
         let idle = st.idle.remove(pos).expect("position is valid");
         st.h1_in_use += 1;
+        st.reused += 1;
         drop(st);
+        reused_event(target, idle.conn.id, false, events);
         let lease = H1Lease {
             shared: shared.clone(),
             target: target.clone(),
             conn: Some(idle.conn),
         };
-        Some(self.reused_h1(target, lease, events))
+        Some(Checkout::Reused(Leased::H1(lease)))
     }
 
     /// The lease if its connection is (or becomes) ready for a request; a
@@ -676,10 +685,8 @@ impl Pool {
     }
 
     fn reused(&self, target: &Target, id: u64, http2: bool, events: Option<&Arc<dyn Events>>) {
-        self.shared.reused.fetch_add(1, Ordering::Relaxed);
-        if let Some(ev) = events {
-            ev.connection_reused(&ConnectionEvent::new(target.origin(), id, http2));
-        }
+        self.shared.lock().reused += 1;
+        reused_event(target, id, http2, events);
     }
 
     /// One look at the pool, in one critical section. Takes an idle
@@ -830,7 +837,7 @@ impl Pool {
     }
 
     fn created(&self, target: &Target, id: u64, http2: bool, events: Option<&Arc<dyn Events>>) {
-        self.shared.created.fetch_add(1, Ordering::Relaxed);
+        self.shared.lock().created += 1;
         if let Some(ev) = events {
             ev.connection_created(&ConnectionEvent::new(target.origin(), id, http2));
         }
@@ -844,9 +851,9 @@ impl Pool {
             open: to(st.open),
             idle: to(st.idle_count()),
             in_use: to(st.h1_in_use + h2_busy),
-            created: Some(self.shared.created.load(Ordering::Relaxed)),
-            reused: Some(self.shared.reused.load(Ordering::Relaxed)),
-            waited: Some(self.shared.waited.load(Ordering::Relaxed)),
+            created: Some(st.created),
+            reused: Some(st.reused),
+            waited: Some(st.waited),
         }
     }
 
