@@ -94,6 +94,11 @@ impl Target {
         }
     }
 
+    /// The authority as written in the URL.
+    pub(crate) fn authority_text(&self) -> &str {
+        self.authority.as_str()
+    }
+
     /// The host as in the URL (IPv6 in brackets).
     pub(crate) fn host(&self) -> &str {
         self.authority.host()

@@ -246,7 +246,12 @@ impl Inner {
     ) -> impl Future<Output = Result<Response, Error>> + Send + '_ {
         async move {
             let events = SharedEvents::for_request(&request, self.config.events.as_ref()).cloned();
-            let target = self.target_for(request.uri())?;
+            // The usual case: an idle connection made for this very origin
+            // (whose target is the request's, so none is built for it).
+            let (target, mut idle) = match self.exact_idle(request.uri(), events.as_ref()) {
+                Some((target, checkout)) => (target, Some(checkout)),
+                None => (self.target_for(request.uri())?, None),
+            };
 
             let mut fresh = false;
             loop {
@@ -259,9 +264,11 @@ impl Inner {
                     // The usual case, an idle connection ready now, takes no
                     // wait; the others are boxed so that every request's future
                     // stays small.
-                    let idle = (!fresh)
-                        .then(|| self.pool.try_idle(&target, events.as_ref()))
-                        .flatten();
+                    let idle = idle.take().or_else(|| {
+                        (!fresh)
+                            .then(|| self.pool.try_idle(&target, events.as_ref()))
+                            .flatten()
+                    });
                     let checkout = match idle {
                         Some(checkout) => checkout,
                         None => {
@@ -311,6 +318,24 @@ impl Inner {
                 }
             }
         }
+    }
+
+    /// [`Pool::try_idle_exact`] for a URL whose scheme has no proxy.
+    fn exact_idle(
+        &self,
+        uri: &Uri,
+        events: Option<&Arc<dyn Events>>,
+    ) -> Option<(Target, Checkout)> {
+        let https = match uri.scheme_str()? {
+            "http" => false,
+            "https" => true,
+            _ => return None,
+        };
+        if self.proxy_keys[usize::from(https)].is_some() {
+            return None;
+        }
+        self.pool
+            .try_idle_exact(https, uri.authority()?.as_str(), events)
     }
 
     fn target_for(&self, uri: &Uri) -> Result<Target, Error> {
@@ -425,16 +450,16 @@ impl Inner {
         };
         Ok(match established {
             Ok(sender) => Conn::H1(self.pool.lease_new_h1(
-                target,
-                H1Conn::new(id, sender, write_timeout),
+                H1Conn::new(id, target.clone(), sender, write_timeout),
                 events,
             )),
-            Err(sender) => {
-                Conn::H2(
-                    self.pool
-                        .lease_new_h2(target, id, sender, write_timeout, events),
-                )
-            }
+            Err(sender) => Conn::H2(Box::new(self.pool.lease_new_h2(
+                target,
+                id,
+                sender,
+                write_timeout,
+                events,
+            ))),
         })
     }
 
@@ -451,11 +476,11 @@ impl Inner {
     ) -> impl Future<Output = Result<Response, Failed>> + Send + 'a {
         async move {
             write_timeout(&mut conn).set(timeouts.write);
-            let http2 = matches!(conn, Conn::H2(_));
             // In a block: the request, once inside `send`, is not kept a second
             // time in this future's state.
             let (send, progress) = {
-                let request = prepare(*request, target, http2).map_err(|error| Failed {
+                let mut request = request;
+                prepare(&mut request, target, &mut conn).map_err(|error| Failed {
                     error,
                     unsent: None,
                     dead: false,
@@ -464,7 +489,7 @@ impl Inner {
                 // when it was all handed over
                 let progress = (!http_body::Body::is_end_stream(request.body()))
                     .then(|| Arc::new(Progress::default()));
-                let request = request.map(|b| ReqBody::new(b, progress.clone()));
+                let request = (*request).map(|b| ReqBody::new(b, progress.clone()));
                 let send = match &mut conn {
                     Conn::H1(l) => Either::Left(l.conn().sender.try_send_request(request)),
                     Conn::H2(l) => Either::Right(l.sender.try_send_request(request)),
@@ -571,15 +596,15 @@ impl Inner {
 /// Puts the request in the form the connection needs: Host header and
 /// origin-form for HTTP/1 (absolute-form through a forward proxy, with
 /// `Proxy-Authorization`); absolute-form, no Host, for HTTP/2.
-fn prepare(mut req: Request, target: &Target, http2: bool) -> Result<Request, Error> {
-    if http2 {
+fn prepare(req: &mut Request, target: &Target, conn: &mut Conn) -> Result<(), Error> {
+    let Conn::H1(lease) = conn else {
         *req.version_mut() = Version::HTTP_2;
         req.headers_mut().remove(HOST);
-        return Ok(req);
-    }
+        return Ok(());
+    };
     *req.version_mut() = Version::HTTP_11;
     if !req.headers().contains_key(HOST) {
-        let value = target.host_header().map_err(|e| {
+        let value = lease.conn().host_header(target).map_err(|e| {
             Error::new(
                 ErrorKind::InvalidUrl,
                 format!("invalid host {:?}", target.host()),
@@ -601,7 +626,7 @@ fn prepare(mut req: Request, target: &Target, http2: bool) -> Result<Request, Er
             .unwrap_or_else(|| PathAndQuery::from_static("/"));
         *req.uri_mut() = Uri::from(pq);
     }
-    Ok(req)
+    Ok(())
 }
 
 #[allow(dead_code)]

@@ -19,6 +19,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
+use http::header::InvalidHeaderValue;
+use http::HeaderValue;
 use httpswap_core::events::ConnectionEvent;
 use httpswap_core::{Error, ErrorKind, Events, Limits, PoolStats};
 use hyper::client::conn::{http1, http2};
@@ -72,14 +74,19 @@ struct State {
 /// What a waiting request is handed.
 pub(crate) enum Handoff {
     /// A released HTTP/1 connection, already counted in use.
-    H1(H1Conn),
+    H1(Box<H1Conn>),
     /// An HTTP/2 connection to the origin is up: look again.
     H2,
 }
 
 impl State {
-    /// Gives `conn` to the oldest live waiter for `target`, or returns it.
-    fn hand_off(&mut self, target: &Target, mut conn: H1Conn) -> Option<H1Conn> {
+    /// Gives `conn` to the oldest live waiter for its target, or returns it.
+    fn hand_off(&mut self, mut conn: Box<H1Conn>) -> Option<Box<H1Conn>> {
+        if self.handoff.is_empty() {
+            return Some(conn);
+        }
+        let target = conn.target.clone();
+        let target = &target;
         let Some(queue) = self.handoff.get_mut(target) else {
             return Some(conn);
         };
@@ -105,14 +112,18 @@ impl State {
 }
 
 struct IdleH1 {
-    target: Target,
-    conn: H1Conn,
+    conn: Box<H1Conn>,
     since: Instant,
 }
 
 /// An HTTP/1 connection handle.
 pub(crate) struct H1Conn {
     pub(crate) id: u64,
+    /// Where it goes: moved with the connection between the pool and its
+    /// leases, never cloned per request.
+    pub(crate) target: Target,
+    /// Its `Host` header, made once (see [`host_header`](Self::host_header)).
+    host: Option<HeaderValue>,
     pub(crate) sender: H1Sender,
     pub(crate) write_timeout: WriteTimeout,
     /// The timer of the wait for a response head, kept from request to
@@ -121,13 +132,38 @@ pub(crate) struct H1Conn {
 }
 
 impl H1Conn {
-    pub(crate) fn new(id: u64, sender: H1Sender, write_timeout: WriteTimeout) -> Self {
-        H1Conn {
+    pub(crate) fn new(
+        id: u64,
+        target: Target,
+        sender: H1Sender,
+        write_timeout: WriteTimeout,
+    ) -> Box<Self> {
+        Box::new(H1Conn {
             id,
+            target,
+            host: None,
             sender,
             write_timeout,
             head_timer: None,
+        })
+    }
+
+    /// The `Host` header of a request to `target` on this connection: made
+    /// once per connection when the request names the origin as the
+    /// connection's did (the usual case), else made for this request.
+    pub(crate) fn host_header(
+        &mut self,
+        target: &Target,
+    ) -> Result<HeaderValue, InvalidHeaderValue> {
+        if target.authority_text() != self.target.authority_text() {
+            return target.host_header();
         }
+        if let Some(host) = &self.host {
+            return Ok(host.clone());
+        }
+        let host = target.host_header()?;
+        self.host = Some(host.clone());
+        Ok(host)
     }
 
     /// The connection's timer for the wait for a response head, set to fire
@@ -179,8 +215,9 @@ impl H2Entry {
 pub(crate) enum Leased {
     /// An HTTP/1 connection.
     H1(H1Lease),
-    /// A stream on a shared HTTP/2 connection.
-    H2(H2Lease),
+    /// A stream on a shared HTTP/2 connection (boxed: a lease moves with
+    /// every request's state, and keeps it small).
+    H2(Box<H2Lease>),
 }
 
 /// What `acquire` hands out.
@@ -218,8 +255,9 @@ impl Drop for Slot {
 /// [`release`](H1Lease::release): the connection is closed.
 pub(crate) struct H1Lease {
     shared: Arc<Shared>,
-    target: Target,
-    conn: Option<H1Conn>,
+    /// Boxed: leases move with every request's state, and a connection
+    /// handle is large.
+    conn: Option<Box<H1Conn>>,
 }
 
 impl H1Lease {
@@ -240,14 +278,13 @@ impl H1Lease {
             drop(st);
             return;
         }
-        let Some(conn) = st.hand_off(&self.target, conn) else {
+        let Some(conn) = st.hand_off(conn) else {
             return;
         };
         let keep = st.idle_count() < shared.limits.max_keepalive_connections;
         let mut dropped = None;
         if keep {
             st.idle.push_back(IdleH1 {
-                target: self.target.clone(),
                 conn,
                 since: Instant::now(),
             });
@@ -428,15 +465,13 @@ impl Drop for OwnConnect {
 struct HandoffRx {
     rx: oneshot::Receiver<Handoff>,
     shared: Arc<Shared>,
-    target: Target,
 }
 
 impl HandoffRx {
     /// The lease of a connection handed over (already counted in use).
-    fn adopt(self, conn: H1Conn) -> H1Lease {
+    fn adopt(self, conn: Box<H1Conn>) -> H1Lease {
         H1Lease {
             shared: self.shared.clone(),
-            target: self.target.clone(),
             conn: Some(conn),
         }
     }
@@ -448,7 +483,6 @@ impl Drop for HandoffRx {
         if let Ok(Handoff::H1(conn)) = self.rx.try_recv() {
             H1Lease {
                 shared: self.shared.clone(),
-                target: self.target.clone(),
                 conn: Some(conn),
             }
             .release();
@@ -546,7 +580,6 @@ impl Pool {
                 handoff = Some(HandoffRx {
                     rx,
                     shared: self.shared.clone(),
-                    target: target.clone(),
                 });
             }
             match look.take {
@@ -557,7 +590,7 @@ impl Pool {
                 }
                 Some(Take::H2(lease)) => {
                     self.reused(target, lease.id, true, events);
-                    return Ok(Checkout::Reused(Leased::H2(lease)));
+                    return Ok(Checkout::Reused(Leased::H2(Box::new(lease))));
                 }
                 Some(Take::H1(lease)) => {
                     if let Some(lease) = self.ready(lease, deadline).await {
@@ -640,9 +673,9 @@ impl Pool {
             st.reused += 1;
             drop(st);
             reused_event(target, lease.id, true, events);
-            return Some(Checkout::Reused(Leased::H2(lease)));
+            return Some(Checkout::Reused(Leased::H2(Box::new(lease))));
         }
-        let pos = st.idle.iter().rposition(|i| i.target == *target)?;
+        let pos = st.idle.iter().rposition(|i| i.conn.target == *target)?;
         let idle = &st.idle[pos];
         if idle.since + expiry <= now || !idle.conn.sender.is_ready() {
             return None;
@@ -654,10 +687,48 @@ impl Pool {
         reused_event(target, idle.conn.id, false, events);
         let lease = H1Lease {
             shared: shared.clone(),
-            target: target.clone(),
             conn: Some(idle.conn),
         };
         Some(Checkout::Reused(Leased::H1(lease)))
+    }
+
+    /// The fastest path, for a request whose scheme has no proxy: the
+    /// newest idle HTTP/1 connection made for a URL with this very scheme
+    /// and authority text, when it is ready now, with a copy of its target
+    /// (the request's own, so no target is built for the request). `None`
+    /// for anything else, HTTP/2 connections included.
+    pub(crate) fn try_idle_exact(
+        &self,
+        https: bool,
+        authority: &str,
+        events: Option<&Arc<dyn Events>>,
+    ) -> Option<(Target, Checkout)> {
+        let shared = &self.shared;
+        let mut st = shared.lock();
+        if st.closed || !st.h2.is_empty() {
+            return None;
+        }
+        let pos = st.idle.iter().rposition(|i| {
+            let t = &i.conn.target;
+            t.https == https && t.proxy.is_none() && t.authority_text() == authority
+        })?;
+        let idle = &st.idle[pos];
+        if idle.since + shared.limits.keepalive_expiry <= Instant::now()
+            || !idle.conn.sender.is_ready()
+        {
+            return None;
+        }
+        let idle = st.idle.remove(pos).expect("position is valid");
+        st.h1_in_use += 1;
+        st.reused += 1;
+        drop(st);
+        let target = idle.conn.target.clone();
+        reused_event(&target, idle.conn.id, false, events);
+        let lease = H1Lease {
+            shared: shared.clone(),
+            conn: Some(idle.conn),
+        };
+        Some((target, Checkout::Reused(Leased::H1(lease))))
     }
 
     /// The lease if its connection is (or becomes) ready for a request; a
@@ -726,7 +797,7 @@ impl Pool {
                 st.h2.remove(target);
             }
             // newest first; an expired or closed one is closed, not reused
-            while let Some(pos) = st.idle.iter().rposition(|i| i.target == *target) {
+            while let Some(pos) = st.idle.iter().rposition(|i| i.conn.target == *target) {
                 let idle = st.idle.remove(pos).expect("position is valid");
                 if idle.since + expiry <= now || idle.conn.sender.is_closed() {
                     dead.push(idle);
@@ -737,7 +808,6 @@ impl Pool {
                 drop(dead);
                 return found(Take::H1(H1Lease {
                     shared: shared.clone(),
-                    target: target.clone(),
                     conn: Some(idle.conn),
                 }));
             }
@@ -790,15 +860,13 @@ impl Pool {
     /// Leases a new HTTP/1 connection made with a slot from `acquire`.
     pub(crate) fn lease_new_h1(
         &self,
-        target: &Target,
-        conn: H1Conn,
+        conn: Box<H1Conn>,
         events: Option<&Arc<dyn Events>>,
     ) -> H1Lease {
-        self.created(target, conn.id, false, events);
+        self.created(&conn.target, conn.id, false, events);
         self.shared.lock().h1_in_use += 1;
         H1Lease {
             shared: self.shared.clone(),
-            target: target.clone(),
             conn: Some(conn),
         }
     }
