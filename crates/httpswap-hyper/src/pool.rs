@@ -676,20 +676,8 @@ impl Pool {
             return Some(Checkout::Reused(Leased::H2(Box::new(lease))));
         }
         let pos = st.idle.iter().rposition(|i| i.conn.target == *target)?;
-        let idle = &st.idle[pos];
-        if idle.since + expiry <= now || !idle.conn.sender.is_ready() {
-            return None;
-        }
-        let idle = st.idle.remove(pos).expect("position is valid");
-        st.h1_in_use += 1;
-        st.reused += 1;
-        drop(st);
-        reused_event(target, idle.conn.id, false, events);
-        let lease = H1Lease {
-            shared: shared.clone(),
-            conn: Some(idle.conn),
-        };
-        Some(Checkout::Reused(Leased::H1(lease)))
+        self.take_ready(st, pos, now, events)
+            .map(|lease| Checkout::Reused(Leased::H1(lease)))
     }
 
     /// The fastest path, for a request whose scheme has no proxy: the
@@ -703,8 +691,7 @@ impl Pool {
         authority: &str,
         events: Option<&Arc<dyn Events>>,
     ) -> Option<(Target, Checkout)> {
-        let shared = &self.shared;
-        let mut st = shared.lock();
+        let st = self.shared.lock();
         if st.closed || !st.h2.is_empty() {
             return None;
         }
@@ -712,23 +699,33 @@ impl Pool {
             let t = &i.conn.target;
             t.https == https && t.proxy.is_none() && t.authority_text() == authority
         })?;
+        let mut lease = self.take_ready(st, pos, Instant::now(), events)?;
+        let target = lease.conn().target.clone();
+        Some((target, Checkout::Reused(Leased::H1(lease))))
+    }
+
+    /// The idle HTTP/1 connection at `pos`, leased, if it has not expired
+    /// and is ready for a request now (the lock held as `st`).
+    fn take_ready(
+        &self,
+        mut st: MutexGuard<'_, State>,
+        pos: usize,
+        now: Instant,
+        events: Option<&Arc<dyn Events>>,
+    ) -> Option<H1Lease> {
         let idle = &st.idle[pos];
-        if idle.since + shared.limits.keepalive_expiry <= Instant::now()
-            || !idle.conn.sender.is_ready()
-        {
+        if idle.since + self.shared.limits.keepalive_expiry <= now || !idle.conn.sender.is_ready() {
             return None;
         }
         let idle = st.idle.remove(pos).expect("position is valid");
         st.h1_in_use += 1;
         st.reused += 1;
         drop(st);
-        let target = idle.conn.target.clone();
-        reused_event(&target, idle.conn.id, false, events);
-        let lease = H1Lease {
-            shared: shared.clone(),
+        reused_event(&idle.conn.target, idle.conn.id, false, events);
+        Some(H1Lease {
+            shared: self.shared.clone(),
             conn: Some(idle.conn),
-        };
-        Some((target, Checkout::Reused(Leased::H1(lease))))
+        })
     }
 
     /// The lease if its connection is (or becomes) ready for a request; a
