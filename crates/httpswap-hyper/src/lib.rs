@@ -45,7 +45,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use futures_util::future::{Either, TryFutureExt};
+use futures_util::future::{Either, FutureExt, TryFutureExt};
 use http::header::{HOST, PROXY_AUTHORIZATION};
 use http::uri::{PathAndQuery, Uri};
 use http::Version;
@@ -476,27 +476,30 @@ impl Inner {
     ) -> impl Future<Output = Result<Response, Failed>> + Send + 'a {
         async move {
             write_timeout(&mut conn).set(timeouts.write);
-            // In a block: the request, once inside `send`, is not kept a second
-            // time in this future's state.
-            let (send, progress) = {
-                let mut request = request;
-                prepare(&mut request, target, &mut conn).map_err(|error| Failed {
-                    error,
-                    unsent: None,
-                    dead: false,
-                })?;
-                // a body still to be sent is tracked: the read timeout starts
-                // when it was all handed over
-                let progress = (!http_body::Body::is_end_stream(request.body()))
-                    .then(|| Arc::new(Progress::default()));
-                let request = (*request).map(|b| ReqBody::new(b, progress.clone()));
-                let send = match &mut conn {
-                    Conn::H1(l) => Either::Left(l.conn().sender.try_send_request(request)),
-                    Conn::H2(l) => Either::Right(l.sender.try_send_request(request)),
-                };
-                (send, progress)
-            };
-            tokio::pin!(send);
+            let mut request = request;
+            prepare(&mut request, target, &mut conn).map_err(|error| Failed {
+                error,
+                unsent: None,
+                dead: false,
+            })?;
+            // a body still to be sent is tracked: the read timeout starts
+            // when it was all handed over
+            let progress = (!http_body::Body::is_end_stream(request.body()))
+                .then(|| Arc::new(Progress::default()));
+            let request = (*request).map(|b| ReqBody::new(b, progress.clone()));
+            // Made in place, and its outcome made small at once: hyper's
+            // error carries the unsent request inline (300 bytes), which
+            // every layer above would copy again, for a rare case.
+            let mut send = std::pin::pin!(match &mut conn {
+                Conn::H1(l) => Either::Left(l.conn().sender.try_send_request(request)),
+                Conn::H2(l) => Either::Right(l.sender.try_send_request(request)),
+            }
+            .map(|sent| {
+                sent.map_err(|mut e| {
+                    let unsent = e.take_message().map(Box::new);
+                    (e.into_error(), unsent)
+                })
+            }));
             let result = loop {
                 let Some(progress) = progress.as_ref().filter(|p| !p.is_done()) else {
                     let Some(limit) = timeouts.read else {
@@ -572,11 +575,8 @@ impl Inner {
                         ))
                     }))
                 }
-                Err(mut e) => {
-                    let unsent = e
-                        .take_message()
-                        .map(|r| Box::new(r.map(ReqBody::into_inner)));
-                    let err = e.into_error();
+                Err((err, unsent)) => {
+                    let unsent = unsent.map(|r| Box::new(r.map(ReqBody::into_inner)));
                     let dead = is_dead_connection(&err);
                     let mut error = map_hyper(err, Phase::Request, &target.origin());
                     if unsent.is_some() {
