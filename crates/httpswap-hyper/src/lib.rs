@@ -297,7 +297,14 @@ impl Inner {
                     .then(|| try_clone_request(&request).map(Box::new))
                     .flatten();
                 match self
-                    .attempt(conn, request, &target, &timeouts, deadline)
+                    .attempt(
+                        conn,
+                        request,
+                        &target,
+                        &timeouts,
+                        deadline,
+                        backup.is_some(),
+                    )
                     .await
                 {
                     Ok(res) => return Ok(res),
@@ -473,6 +480,7 @@ impl Inner {
         target: &'a Target,
         timeouts: &'a Timeouts,
         deadline: Option<(tokio::time::Instant, std::time::Duration)>,
+        has_backup: bool,
     ) -> impl Future<Output = Result<Response, Failed>> + Send + 'a {
         async move {
             write_timeout(&mut conn).set(timeouts.write);
@@ -489,17 +497,28 @@ impl Inner {
             let request = (*request).map(|b| ReqBody::new(b, progress.clone()));
             // Made in place, and its outcome made small at once: hyper's
             // error carries the unsent request inline (300 bytes), which
-            // every layer above would copy again, for a rare case.
-            let mut send = std::pin::pin!(match &mut conn {
-                Conn::H1(l) => Either::Left(l.conn().sender.try_send_request(request)),
-                Conn::H2(l) => Either::Right(l.sender.try_send_request(request)),
-            }
-            .map(|sent| {
+            // every layer above would copy again, for a rare case. With a
+            // copy kept for the retry, the request need not come back:
+            // `send_request` (whose outcome is small all through hyper)
+            // does, an unsent request showing as a canceled error.
+            let compact = |sent: Result<_, hyper::client::conn::TrySendError<_>>| {
                 sent.map_err(|mut e| {
                     let unsent = e.take_message().map(Box::new);
                     (e.into_error(), unsent)
                 })
-            }));
+            };
+            let mut send = std::pin::pin!(match &mut conn {
+                Conn::H1(l) if has_backup => Either::Left(Either::Left(
+                    l.conn()
+                        .sender
+                        .send_request(request)
+                        .map(|sent| sent.map_err(|e| (e, None))),
+                )),
+                Conn::H1(l) => Either::Left(Either::Right(
+                    l.conn().sender.try_send_request(request).map(compact),
+                )),
+                Conn::H2(l) => Either::Right(l.sender.try_send_request(request).map(compact)),
+            });
             let result = loop {
                 let Some(progress) = progress.as_ref().filter(|p| !p.is_done()) else {
                     let Some(limit) = timeouts.read else {
