@@ -128,7 +128,7 @@ pub(crate) struct H1Conn {
     pub(crate) write_timeout: WriteTimeout,
     /// The timer of the wait for a response head, kept from request to
     /// request (see [`read_timer`](Self::read_timer)).
-    pub(crate) head_timer: Option<Pin<Box<Sleep>>>,
+    head_timer: Option<Pin<Box<Sleep>>>,
 }
 
 impl H1Conn {
