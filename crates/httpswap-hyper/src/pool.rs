@@ -167,15 +167,15 @@ impl H1Conn {
     }
 
     /// The connection's timer for the wait for a response head, set to fire
-    /// `limit` from now. Kept from one request to the next: putting a
+    /// `limit` after `now`. Kept from one request to the next: putting a
     /// registered timer later only stores its new time (tokio moves it in
     /// its wheel when the old time comes), where a new timer per request
     /// took the wheel's lock to register it and again to cancel it.
-    pub(crate) fn read_timer(&mut self, limit: Duration) -> Pin<&mut Sleep> {
+    pub(crate) fn read_timer(&mut self, now: Instant, limit: Duration) -> Pin<&mut Sleep> {
         // as tokio's own `sleep` does with a limit beyond any clock
-        let at = Instant::now()
+        let at = now
             .checked_add(limit)
-            .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365 * 30));
+            .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365 * 30));
         match &mut self.head_timer {
             Some(timer) => timer.as_mut().reset(at),
             None => self.head_timer = Some(Box::pin(tokio::time::sleep_until(at))),
@@ -258,20 +258,41 @@ pub(crate) struct H1Lease {
     /// Boxed: leases move with every request's state, and a connection
     /// handle is large.
     conn: Option<Box<H1Conn>>,
+    /// The clock as the pool read it to hand this connection out, when it
+    /// did (see [`checkout_time`](Self::checkout_time)).
+    taken_at: Option<Instant>,
 }
 
 impl H1Lease {
+    fn new(shared: &Arc<Shared>, conn: Box<H1Conn>, taken_at: Option<Instant>) -> H1Lease {
+        H1Lease {
+            shared: shared.clone(),
+            conn: Some(conn),
+            taken_at,
+        }
+    }
+
     pub(crate) fn conn(&mut self) -> &mut H1Conn {
         self.conn
             .as_mut()
             .expect("leased connection present until release")
     }
 
+    /// The clock as the pool read it when it handed this connection out
+    /// without waiting (`None` otherwise, and once taken): a request that
+    /// sets its head timer in the same poll can start it from there instead
+    /// of reading the clock again.
+    pub(crate) fn checkout_time(&mut self) -> Option<Instant> {
+        self.taken_at.take()
+    }
+
     /// The response was read to its end: keep the connection for reuse
     /// (if the keep-alive limit allows).
     pub(crate) fn release(mut self) {
         let Some(conn) = self.conn.take() else { return };
-        let shared = self.shared.clone();
+        // read before the lock is taken, not while others wait for it
+        let now = Instant::now();
+        let shared = &*self.shared;
         let mut st = shared.lock();
         st.h1_in_use -= 1;
         if st.closed || conn.sender.is_closed() {
@@ -284,12 +305,9 @@ impl H1Lease {
         let keep = st.idle_count() < shared.limits.max_keepalive_connections;
         let mut dropped = None;
         if keep {
-            st.idle.push_back(IdleH1 {
-                conn,
-                since: Instant::now(),
-            });
+            st.idle.push_back(IdleH1 { conn, since: now });
             if !st.reaper {
-                st.reaper = Reaper::spawn(&shared);
+                st.reaper = Reaper::spawn(&self.shared);
             }
         } else {
             dropped = Some(conn);
@@ -470,10 +488,7 @@ struct HandoffRx {
 impl HandoffRx {
     /// The lease of a connection handed over (already counted in use).
     fn adopt(self, conn: Box<H1Conn>) -> H1Lease {
-        H1Lease {
-            shared: self.shared.clone(),
-            conn: Some(conn),
-        }
+        H1Lease::new(&self.shared, conn, None)
     }
 }
 
@@ -481,11 +496,7 @@ impl Drop for HandoffRx {
     fn drop(&mut self) {
         self.rx.close();
         if let Ok(Handoff::H1(conn)) = self.rx.try_recv() {
-            H1Lease {
-                shared: self.shared.clone(),
-                conn: Some(conn),
-            }
-            .release();
+            H1Lease::new(&self.shared, conn, None).release();
         }
     }
 }
@@ -722,10 +733,7 @@ impl Pool {
         st.reused += 1;
         drop(st);
         reused_event(&idle.conn.target, idle.conn.id, false, events);
-        Some(H1Lease {
-            shared: self.shared.clone(),
-            conn: Some(idle.conn),
-        })
+        Some(H1Lease::new(&self.shared, idle.conn, Some(now)))
     }
 
     /// The lease if its connection is (or becomes) ready for a request; a
@@ -803,10 +811,7 @@ impl Pool {
                 st.h1_in_use += 1;
                 drop(st);
                 drop(dead);
-                return found(Take::H1(H1Lease {
-                    shared: shared.clone(),
-                    conn: Some(idle.conn),
-                }));
+                return found(Take::H1(H1Lease::new(shared, idle.conn, None)));
             }
         }
         if want_slot {
@@ -862,10 +867,7 @@ impl Pool {
     ) -> H1Lease {
         self.created(&conn.target, conn.id, false, events);
         self.shared.lock().h1_in_use += 1;
-        H1Lease {
-            shared: self.shared.clone(),
-            conn: Some(conn),
-        }
+        H1Lease::new(&self.shared, conn, None)
     }
 
     /// Registers a new HTTP/2 connection and leases its first stream.
