@@ -27,7 +27,9 @@ pub fn status_has_no_body(status: http::StatusCode) -> bool {
         || status == http::StatusCode::NOT_MODIFIED
 }
 
-type Unsync = http_body_util::combinators::UnsyncBoxBody<Bytes, Error>;
+/// A boxed stream (boxed here in one step: a response body is made for every
+/// request, and `UnsyncBoxBody::new` moved it through two more calls first).
+type Unsync = Pin<Box<dyn http_body::Body<Data = Bytes, Error = Error> + Send + 'static>>;
 
 /// A request or response body: buffered (replayable) or streaming.
 ///
@@ -115,7 +117,7 @@ impl Body {
         let ended = body.is_end_stream();
         Body {
             kind: Kind::Stream {
-                inner: SyncWrapper::new(body.boxed_unsync()),
+                inner: SyncWrapper::new(Box::pin(body)),
                 hint,
                 ended,
             },
@@ -246,7 +248,7 @@ impl http_body::Body for Body {
                 if *ended {
                     return Poll::Ready(None);
                 }
-                let polled = Pin::new(inner.get_mut()).poll_frame(cx);
+                let polled = inner.get_mut().as_mut().poll_frame(cx);
                 match &polled {
                     Poll::Ready(Some(Ok(frame))) => {
                         if let Some(d) = frame.data_ref() {
