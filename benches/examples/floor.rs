@@ -9,6 +9,13 @@
 //! Prints the median of the per-round ratios to hyper-util.
 //!
 //! `cargo run --release -p httpswap-benches --example floor`
+//!
+//! `FLOOR_ONLY=<name prefix>` runs one client alone (`hyper-util`,
+//! `httpswap-hyper` or `bare`), for counting its work with a deterministic
+//! tool rather than timing it, e.g. instructions per request:
+//! `FLOOR_ONLY=bare FLOOR_ROUNDS=1 valgrind --tool=callgrind
+//! target/release/examples/floor` (the count includes the server's share,
+//! the same for every client, and the 2000 warm-up requests).
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -128,6 +135,10 @@ fn main() {
         "bare hyper::client::conn".into(),
         Client::Bare(Bare::default()),
     ));
+    if let Ok(only) = std::env::var("FLOOR_ONLY") {
+        clients.retain(|(name, _)| name.starts_with(&only));
+        assert!(!clients.is_empty(), "FLOOR_ONLY={only} names no client");
+    }
     let mut ratios = vec![Vec::new(); clients.len()];
     rt.block_on(async {
         for (_, c) in &clients {
@@ -151,8 +162,9 @@ fn main() {
     for ((name, _), mut r) in clients.iter().zip(ratios) {
         r.sort_by(f64::total_cmp);
         println!(
-            "{name:<26} {:.3}x of hyper-util (median of {rounds} rounds)",
-            r[r.len() / 2]
+            "{name:<26} {:.3}x of {} (median of {rounds} rounds)",
+            r[r.len() / 2],
+            clients[0].0,
         );
     }
 }
