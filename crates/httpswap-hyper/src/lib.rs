@@ -494,14 +494,6 @@ impl Inner {
             // when it was all handed over
             let progress = (!http_body::Body::is_end_stream(request.body()))
                 .then(|| Arc::new(Progress::default()));
-            // Without a body to send, the head timer is set in this very poll,
-            // microseconds after the pool read the clock to hand out the
-            // connection (nothing waits in between): it starts from that
-            // reading. With a body, it starts when the body was handed over.
-            let mut checked_out = match &mut conn {
-                Conn::H1(l) if progress.is_none() => l.checkout_time(),
-                _ => None,
-            };
             let request = (*request).map(|b| ReqBody::new(b, progress.clone()));
             // Made in place, and its outcome made small at once: hyper's
             // error carries the unsent request inline (300 bytes), which
@@ -537,7 +529,17 @@ impl Inner {
                     // connection, each has a timer of its own
                     match &mut conn {
                         Conn::H1(l) => {
-                            let now = checked_out.take().unwrap_or_else(tokio::time::Instant::now);
+                            // Without a body to send, this is the first poll,
+                            // microseconds after the pool read the clock to
+                            // hand the connection out (nothing waits in
+                            // between): the timer starts from that reading.
+                            // With a body, it starts when the body was handed
+                            // over, from the clock read now.
+                            let now = progress
+                                .is_none()
+                                .then(|| l.conn().checkout_time())
+                                .flatten()
+                                .unwrap_or_else(tokio::time::Instant::now);
                             let timer = l.conn().read_timer(now, limit);
                             tokio::select! {
                                 biased;

@@ -129,6 +129,9 @@ pub(crate) struct H1Conn {
     /// The timer of the wait for a response head, kept from request to
     /// request (see [`read_timer`](Self::read_timer)).
     head_timer: Option<Pin<Box<Sleep>>>,
+    /// Set by the lease (here, not in the lease: leases move with every
+    /// request's state and stay small).
+    taken_at: Option<Instant>,
 }
 
 impl H1Conn {
@@ -145,7 +148,16 @@ impl H1Conn {
             sender,
             write_timeout,
             head_timer: None,
+            taken_at: None,
         })
+    }
+
+    /// The clock as the pool read it when it handed this connection out
+    /// without waiting (`None` otherwise, and once taken): a request that
+    /// sets its head timer in the same poll can start it from there instead
+    /// of reading the clock again.
+    pub(crate) fn checkout_time(&mut self) -> Option<Instant> {
+        self.taken_at.take()
     }
 
     /// The `Host` header of a request to `target` on this connection: made
@@ -258,17 +270,17 @@ pub(crate) struct H1Lease {
     /// Boxed: leases move with every request's state, and a connection
     /// handle is large.
     conn: Option<Box<H1Conn>>,
-    /// The clock as the pool read it to hand this connection out, when it
-    /// did (see [`checkout_time`](Self::checkout_time)).
-    taken_at: Option<Instant>,
 }
 
 impl H1Lease {
-    fn new(shared: &Arc<Shared>, conn: Box<H1Conn>, taken_at: Option<Instant>) -> H1Lease {
+    /// `taken_at`: the clock as the pool read it to hand the connection out
+    /// without waiting (see [`H1Conn::checkout_time`]); set for every
+    /// lease, so none sees an earlier one's.
+    fn new(shared: &Arc<Shared>, mut conn: Box<H1Conn>, taken_at: Option<Instant>) -> H1Lease {
+        conn.taken_at = taken_at;
         H1Lease {
             shared: shared.clone(),
             conn: Some(conn),
-            taken_at,
         }
     }
 
@@ -276,14 +288,6 @@ impl H1Lease {
         self.conn
             .as_mut()
             .expect("leased connection present until release")
-    }
-
-    /// The clock as the pool read it when it handed this connection out
-    /// without waiting (`None` otherwise, and once taken): a request that
-    /// sets its head timer in the same poll can start it from there instead
-    /// of reading the clock again.
-    pub(crate) fn checkout_time(&mut self) -> Option<Instant> {
-        self.taken_at.take()
     }
 
     /// The response was read to its end: keep the connection for reuse
