@@ -22,6 +22,13 @@
 //!   HTTP/2 by ALPN or prior knowledge; forward proxies (absolute form) and
 //!   CONNECT tunnels with basic auth.
 //!
+//! The usual request, bodiless and idempotent, with no total deadline, to
+//! an origin with an idle HTTP/1 connection ready, is handed to that
+//! connection when `send` is called (as hyper's own
+//! `SendRequest::send_request` does); its future only waits for the head.
+//! Dropping the future cancels it. Any other request starts when its
+//! future is first polled.
+//!
 //! ```no_run
 //! use httpswap_core::{HttpTransport, TransportConfig};
 //! use httpswap_hyper::HyperTransport;
@@ -37,6 +44,7 @@
 mod body;
 mod connect;
 mod error;
+mod fast;
 mod io;
 mod pool;
 
@@ -53,6 +61,7 @@ use httpswap_core::{
     async_trait, Body, Error, ErrorKind, Events, HttpTransport, PoolStats, ProxyRules, Request,
     Response, SharedEvents, Timeouts, TransportConfig,
 };
+use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
@@ -61,8 +70,9 @@ use httpswap_adapter::{is_idempotent, try_clone_request, BodyLimits};
 use crate::body::{map_body_error, Progress, ReqBody, ResBody};
 use crate::connect::{connect, ConnectOptions, ProxyKey, Target};
 use crate::error::{is_dead_connection, map_hyper, Phase, BACKEND};
+use crate::fast::{Fast, Waiting};
 use crate::io::{TimedIo, WriteTimeout};
-use crate::pool::{Checkout, H1Conn, Leased as Conn, Pool, Slot};
+use crate::pool::{Checkout, H1Conn, H1Lease, Leased as Conn, Pool, Slot};
 
 /// The hyper transport. Cheap to clone; clones share one pool.
 #[derive(Clone)]
@@ -146,11 +156,7 @@ impl HttpTransport for HyperTransport {
         'life0: 'async_trait,
         Self: 'async_trait,
     {
-        Box::pin(
-            self.inner
-                .send(request)
-                .map_err(|e| e.with_backend(BACKEND)),
-        )
+        self.inner.start(request)
     }
 
     fn name(&self) -> &'static str {
@@ -205,29 +211,121 @@ struct Failed {
     dead: bool,
 }
 
+/// Where [`Inner::send_inner`] starts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// Looks for an idle connection of the request's origin first.
+    Lookup,
+    /// [`Inner::start`] looked already, and found none.
+    Looked,
+    /// The retry after a reused connection died: a new connection only.
+    Retry,
+}
+
 impl Inner {
+    /// The timeouts of `request`: its own, else the configured ones.
+    fn timeouts_for(&self, request: &Request) -> Timeouts {
+        request
+            .extensions()
+            .get::<Timeouts>()
+            .copied()
+            .unwrap_or(self.config.timeouts)
+    }
+
+    /// Starts a request. The usual case, a bodiless idempotent request with
+    /// no total deadline and an idle HTTP/1 connection of its origin ready,
+    /// is handed to that connection now (as `hyper`'s own `send_request`
+    /// does): its future only waits for the head (see [`Fast`]). Everything
+    /// else is done when the future is polled (`send`).
+    fn start(
+        self: &Arc<Self>,
+        request: Request,
+    ) -> Pin<Box<dyn Future<Output = Result<Response, Error>> + Send + '_>> {
+        let timeouts = self.timeouts_for(&request);
+        let mut start = Start::Lookup;
+        if timeouts.total.is_none()
+            && is_idempotent(request.method())
+            && http_body::Body::is_end_stream(request.body())
+            && request.body().is_replayable()
+        {
+            let events = SharedEvents::for_request(&request, self.config.events.as_ref());
+            match self.exact_idle(request.uri(), events) {
+                Some((target, lease)) => {
+                    return match self.send_fast(request, target, lease, timeouts) {
+                        Ok(fast) => Box::pin(fast),
+                        Err(e) => Box::pin(std::future::ready(Err(e.with_backend(BACKEND)))),
+                    }
+                }
+                None => start = Start::Looked,
+            }
+        }
+        Box::pin(
+            self.send(request, timeouts, start)
+                .map_err(|e| e.with_backend(BACKEND)),
+        )
+    }
+
+    /// [`Start`]s the fast path on `lease`, an idle connection of the
+    /// request's origin (`target`).
+    fn send_fast(
+        self: &Arc<Self>,
+        mut request: Request,
+        target: Target,
+        mut lease: H1Lease,
+        timeouts: Timeouts,
+    ) -> Result<Fast<'_, impl Future<Output = hyper::Result<http::Response<Incoming>>> + Send>, Error>
+    {
+        // a copy for the one retry a dead reused connection allows, made
+        // before the request is put in this connection's form, with the
+        // request's own event hooks (the retry looks for them there)
+        let backup = try_clone_request(&request).map(|mut copy| {
+            if let Some(events) = request.extensions().get::<SharedEvents>() {
+                copy.extensions_mut().insert(events.clone());
+            }
+            Box::new(copy)
+        });
+        let conn = lease.conn();
+        conn.write_timeout.set(timeouts.write);
+        prepare_h1(&mut request, &target, conn)?;
+        let send = conn
+            .sender
+            .send_request(request.map(|b| ReqBody::new(b, None)));
+        Ok(Fast {
+            send,
+            inner: self,
+            read: timeouts.read,
+            timer_set: false,
+            waiting: Some(Waiting {
+                lease,
+                target,
+                backup,
+            }),
+            retry: None,
+        })
+    }
+
     /// Sends within the total deadline, if one is set (the body is bound
     /// by it too, in `ResBody`).
     fn send(
         self: &Arc<Self>,
         request: Request,
+        timeouts: Timeouts,
+        start: Start,
     ) -> impl Future<Output = Result<Response, Error>> + Send + '_ {
-        let timeouts = request
-            .extensions()
-            .get::<Timeouts>()
-            .copied()
-            .unwrap_or(self.config.timeouts);
         match timeouts.total {
-            None => Either::Left(self.send_inner(Box::new(request), timeouts, None)),
+            None => Either::Left(self.send_inner(Box::new(request), timeouts, None, start)),
             // boxed: this rarer path must not make every request's future
             // (allocated and moved per request) bigger
             Some(total) => Either::Right(Box::pin(async move {
                 let at = tokio::time::Instant::now() + total;
                 let uri = request.uri().clone();
                 let request = Box::new(request);
-                tokio::time::timeout_at(at, self.send_inner(request, timeouts, Some((at, total))))
-                    .await
-                    .unwrap_or_else(|_| Err(Error::timeout(ErrorKind::Timeout, total, uri)))
+                tokio::time::timeout_at(
+                    at,
+                    self.send_inner(request, timeouts, Some((at, total)), start),
+                )
+                .await
+                .unwrap_or_else(|_| Err(Error::timeout(ErrorKind::Timeout, total, uri)))
             })),
         }
     }
@@ -243,17 +341,22 @@ impl Inner {
         mut request: Box<Request>,
         timeouts: Timeouts,
         deadline: Option<(tokio::time::Instant, std::time::Duration)>,
+        start: Start,
     ) -> impl Future<Output = Result<Response, Error>> + Send + '_ {
         async move {
             let events = SharedEvents::for_request(&request, self.config.events.as_ref()).cloned();
             // The usual case: an idle connection made for this very origin
             // (whose target is the request's, so none is built for it).
-            let (target, mut idle) = match self.exact_idle(request.uri(), events.as_ref()) {
-                Some((target, checkout)) => (target, Some(checkout)),
+            let found = match start {
+                Start::Lookup => self.exact_idle(request.uri(), events.as_ref()),
+                Start::Looked | Start::Retry => None,
+            };
+            let (target, mut idle) = match found {
+                Some((target, lease)) => (target, Some(Checkout::Reused(Conn::H1(lease)))),
                 None => (self.target_for(request.uri())?, None),
             };
 
-            let mut fresh = false;
+            let mut fresh = start == Start::Retry;
             loop {
                 // In a block: what it leaves behind is not kept in the state
                 // while the attempt runs.
@@ -328,11 +431,7 @@ impl Inner {
     }
 
     /// [`Pool::try_idle_exact`] for a URL whose scheme has no proxy.
-    fn exact_idle(
-        &self,
-        uri: &Uri,
-        events: Option<&Arc<dyn Events>>,
-    ) -> Option<(Target, Checkout)> {
+    fn exact_idle(&self, uri: &Uri, events: Option<&Arc<dyn Events>>) -> Option<(Target, H1Lease)> {
         let https = match uri.scheme_str()? {
             "http" => false,
             "https" => true,
@@ -572,38 +671,16 @@ impl Inner {
             };
             match result {
                 Ok(res) => {
-                    if res.status() == http::StatusCode::PROXY_AUTHENTICATION_REQUIRED
-                        && target.forward_proxied()
-                    {
-                        let p = target
-                            .proxy
-                            .as_ref()
-                            .map(|p| format!("{}:{}", p.host, p.port))
-                            .unwrap_or_default();
-                        return Err(Failed {
-                        error: Error::new(
-                            ErrorKind::Proxy,
-                            format!("proxy {p} refused the request with status 407 (authentication required)"),
-                        )
-                        .with_request_sent(false),
-                        unsent: None,
-                        dead: false,
-                    });
-                    }
                     let limits = BodyLimits {
                         read: timeouts.read,
                         deadline,
                         backend: Some(BACKEND),
                     };
-                    Ok(res.map(|incoming| {
-                        Body::new(ResBody::new(
-                            incoming,
-                            target.clone(),
-                            map_body_error,
-                            conn,
-                            limits,
-                        ))
-                    }))
+                    respond(res, conn, target.clone(), limits).map_err(|error| Failed {
+                        error,
+                        unsent: None,
+                        dead: false,
+                    })
                 }
                 Err((err, unsent)) => {
                     let unsent = unsent.map(|r| Box::new(r.map(ReqBody::into_inner)));
@@ -623,18 +700,49 @@ impl Inner {
     }
 }
 
+/// The response for a head that arrived: its body holds the connection
+/// (given back to the pool at the body's end). A forward proxy's 407 is a
+/// [`ErrorKind::Proxy`] error.
+fn respond(
+    res: http::Response<Incoming>,
+    conn: Conn,
+    target: Target,
+    limits: BodyLimits,
+) -> Result<Response, Error> {
+    if res.status() == http::StatusCode::PROXY_AUTHENTICATION_REQUIRED && target.forward_proxied() {
+        let p = target
+            .proxy
+            .as_ref()
+            .map(|p| format!("{}:{}", p.host, p.port))
+            .unwrap_or_default();
+        return Err(Error::new(
+            ErrorKind::Proxy,
+            format!("proxy {p} refused the request with status 407 (authentication required)"),
+        )
+        .with_request_sent(false));
+    }
+    Ok(res.map(|incoming| Body::new(ResBody::new(incoming, target, map_body_error, conn, limits))))
+}
+
 /// Puts the request in the form the connection needs: Host header and
 /// origin-form for HTTP/1 (absolute-form through a forward proxy, with
 /// `Proxy-Authorization`); absolute-form, no Host, for HTTP/2.
 fn prepare(req: &mut Request, target: &Target, conn: &mut Conn) -> Result<(), Error> {
-    let Conn::H1(lease) = conn else {
-        *req.version_mut() = Version::HTTP_2;
-        req.headers_mut().remove(HOST);
-        return Ok(());
-    };
+    match conn {
+        Conn::H1(lease) => prepare_h1(req, target, lease.conn()),
+        Conn::H2(_) => {
+            *req.version_mut() = Version::HTTP_2;
+            req.headers_mut().remove(HOST);
+            Ok(())
+        }
+    }
+}
+
+/// [`prepare`] for an HTTP/1 connection.
+fn prepare_h1(req: &mut Request, target: &Target, conn: &mut H1Conn) -> Result<(), Error> {
     *req.version_mut() = Version::HTTP_11;
     if !req.headers().contains_key(HOST) {
-        let value = lease.conn().host_header(target).map_err(|e| {
+        let value = conn.host_header(target).map_err(|e| {
             Error::new(
                 ErrorKind::InvalidUrl,
                 format!("invalid host {:?}", target.host()),
@@ -666,18 +774,96 @@ fn _assert_send_sync() {
 }
 #[cfg(test)]
 mod tests {
+    use httpswap_core::HttpTransport;
+
     /// Every request allocates its future, and moves it whole at least once:
     /// it must stay small (it was 3.7 KiB, with the request stored six
     /// times over; now the request is boxed and the rare paths are too).
     /// Under 1 KiB, glibc serves it from the thread's cache; above (it was
     /// 1.3 KiB), every request took the arena lock to allocate and free it.
-    #[test]
-    fn the_request_future_stays_small() {
+    /// The fast path's future (a reused connection) is half that.
+    #[tokio::test]
+    async fn the_request_future_stays_small() {
+        let server = httpswap_test::TestServer::echo().await;
         let t = super::HyperTransport::with_defaults().expect("transport");
-        let f = t
-            .inner
-            .send(http::Request::new(httpswap_core::Body::empty()));
-        let size = std::mem::size_of_val(&f);
-        assert!(size <= 1024, "the future of a request is {size} bytes");
+        let get = || {
+            http::Request::get(server.url("/"))
+                .body(httpswap_core::Body::empty())
+                .expect("request")
+        };
+        let general = t.inner.start(get());
+        let general_size = std::mem::size_of_val(&*general);
+        let res = general.await.expect("first response");
+        res.into_body().collect_bytes().await.expect("first body");
+        // the connection is idle now: the fast path takes it
+        let fast = t.inner.start(get());
+        let fast_size = std::mem::size_of_val(&*fast);
+        let res = fast.await.expect("second response");
+        assert_eq!(res.status(), 200);
+        res.into_body().collect_bytes().await.expect("second body");
+        let stats = t.pool_stats();
+        assert_eq!((stats.created, stats.reused), (Some(1), Some(1)));
+        assert!(
+            general_size <= 1024,
+            "the future of a request is {general_size} bytes"
+        );
+        assert!(
+            fast_size <= general_size / 2,
+            "the fast path's future is {fast_size} bytes (the general one {general_size})"
+        );
+    }
+
+    #[derive(Debug, Default)]
+    struct Log(std::sync::Mutex<Vec<&'static str>>);
+
+    impl httpswap_core::Events for Log {
+        fn connection_created(&self, _: &httpswap_core::events::ConnectionEvent) {
+            self.0.lock().expect("lock").push("created");
+        }
+        fn connection_reused(&self, _: &httpswap_core::events::ConnectionEvent) {
+            self.0.lock().expect("lock").push("reused");
+        }
+    }
+
+    /// The fast path's retry (its reused connection was closed once the
+    /// request was read) is sent on a new connection, and the request's own
+    /// event hooks see that connection too: the copy kept for the retry
+    /// carries them.
+    #[tokio::test]
+    async fn the_fast_path_retry_keeps_the_request_hooks() {
+        let server =
+            httpswap_test::TestServer::start(|mut conn: httpswap_test::ServerConn| async move {
+                let mut n = 0;
+                while let Ok(Some(req)) = conn.read_request().await {
+                    n += 1;
+                    if conn.index == 0 && n == 2 {
+                        conn.close().await;
+                        return;
+                    }
+                    if httpswap_test::echo(&mut conn, &req).await.is_err() {
+                        return;
+                    }
+                }
+            })
+            .await;
+        let t = super::HyperTransport::with_defaults().expect("transport");
+        let get = |path: &str| {
+            http::Request::get(server.url(path))
+                .body(httpswap_core::Body::empty())
+                .expect("request")
+        };
+        let res = t.send(get("/1")).await.expect("first");
+        res.into_body().collect_bytes().await.expect("first body");
+        let log = std::sync::Arc::new(Log::default());
+        let mut second = get("/2");
+        second
+            .extensions_mut()
+            .insert(httpswap_core::SharedEvents(log.clone()));
+        let res = t.send(second).await.expect("retried on a new connection");
+        assert_eq!(res.headers()["x-target"], "/2");
+        res.into_body().collect_bytes().await.expect("second body");
+        assert_eq!(*log.0.lock().expect("lock"), ["reused", "created"]);
+        let stats = t.pool_stats();
+        assert_eq!((stats.created, stats.reused), (Some(2), Some(1)));
     }
 }

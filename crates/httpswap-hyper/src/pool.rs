@@ -194,6 +194,11 @@ impl H1Conn {
         }
         self.head_timer.as_mut().expect("set just above").as_mut()
     }
+
+    /// The timer as [`read_timer`](Self::read_timer) last set it.
+    pub(crate) fn head_timer(&mut self) -> Option<Pin<&mut Sleep>> {
+        self.head_timer.as_mut().map(Pin::as_mut)
+    }
 }
 
 struct H2Entry {
@@ -705,7 +710,7 @@ impl Pool {
         https: bool,
         authority: &str,
         events: Option<&Arc<dyn Events>>,
-    ) -> Option<(Target, Checkout)> {
+    ) -> Option<(Target, H1Lease)> {
         let st = self.shared.lock();
         if st.closed || !st.h2.is_empty() {
             return None;
@@ -716,7 +721,7 @@ impl Pool {
         })?;
         let mut lease = self.take_ready(st, pos, Instant::now(), events)?;
         let target = lease.conn().target.clone();
-        Some((target, Checkout::Reused(Leased::H1(lease))))
+        Some((target, lease))
     }
 
     /// The idle HTTP/1 connection at `pos`, leased, if it has not expired

@@ -1,0 +1,135 @@
+//! The fast path: the future of a request already handed to an idle
+//! HTTP/1 connection (see [`Inner::start`]), which only waits for the
+//! response head.
+//!
+//! Written by hand rather than as an `async` block: such a block keeps what
+//! it captures (here hyper's send future, which has room for a whole
+//! request) apart from its locals, and every request allocates its future
+//! and moves it whole. This one is about half the general path's size, and
+//! polls hyper's future and the connection's head timer directly.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use futures_util::TryFutureExt;
+use httpswap_adapter::BodyLimits;
+use httpswap_core::{Error, ErrorKind, Request, Response};
+use hyper::body::Incoming;
+
+use crate::connect::Target;
+use crate::error::{is_dead_connection, map_hyper, Phase, BACKEND};
+use crate::pool::{H1Lease, Leased};
+use crate::{respond, Inner, Start};
+
+/// What the future owns until the head arrives.
+pub(crate) struct Waiting {
+    pub(crate) lease: H1Lease,
+    pub(crate) target: Target,
+    /// The copy sent on a fresh connection if this one turns out dead.
+    pub(crate) backup: Option<Box<Request>>,
+}
+
+type Retry<'a> = Pin<Box<dyn Future<Output = Result<Response, Error>> + Send + 'a>>;
+
+pin_project_lite::pin_project! {
+    /// A request handed to an idle HTTP/1 connection, waiting for its head
+    /// within the read timeout (the connection's head timer, started from
+    /// the pool's clock reading at checkout).
+    pub(crate) struct Fast<'a, F> {
+        #[pin]
+        pub(crate) send: F,
+        pub(crate) inner: &'a Arc<Inner>,
+        pub(crate) read: Option<Duration>,
+        pub(crate) timer_set: bool,
+        // `None` once the outcome is known
+        pub(crate) waiting: Option<Waiting>,
+        // the general path, after the connection turned out dead
+        pub(crate) retry: Option<Retry<'a>>,
+    }
+}
+
+impl<F> Future for Fast<'_, F>
+where
+    F: Future<Output = hyper::Result<http::Response<Incoming>>>,
+{
+    type Output = Result<Response, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Some(retry) = this.retry {
+            return retry.as_mut().poll(cx);
+        }
+        let outcome = match this.send.poll(cx) {
+            Poll::Ready(outcome) => outcome,
+            Poll::Pending => {
+                let (Some(limit), Some(waiting)) = (*this.read, this.waiting.as_mut()) else {
+                    return Poll::Pending;
+                };
+                let conn = waiting.lease.conn();
+                let timer = if *this.timer_set {
+                    conn.head_timer()
+                } else {
+                    // first poll: the pool read the clock at checkout,
+                    // microseconds ago, with nothing waited for since
+                    *this.timer_set = true;
+                    let now = conn
+                        .checkout_time()
+                        .unwrap_or_else(tokio::time::Instant::now);
+                    Some(conn.read_timer(now, limit))
+                };
+                if let Some(timer) = timer {
+                    ready!(timer.poll(cx));
+                }
+                let waiting = this.waiting.take().expect("checked above");
+                // the connection closes with the lease: its answer is late
+                return Poll::Ready(Err(Error::timeout(
+                    ErrorKind::ReadTimeout,
+                    limit,
+                    waiting.target.origin(),
+                )
+                .with_backend(BACKEND)));
+            }
+        };
+        let Waiting {
+            lease,
+            target,
+            backup,
+        } = this.waiting.take().expect("polled after completion");
+        match outcome {
+            Ok(res) => {
+                let limits = BodyLimits {
+                    read: *this.read,
+                    deadline: None,
+                    backend: Some(BACKEND),
+                };
+                Poll::Ready(
+                    respond(res, Leased::H1(lease), target, limits)
+                        .map_err(|e| e.with_backend(BACKEND)),
+                )
+            }
+            Err(err) => match backup {
+                Some(request) if is_dead_connection(&err) => {
+                    tracing::debug!(
+                        ?target,
+                        "reused connection was dead; retrying on a fresh one"
+                    );
+                    drop(lease);
+                    let inner = *this.inner;
+                    let timeouts = inner.timeouts_for(&request);
+                    let retry = this.retry.insert(Box::pin(
+                        inner
+                            .send_inner(request, timeouts, None, Start::Retry)
+                            .map_err(|e| e.with_backend(BACKEND)),
+                    ));
+                    retry.as_mut().poll(cx)
+                }
+                _ => Poll::Ready(Err(
+                    map_hyper(err, Phase::Request, &target.origin()).with_backend(BACKEND)
+                )),
+            },
+        }
+    }
+}
