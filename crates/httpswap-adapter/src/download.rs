@@ -153,7 +153,11 @@ where
         }
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                this.timer = None;
+                // the next gap is timed afresh (checked first: the usual
+                // case has no timer, and the drop glue is a call)
+                if this.timer.is_some() {
+                    this.timer = None;
+                }
                 if this.inner.is_end_stream() {
                     this.finish(true);
                 }

@@ -66,7 +66,11 @@ impl TimedIo {
         let this = self.project();
         match op(Pin::new(this.stream), cx) {
             Poll::Ready(r) => {
-                *this.timer = None;
+                // (checked first: the usual case has no timer, and the
+                // drop glue is a call)
+                if this.timer.is_some() {
+                    *this.timer = None;
+                }
                 Poll::Ready(r)
             }
             Poll::Pending => {

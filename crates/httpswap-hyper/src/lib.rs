@@ -741,6 +741,11 @@ fn prepare(req: &mut Request, target: &Target, conn: &mut Conn) -> Result<(), Er
 /// [`prepare`] for an HTTP/1 connection.
 fn prepare_h1(req: &mut Request, target: &Target, conn: &mut H1Conn) -> Result<(), Error> {
     *req.version_mut() = Version::HTTP_11;
+    let forward_proxied = target.forward_proxied();
+    // (an empty map, as a plain GET's often is, has nothing to look up)
+    if !forward_proxied && !req.headers().is_empty() {
+        req.headers_mut().remove(PROXY_AUTHORIZATION);
+    }
     if !req.headers().contains_key(HOST) {
         let value = conn.host_header(target).map_err(|e| {
             Error::new(
@@ -751,12 +756,11 @@ fn prepare_h1(req: &mut Request, target: &Target, conn: &mut H1Conn) -> Result<(
         })?;
         req.headers_mut().insert(HOST, value);
     }
-    if target.forward_proxied() {
+    if forward_proxied {
         if let Some(auth) = target.proxy.as_ref().and_then(|p| p.auth.clone()) {
             req.headers_mut().entry(PROXY_AUTHORIZATION).or_insert(auth);
         }
     } else {
-        req.headers_mut().remove(PROXY_AUTHORIZATION);
         let pq = req
             .uri()
             .path_and_query()
