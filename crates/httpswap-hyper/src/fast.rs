@@ -69,20 +69,16 @@ where
                     return Poll::Pending;
                 };
                 let conn = waiting.lease.conn();
-                let timer = if *this.timer_set {
-                    conn.head_timer()
-                } else {
+                if !*this.timer_set {
                     // first poll: the pool read the clock at checkout,
                     // microseconds ago, with nothing waited for since
                     *this.timer_set = true;
                     let now = conn
                         .checkout_time()
                         .unwrap_or_else(tokio::time::Instant::now);
-                    Some(conn.read_timer(now, limit))
-                };
-                if let Some(timer) = timer {
-                    ready!(timer.poll(cx));
+                    conn.set_head_deadline(now, limit);
                 }
+                ready!(conn.poll_head_timer(cx));
                 let waiting = this.waiting.take().expect("checked above");
                 // the connection closes with the lease: its answer is late
                 return Poll::Ready(Err(Error::timeout(

@@ -639,7 +639,8 @@ impl Inner {
                                 .then(|| l.conn().checkout_time())
                                 .flatten()
                                 .unwrap_or_else(tokio::time::Instant::now);
-                            let timer = l.conn().read_timer(now, limit);
+                            l.conn().set_head_deadline(now, limit);
+                            let timer = std::future::poll_fn(|cx| l.conn().poll_head_timer(cx));
                             tokio::select! {
                                 biased;
                                 r = &mut send => break r,

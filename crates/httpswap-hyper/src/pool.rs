@@ -14,9 +14,11 @@
 //!   `keepalive_expiry` are closed (by a reaper task) and never handed out.
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use http::header::InvalidHeaderValue;
@@ -127,8 +129,8 @@ pub(crate) struct H1Conn {
     pub(crate) sender: H1Sender,
     pub(crate) write_timeout: WriteTimeout,
     /// The timer of the wait for a response head, kept from request to
-    /// request (see [`read_timer`](Self::read_timer)).
-    head_timer: Option<Pin<Box<Sleep>>>,
+    /// request (see [`set_head_deadline`](Self::set_head_deadline)).
+    head_timer: Option<HeadTimer>,
     /// Set by the lease (here, not in the lease: leases move with every
     /// request's state and stay small).
     taken_at: Option<Instant>,
@@ -178,26 +180,67 @@ impl H1Conn {
         Ok(host)
     }
 
-    /// The connection's timer for the wait for a response head, set to fire
-    /// `limit` after `now`. Kept from one request to the next: putting a
-    /// registered timer later only stores its new time (tokio moves it in
-    /// its wheel when the old time comes), where a new timer per request
-    /// took the wheel's lock to register it and again to cancel it.
-    pub(crate) fn read_timer(&mut self, now: Instant, limit: Duration) -> Pin<&mut Sleep> {
+    /// Sets the deadline of the wait for a response head: `limit` after
+    /// `now`, on the connection's timer (see [`HeadTimer`]).
+    pub(crate) fn set_head_deadline(&mut self, now: Instant, limit: Duration) {
         // as tokio's own `sleep` does with a limit beyond any clock
         let at = now
             .checked_add(limit)
             .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365 * 30));
         match &mut self.head_timer {
-            Some(timer) => timer.as_mut().reset(at),
-            None => self.head_timer = Some(Box::pin(tokio::time::sleep_until(at))),
+            Some(timer) => timer.set(at),
+            None => self.head_timer = Some(HeadTimer::new(at)),
         }
-        self.head_timer.as_mut().expect("set just above").as_mut()
     }
 
-    /// The timer as [`read_timer`](Self::read_timer) last set it.
-    pub(crate) fn head_timer(&mut self) -> Option<Pin<&mut Sleep>> {
-        self.head_timer.as_mut().map(Pin::as_mut)
+    /// Ready once the deadline [`set_head_deadline`](Self::set_head_deadline)
+    /// set last has passed (never, if none was set).
+    pub(crate) fn poll_head_timer(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        match &mut self.head_timer {
+            Some(timer) => timer.poll(cx),
+            None => Poll::Pending,
+        }
+    }
+}
+
+/// The timer of the wait for a response head on an HTTP/1 connection, kept
+/// from request to request: a new one per request took the timer wheel's
+/// lock to register it and again to cancel it. It is moved only to make it
+/// earlier: a later deadline, the usual case, is just stored (even putting
+/// a registered tokio timer later costs a tick conversion), and the timer,
+/// when it fires first, is moved on to it then.
+struct HeadTimer {
+    /// Fires no later than `deadline`.
+    sleep: Pin<Box<Sleep>>,
+    deadline: Instant,
+}
+
+impl HeadTimer {
+    fn new(at: Instant) -> Self {
+        HeadTimer {
+            sleep: Box::pin(tokio::time::sleep_until(at)),
+            deadline: at,
+        }
+    }
+
+    fn set(&mut self, at: Instant) {
+        if at < self.sleep.deadline() {
+            self.sleep.as_mut().reset(at);
+        }
+        self.deadline = at;
+    }
+
+    /// Ready once `deadline` has passed.
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        // at most twice round: after a reset, the timer's time is the deadline
+        loop {
+            ready!(self.sleep.as_mut().poll(cx));
+            if self.sleep.deadline() >= self.deadline {
+                return Poll::Ready(());
+            }
+            let at = self.deadline;
+            self.sleep.as_mut().reset(at);
+        }
     }
 }
 
@@ -945,5 +988,65 @@ impl Pool {
         drop(h2);
         drop(handoff);
         self.shared.notify.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HeadTimer;
+    use futures_util::FutureExt;
+    use std::time::Duration;
+    use tokio::time::{advance, Instant};
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// Whether the timer is ready now (one poll).
+    fn fired(t: &mut HeadTimer) -> bool {
+        std::future::poll_fn(|cx| t.poll(cx))
+            .now_or_never()
+            .is_some()
+    }
+
+    /// A later deadline, stored without moving the timer: when the timer
+    /// fires at the earlier time, it moves on and fires only at the
+    /// deadline.
+    #[tokio::test(start_paused = true)]
+    async fn a_later_deadline_is_kept_when_the_timer_fires_first() {
+        let start = Instant::now();
+        let mut t = HeadTimer::new(start + ms(100));
+        assert!(!fired(&mut t));
+        t.set(start + ms(1000));
+        advance(ms(150)).await;
+        assert!(!fired(&mut t), "fired at the old time");
+        advance(ms(800)).await;
+        assert!(!fired(&mut t), "fired before the deadline");
+        advance(ms(100)).await;
+        assert!(fired(&mut t), "not fired after the deadline");
+    }
+
+    /// A timer that fired while the connection was idle does not fail the
+    /// next request at once.
+    #[tokio::test(start_paused = true)]
+    async fn a_timer_fired_while_idle_waits_for_the_new_deadline() {
+        let start = Instant::now();
+        let mut t = HeadTimer::new(start + ms(100));
+        advance(ms(200)).await;
+        t.set(Instant::now() + ms(500));
+        assert!(!fired(&mut t), "an old time failed a new wait");
+        advance(ms(600)).await;
+        assert!(fired(&mut t));
+    }
+
+    /// An earlier deadline (a shorter limit) moves the timer.
+    #[tokio::test(start_paused = true)]
+    async fn an_earlier_deadline_moves_the_timer() {
+        let start = Instant::now();
+        let mut t = HeadTimer::new(start + Duration::from_secs(600));
+        assert!(!fired(&mut t));
+        t.set(start + ms(100));
+        advance(ms(150)).await;
+        assert!(fired(&mut t), "the shorter limit did not fire");
     }
 }
