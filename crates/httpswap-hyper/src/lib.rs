@@ -275,18 +275,30 @@ impl Inner {
         timeouts: Timeouts,
     ) -> Result<Fast<'_, impl Future<Output = hyper::Result<http::Response<Incoming>>> + Send>, Error>
     {
-        // a copy for the one retry a dead reused connection allows, made
-        // before the request is put in this connection's form, with the
-        // request's own event hooks (the retry looks for them there)
-        let backup = try_clone_request(&request).map(|mut copy| {
-            if let Some(events) = request.extensions().get::<SharedEvents>() {
+        // A copy for the one retry a dead reused connection allows, as
+        // `try_clone_request` makes it, but with the request's own event
+        // hooks (the retry looks for them there), made in its box, and
+        // given the request's URL itself when the request takes the
+        // origin-form (a URL copied and the original dropped cost more).
+        let mut backup = request.body().try_clone().map(|body| {
+            let mut copy = Box::new(http::Request::new(body));
+            *copy.method_mut() = request.method().clone();
+            *copy.headers_mut() = request.headers().clone();
+            let ext = request.extensions();
+            if let Some(t) = ext.get::<Timeouts>() {
+                copy.extensions_mut().insert(*t);
+            }
+            if let Some(events) = ext.get::<SharedEvents>() {
                 copy.extensions_mut().insert(events.clone());
             }
-            Box::new(copy)
+            copy
         });
         let conn = lease.conn();
         conn.write_timeout.set(timeouts.write);
-        prepare_h1(&mut request, &target, conn)?;
+        let url = prepare_h1(&mut request, &target, conn)?;
+        if let Some(copy) = &mut backup {
+            *copy.uri_mut() = url.unwrap_or_else(|| request.uri().clone());
+        }
         let send = conn
             .sender
             .send_request(request.map(|b| ReqBody::new(b, None)));
@@ -730,7 +742,7 @@ fn respond(
 /// `Proxy-Authorization`); absolute-form, no Host, for HTTP/2.
 fn prepare(req: &mut Request, target: &Target, conn: &mut Conn) -> Result<(), Error> {
     match conn {
-        Conn::H1(lease) => prepare_h1(req, target, lease.conn()),
+        Conn::H1(lease) => prepare_h1(req, target, lease.conn()).map(drop),
         Conn::H2(_) => {
             *req.version_mut() = Version::HTTP_2;
             req.headers_mut().remove(HOST);
@@ -739,8 +751,9 @@ fn prepare(req: &mut Request, target: &Target, conn: &mut Conn) -> Result<(), Er
     }
 }
 
-/// [`prepare`] for an HTTP/1 connection.
-fn prepare_h1(req: &mut Request, target: &Target, conn: &mut H1Conn) -> Result<(), Error> {
+/// [`prepare`] for an HTTP/1 connection. Returns the request's URL when it
+/// was replaced by the origin-form.
+fn prepare_h1(req: &mut Request, target: &Target, conn: &mut H1Conn) -> Result<Option<Uri>, Error> {
     *req.version_mut() = Version::HTTP_11;
     let forward_proxied = target.forward_proxied();
     // (an empty map, as a plain GET's often is, has nothing to look up)
@@ -761,15 +774,15 @@ fn prepare_h1(req: &mut Request, target: &Target, conn: &mut H1Conn) -> Result<(
         if let Some(auth) = target.proxy.as_ref().and_then(|p| p.auth.clone()) {
             req.headers_mut().entry(PROXY_AUTHORIZATION).or_insert(auth);
         }
+        Ok(None)
     } else {
         let pq = req
             .uri()
             .path_and_query()
             .cloned()
             .unwrap_or_else(|| PathAndQuery::from_static("/"));
-        *req.uri_mut() = Uri::from(pq);
+        Ok(Some(std::mem::replace(req.uri_mut(), Uri::from(pq))))
     }
-    Ok(())
 }
 
 #[allow(dead_code)]
