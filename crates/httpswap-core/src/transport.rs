@@ -72,6 +72,11 @@ pub trait HttpTransport: Send + Sync + fmt::Debug + 'static {
     /// Sends one request and returns the response once its head arrived.
     /// The body streams after that.
     ///
+    /// A transport may hand the request over before the future is first
+    /// polled (the hyper backend does when an idle connection is ready, as
+    /// hyper's own `SendRequest::send_request` does); dropping the future
+    /// cancels the request either way.
+    ///
     /// # Errors
     ///
     /// Any transport failure, mapped onto [`ErrorKind`](crate::ErrorKind).
