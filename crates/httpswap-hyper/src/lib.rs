@@ -849,21 +849,10 @@ mod tests {
     /// carries them.
     #[tokio::test]
     async fn the_fast_path_retry_keeps_the_request_hooks() {
-        let server =
-            httpswap_test::TestServer::start(|mut conn: httpswap_test::ServerConn| async move {
-                let mut n = 0;
-                while let Ok(Some(req)) = conn.read_request().await {
-                    n += 1;
-                    if conn.index == 0 && n == 2 {
-                        conn.close().await;
-                        return;
-                    }
-                    if httpswap_test::echo(&mut conn, &req).await.is_err() {
-                        return;
-                    }
-                }
-            })
-            .await;
+        let server = httpswap_test::TestServer::start(
+            httpswap_test::conformance::close_after_second_request(),
+        )
+        .await;
         let t = super::HyperTransport::with_defaults().expect("transport");
         let get = |path: &str| {
             http::Request::get(server.url(path))

@@ -1128,7 +1128,10 @@ pub async fn stale_idle_connection_closed_by_server(b: Backend) {
     assert_eq!(server.requests().len(), 4);
 }
 
-fn close_after_second_request(
+/// A server script: echoes every request, except that the first
+/// connection is closed without an answer once its second request was read
+/// (a kept-alive connection found dead by the request that reuses it).
+pub fn close_after_second_request(
 ) -> impl Fn(ServerConn) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync + 'static
 {
     |mut conn: ServerConn| {
