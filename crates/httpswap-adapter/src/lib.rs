@@ -35,6 +35,6 @@ mod upload;
 pub use chain::{chain, find_source};
 pub use download::{BodyLimits, EndGuard, TimedBody};
 pub use origin::{check_url, Origin};
-pub use retry::{is_idempotent, try_clone_request};
+pub use retry::{copy_request_head, is_idempotent, try_clone_request};
 pub use slots::{pool_stats, Connections, Slot, Slots};
 pub use upload::{drive, within_total, Progress, Upload, UPLOAD_CHUNK};

@@ -65,7 +65,7 @@ use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
-use httpswap_adapter::{is_idempotent, try_clone_request, BodyLimits};
+use httpswap_adapter::{copy_request_head, is_idempotent, try_clone_request, BodyLimits};
 
 use crate::body::{map_body_error, Progress, ReqBody, ResBody};
 use crate::connect::{connect, ConnectOptions, ProxyKey, Target};
@@ -282,13 +282,8 @@ impl Inner {
         // origin-form (a URL copied and the original dropped cost more).
         let mut backup = request.body().try_clone().map(|body| {
             let mut copy = Box::new(http::Request::new(body));
-            *copy.method_mut() = request.method().clone();
-            *copy.headers_mut() = request.headers().clone();
-            let ext = request.extensions();
-            if let Some(t) = ext.get::<Timeouts>() {
-                copy.extensions_mut().insert(*t);
-            }
-            if let Some(events) = ext.get::<SharedEvents>() {
+            copy_request_head(&request, &mut copy);
+            if let Some(events) = request.extensions().get::<SharedEvents>() {
                 copy.extensions_mut().insert(events.clone());
             }
             copy
