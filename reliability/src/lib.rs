@@ -66,11 +66,14 @@ pub async fn bounded<F: std::future::Future>(f: F) -> F::Output {
         .expect("finished in time")
 }
 
-/// A server process the test started; killed (and its directory removed)
-/// when dropped.
+/// A server process the test started, in a process group of its own, so
+/// that its children (nginx's and gunicorn's workers) can be stopped with
+/// it. Dropped, it is stopped ([`Server::stop`]) and its directory removed.
 #[derive(Debug)]
 pub struct Server {
     child: Child,
+    /// Its process id, which is also its process group's.
+    group: i32,
     /// Where it listens.
     pub addr: SocketAddr,
     dir: PathBuf,
@@ -79,12 +82,58 @@ pub struct Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.start_kill();
+        let left = self.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
+        // a server that outlives its test keeps its port and piles up run
+        // after run (issue 25): say so, and fail the test unless it is
+        // failing already
+        if !left.is_empty() && !std::thread::panicking() {
+            panic!("{} left processes running: {left:?}", self.name);
+        }
     }
 }
 
+/// How long a server gets to stop after `SIGTERM` before its group is
+/// killed, and how long after that its processes get to disappear.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
 impl Server {
+    /// Stops the server and every process in its group: `SIGTERM` (nginx,
+    /// gunicorn, squid and haproxy stop their workers on it), a bounded
+    /// wait, then `SIGKILL` to the group. Returns the processes still
+    /// there after that (none, unless something resists `SIGKILL`).
+    /// Called by `drop`; calling it again does nothing more.
+    pub fn stop(&mut self) -> Vec<String> {
+        let group = rustix::process::Pid::from_raw(self.group).expect("a positive pid");
+        let _ = rustix::process::kill_process_group(group, rustix::process::Signal::TERM);
+        if !self.wait_gone(STOP_GRACE) {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+            self.wait_gone(STOP_GRACE);
+        }
+        group_processes(self.group)
+    }
+
+    /// Reaps the server's own process and waits, up to `limit`, until no
+    /// process of its group is left. Returns whether none is.
+    fn wait_gone(&mut self, limit: Duration) -> bool {
+        let start = Instant::now();
+        loop {
+            let _ = self.child.try_wait();
+            if group_processes(self.group).is_empty() {
+                return true;
+            }
+            if start.elapsed() > limit {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The server's process group (its own process id).
+    pub fn process_group(&self) -> i32 {
+        self.group
+    }
+
     /// `http://127.0.0.1:<port><path>`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
@@ -138,6 +187,36 @@ pub fn require(program: &str, install: &str) -> PathBuf {
     );
 }
 
+/// The processes of process group `group` that still run, as `pid name`
+/// (read from `/proc`; zombies, which hold no socket and wait only for
+/// their parent to reap them, are not counted).
+///
+/// ```
+/// // no process has the largest id there is
+/// assert!(httpswap_reliability::group_processes(i32::MAX).is_empty());
+/// ```
+pub fn group_processes(group: i32) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for entry in dir.flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid pgrp ...": comm may hold spaces and ')'
+        let Some((head, rest)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        let mut fields = rest.split_whitespace();
+        let (state, _ppid, pgrp) = (fields.next(), fields.next(), fields.next());
+        if state != Some("Z") && pgrp.and_then(|p| p.parse::<i32>().ok()) == Some(group) {
+            found.push(head.replacen(" (", " ", 1));
+        }
+    }
+    found
+}
+
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "httpswap-{name}-{}-{}",
@@ -167,11 +246,17 @@ async fn spawn(
         .stdin(Stdio::null())
         .stdout(file("stdout"))
         .stderr(file("stderr"))
-        .kill_on_drop(true)
+        // a group of its own: its workers are stopped with it
+        .process_group(0)
         .spawn()
         .unwrap_or_else(|e| panic!("starting {name} ({}): {e}", program.display()));
+    let group = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .expect("a started process has an id");
     let server = Server {
         child,
+        group,
         addr: SocketAddr::from(([127, 0, 0, 1], port)),
         dir,
         name,
