@@ -16,6 +16,14 @@
 //! are not a transport's job: the `httpswap` facade does them once, above
 //! the trait.
 //!
+//! # Credentials in URLs
+//!
+//! User info in a URL (`http://alice:s3cret@host/`) is sent as
+//! `Authorization: Basic ...` and never in the request line, the `Host`
+//! header, a log or an error: every backend calls
+//! [`apply_url_credentials`] before anything else, and the client layer
+//! does it before recording the URL.
+//!
 //! # Per-request settings
 //!
 //! A [`Timeouts`] value in a request's extensions overrides the transport's
@@ -26,6 +34,7 @@
 
 mod body;
 mod config;
+mod credentials;
 mod error;
 pub mod events;
 mod proxy;
@@ -39,6 +48,7 @@ pub use config::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEEPALIVE_EXPIRY, DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_KEEPALIVE_CONNECTIONS, DEFAULT_MAX_REDIRECTS, DEFAULT_TIMEOUT,
 };
+pub use credentials::{apply_url_credentials, basic_auth, redact_url, without_userinfo};
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use events::{Events, SharedEvents};
 pub use proxy::{proxy_refused, NoProxy, Proxy, ProxyConfig, ProxyRules};

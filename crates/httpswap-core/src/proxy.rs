@@ -41,13 +41,15 @@ impl Proxy {
     /// [`ErrorKind::Builder`] when the URL does not parse, has no host, has
     /// a path, or uses a scheme other than `http`.
     pub fn parse(url: &str) -> Result<Proxy, Error> {
-        let bad = |why: &str| Error::builder(format!("invalid proxy url {url:?}: {why}"));
         let url = url.trim();
         let with_scheme = if url.contains("://") {
             url.to_owned()
         } else {
             format!("http://{url}")
         };
+        // the message names the URL without its credentials
+        let shown = crate::redact_url(&with_scheme).into_owned();
+        let bad = |why: &str| Error::builder(format!("invalid proxy url {shown:?}: {why}"));
         let uri: Uri = with_scheme
             .parse()
             .map_err(|e: http::uri::InvalidUri| bad(&e.to_string()).with_source(e))?;
@@ -392,6 +394,18 @@ mod tests {
             let e = Proxy::parse(bad).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Builder, "{bad}");
             assert!(e.to_string().contains("invalid proxy url"), "{e}");
+        }
+    }
+
+    #[test]
+    fn errors_hide_the_password() {
+        for bad in [
+            "http://alice:s3cret@p:99999",
+            "alice:s3cret@p:1/x",
+            "ftp://alice:s3cret@p",
+        ] {
+            let e = Proxy::parse(bad).unwrap_err();
+            assert!(!format!("{e} {e:?}").contains("s3cret"), "{e:?}");
         }
     }
 

@@ -239,8 +239,13 @@ impl Inner {
     /// else is done when the future is polled (`send`).
     fn start(
         self: &Arc<Self>,
-        request: Request,
+        mut request: Request,
     ) -> Pin<Box<dyn Future<Output = Result<Response, Error>> + Send + '_>> {
+        // before anything looks at the URL: its user info is sent as Basic
+        // authentication, never on the wire as it is, logged or in an error
+        if let Err(e) = httpswap_core::apply_url_credentials(&mut request) {
+            return Box::pin(std::future::ready(Err(e.with_backend(BACKEND))));
+        }
         let timeouts = self.timeouts_for(&request);
         let mut start = Start::Lookup;
         if timeouts.total.is_none()

@@ -218,10 +218,12 @@ struct Exchange<'a> {
 }
 
 impl Inner {
-    async fn send(&self, request: Request) -> Result<Response, Error> {
+    async fn send(&self, mut request: Request) -> Result<Response, Error> {
         if *self.closed.borrow() {
             return Err(closed());
         }
+        // user info is sent as Basic authentication, never as it is
+        httpswap_core::apply_url_credentials(&mut request)?;
         let timeouts = request
             .extensions()
             .get::<Timeouts>()

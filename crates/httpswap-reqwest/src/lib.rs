@@ -272,10 +272,13 @@ fn closed() -> Error {
 }
 
 impl Inner {
-    async fn send(&self, request: Request) -> Result<Response, Error> {
+    async fn send(&self, mut request: Request) -> Result<Response, Error> {
         if self.closed.load(Ordering::SeqCst) {
             return Err(closed());
         }
+        // user info is sent as Basic authentication, never as it is (reqwest
+        // would also print it in its errors)
+        httpswap_core::apply_url_credentials(&mut request)?;
         let timeouts = request
             .extensions()
             .get::<Timeouts>()

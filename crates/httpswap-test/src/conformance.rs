@@ -92,6 +92,7 @@ macro_rules! conformance_tests {
             round_trip_bodiless_with_content_length,
             round_trip_headers_repeated_and_non_utf8,
             round_trip_query_string_exact,
+            round_trip_url_credentials_as_basic_auth,
             round_trip_empty_bodies,
             round_trip_large_bodies_both_ways,
             round_trip_streamed_upload_and_chunked_download,
@@ -146,6 +147,7 @@ macro_rules! conformance_tests {
             client_redirect_method_rewriting,
             client_redirect_limit_and_loop,
             client_redirect_cross_origin_drops_credentials,
+            client_url_credentials_as_basic_auth,
             client_redirect_invalid_location,
             client_redirect_streaming_body_not_replayable,
             client_decompression_each_codec,
@@ -419,6 +421,55 @@ pub async fn round_trip_query_string_exact(b: Backend) {
     let res = t.send(get(&server.url(target))).await.expect("response");
     assert_eq!(res.headers()["x-target"], target);
     assert_eq!(server.requests()[0].target, target);
+}
+
+/// User info in the URL is sent as `Authorization: Basic` (percent-decoded)
+/// and never in the request line or `Host`; an `Authorization` header the
+/// request has wins. Every backend, through the trait (the client layer
+/// does the same above it).
+pub async fn round_trip_url_credentials_as_basic_auth(b: Backend) {
+    let server = TestServer::echo().await;
+    let t = b.default_transport();
+    let with = |userinfo: &str, path: &str| {
+        server
+            .url(path)
+            .replace("http://", &format!("http://{userinfo}@"))
+    };
+    body_of(
+        t.send(get(&with("alice:s3cr%40t", "/a?x=1")))
+            .await
+            .expect("sent"),
+    )
+    .await
+    .expect("body");
+    body_of(t.send(get(&with("bob", "/b"))).await.expect("sent"))
+        .await
+        .expect("body");
+    let mut own = get(&with("alice:s3cret", "/c"));
+    own.headers_mut()
+        .insert("authorization", HeaderValue::from_static("Bearer mine"));
+    body_of(t.send(own).await.expect("sent"))
+        .await
+        .expect("body");
+    let host = server.addr().to_string();
+    let seen: Vec<(String, String, String)> = server
+        .requests()
+        .into_iter()
+        .map(|r| {
+            let h = |n: &str| String::from_utf8_lossy(r.headers[n].as_bytes()).into_owned();
+            (r.target.clone(), h("authorization"), h("host"))
+        })
+        .collect();
+    let expect = |t: &str, a: &str| (t.to_owned(), a.to_owned(), host.clone());
+    assert_eq!(
+        seen,
+        [
+            // alice:s3cr@t, bob: (no password)
+            expect("/a?x=1", "Basic YWxpY2U6czNjckB0"),
+            expect("/b", "Basic Ym9iOg=="),
+            expect("/c", "Bearer mine"),
+        ]
+    );
 }
 
 /// Empty bodies both ways: `Content-Length: 0` on POST, nothing on GET.

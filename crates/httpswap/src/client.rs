@@ -4,10 +4,12 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::{HeaderName, HeaderValue, ACCEPT_ENCODING, CONTENT_TYPE, USER_AGENT};
+use http::header::{
+    HeaderName, HeaderValue, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_TYPE, USER_AGENT,
+};
 use http::{HeaderMap, Method};
 use httpswap_core::{
-    Body, Error, ErrorKind, Events, HttpTransport, Request, Response, SharedEvents,
+    redact_url, Body, Error, ErrorKind, Events, HttpTransport, Request, Response, SharedEvents,
     SharedTransport, Timeouts, TransportConfig, TransportConfigBuilder,
 };
 use tokio::time::Instant;
@@ -60,7 +62,10 @@ impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
             .field("transport", &self.inner.transport.name())
-            .field("base_url", &self.inner.base_url.as_ref().map(Url::as_str))
+            .field(
+                "base_url",
+                &self.inner.base_url.as_ref().map(|u| redact_url(u.as_str())),
+            )
             .field("timeouts", &self.inner.timeouts)
             .field("retry", &self.inner.retry)
             .field("max_redirects", &self.inner.max_redirects)
@@ -117,6 +122,13 @@ impl Client {
     /// A URL that does not parse, or holds a control character such as CR,
     /// LF, tab or NUL (which URL parsers would silently drop), fails the
     /// send with [`ErrorKind::InvalidUrl`].
+    ///
+    /// User info in the URL (`http://alice:s3cret@host/`) is sent as
+    /// `Authorization: Basic ...`, percent-decoded, as httpx, reqwest and
+    /// curl do; it replaces a default `Authorization` header, and a header
+    /// set on this request replaces it. It is removed from the URL, so it
+    /// never appears in the request line, `Host`, events, `tracing` or
+    /// errors (see [`apply_url_credentials`](crate::apply_url_credentials)).
     pub fn request(&self, method: Method, url: &str) -> RequestBuilder {
         let built = self.resolve(url).and_then(|url| {
             let mut req = http::Request::builder()
@@ -124,6 +136,13 @@ impl Client {
                 .uri(url.as_str())
                 .body(Body::empty())?;
             *req.headers_mut() = self.inner.headers.clone();
+            if !url.username().is_empty() || url.password().is_some() {
+                // the URL's credentials are this request's own: they win
+                // over a default `Authorization` (a header set on the
+                // builder later wins over them)
+                req.headers_mut().remove(AUTHORIZATION);
+                httpswap_core::apply_url_credentials(&mut req)?;
+            }
             Ok(req)
         });
         RequestBuilder {
@@ -182,6 +201,9 @@ impl Client {
     pub async fn execute(&self, mut request: Request) -> Result<Response, Error> {
         use tracing::Instrument;
         let inner = &*self.inner;
+        // user info leaves the URL before it is sent or recorded; an
+        // `Authorization` the request has wins over it
+        httpswap_core::apply_url_credentials(&mut request)?;
         for (name, value) in &inner.headers {
             if !request.headers().contains_key(name) {
                 request.headers_mut().insert(name.clone(), value.clone());
@@ -233,7 +255,7 @@ impl Client {
         if let Some(c) = url.chars().find(|c| c.is_ascii_control()) {
             return Err(Error::new(
                 ErrorKind::InvalidUrl,
-                format!("invalid url {url:?}: control character {c:?}"),
+                format!("invalid url {:?}: control character {c:?}", redact_url(url)),
             ));
         }
         let parsed = match &self.inner.base_url {
@@ -241,13 +263,20 @@ impl Client {
             None => Url::parse(url),
         };
         let url = parsed.map_err(|e| {
-            Error::new(ErrorKind::InvalidUrl, format!("invalid url {url:?}: {e}")).with_source(e)
+            Error::new(
+                ErrorKind::InvalidUrl,
+                format!("invalid url {:?}: {e}", redact_url(url)),
+            )
+            .with_source(e)
         })?;
         match url.scheme() {
             "http" | "https" => Ok(url),
             other => Err(Error::new(
                 ErrorKind::UnsupportedProtocol,
-                format!("unsupported url scheme {other:?} in {url}: expected http or https"),
+                format!(
+                    "unsupported url scheme {other:?} in {}: expected http or https",
+                    redact_url(url.as_str())
+                ),
             )),
         }
     }
@@ -283,7 +312,7 @@ impl fmt::Debug for ClientBuilder {
         f.debug_struct("ClientBuilder")
             .field("transport", &self.transport)
             .field("config", &self.config)
-            .field("base_url", &self.base_url)
+            .field("base_url", &self.base_url.as_deref().map(redact_url))
             .finish_non_exhaustive()
     }
 }
@@ -416,7 +445,7 @@ impl ClientBuilder {
                 let mut url = Url::parse(&u).map_err(|e| {
                     Error::new(
                         ErrorKind::InvalidUrl,
-                        format!("invalid base url {u:?}: {e}"),
+                        format!("invalid base url {:?}: {e}", redact_url(&u)),
                     )
                     .with_source(e)
                 })?;

@@ -18,7 +18,9 @@
 //! - `Location` is resolved against the URL that answered (RFC 3986); one
 //!   that is not valid UTF-8 or does not resolve to a URL is a
 //!   [`ErrorKind::RemoteProtocol`] error, one with a scheme other than http
-//!   or https an [`ErrorKind::UnsupportedProtocol`] error.
+//!   or https an [`ErrorKind::UnsupportedProtocol`] error. User info in a
+//!   `Location` is removed, never sent (nor taken as credentials, as in
+//!   httpx).
 //!
 //! The body of a redirect response is read (up to 64 KiB) so that its
 //! connection goes back to the pool, then dropped.
@@ -28,7 +30,7 @@ use http::header::{
     PROXY_AUTHORIZATION, TRANSFER_ENCODING,
 };
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
-use httpswap_core::{Error, ErrorKind};
+use httpswap_core::{redact_url, Error, ErrorKind};
 use url::Url;
 
 /// Redirects followed by default.
@@ -58,9 +60,13 @@ pub fn is_redirect(status: StatusCode) -> bool {
 /// other than http and https.
 pub fn resolve_location(base: &Uri, location: &HeaderValue) -> Result<Uri, Error> {
     let bad = |why: String| {
+        let shown = String::from_utf8_lossy(location.as_bytes());
         Error::new(
             ErrorKind::RemoteProtocol,
-            format!("invalid redirect location {location:?} from {base}: {why}"),
+            format!(
+                "invalid redirect location {:?} from {base}: {why}",
+                redact_url(&shown)
+            ),
         )
     };
     let text = location
@@ -81,6 +87,11 @@ pub fn resolve_location(base: &Uri, location: &HeaderValue) -> Result<Uri, Error
         return Err(bad("no host".into()));
     }
     url.set_fragment(None);
+    // user info in a Location is the server's: never sent, nor taken as
+    // credentials (as httpx does); `set_*` fail only for URLs without a
+    // host, refused above
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
     url.as_str()
         .parse()
         .map_err(|e: http::uri::InvalidUri| bad(e.to_string()))
@@ -157,6 +168,7 @@ mod tests {
         assert_eq!(ok("//b.example/s"), "http://b.example/s");
         assert_eq!(ok("https://b.example/s#frag"), "https://b.example/s");
         assert_eq!(ok("/a b"), "http://a.example:8080/a%20b");
+        assert_eq!(ok("http://u:pw@b.example/s"), "http://b.example/s");
         let kind = |l: &[u8]| {
             resolve_location(&base, &HeaderValue::from_bytes(l).unwrap())
                 .unwrap_err()

@@ -400,6 +400,65 @@ pub async fn client_redirect_cross_origin_drops_credentials(b: Backend) {
     assert_eq!(landed.headers["x-trace"], "t1");
 }
 
+/// Credentials in the URL are sent as `Authorization: Basic`, never in the
+/// request line or `Host`; they win over a default `Authorization` and lose
+/// to one set on the request; they follow a same-origin redirect and are
+/// dropped across origins; user info in a `Location` is never sent.
+pub async fn client_url_credentials_as_basic_auth(b: Backend) {
+    let other = routes(|_, _| Reply::ok("other")).await;
+    let elsewhere = other.url("/landed").replace("http://", "http://eve:leak@");
+    let server = routes(move |r, _| match r.target.as_str() {
+        "/start" => Reply::to(302, "/same"),
+        "/same" => Reply::to(307, elsewhere.clone()),
+        _ => Reply::ok("plain"),
+    })
+    .await;
+    let with_creds = |path: &str| {
+        server
+            .url(path)
+            .replace("http://", "http://alice:s3cr%40t@")
+    };
+    let alice = "Basic YWxpY2U6czNjckB0"; // alice:s3cr@t
+    let c = client_with(&b, |c| c.default_header("authorization", "Bearer default"));
+    let res = c.get(&with_creds("/start")).send().await.expect("response");
+    assert_eq!(res.text().await.expect("body"), "other");
+    let host = server.addr().to_string();
+    for r in server.requests() {
+        assert_eq!(r.headers["authorization"], alice, "{}", r.target);
+        assert_eq!(r.headers["host"], host.as_str());
+        assert!(r.target.starts_with('/'), "{}", r.target);
+    }
+    let landed = &other.requests()[0];
+    assert!(landed.headers.get("authorization").is_none(), "{landed:?}");
+    assert_eq!(landed.target, "/landed");
+    assert_eq!(landed.headers["host"], other.addr().to_string().as_str());
+
+    // a header set on the request wins over the URL's credentials
+    let res = c
+        .get(&with_creds("/own"))
+        .bearer_auth("mine")
+        .send()
+        .await
+        .expect("response");
+    res.bytes().await.expect("body");
+    let last = server.requests().pop().expect("a request");
+    assert_eq!(last.headers["authorization"], "Bearer mine");
+
+    // a request built elsewhere, with user info and no header, run by execute
+    let req = http::Request::get(with_creds("/built"))
+        .body(Body::empty())
+        .expect("request");
+    c.execute(req)
+        .await
+        .expect("response")
+        .bytes()
+        .await
+        .expect("body");
+    let last = server.requests().pop().expect("a request");
+    assert_eq!(last.target, "/built");
+    assert_eq!(last.headers["authorization"], alice);
+}
+
 /// An invalid `Location` is RemoteProtocol; a non-http one is
 /// UnsupportedProtocol; nothing is requested from it.
 pub async fn client_redirect_invalid_location(b: Backend) {
