@@ -1,0 +1,214 @@
+//! Cancellation, events and statistics, and closing the transport.
+
+use super::*;
+
+/// Requests dropped at random points under load leak no pool slot: after
+/// them, a request still gets a connection well within the pool timeout and
+/// the server never saw more sockets than allowed.
+pub async fn cancellation_leaks_no_slot(b: Backend) {
+    let server = TestServer::start(|mut conn: ServerConn| async move {
+        echo_loop(&mut conn, |req| ms(5 + (req.target.len() as u64 % 4) * 10)).await;
+    })
+    .await;
+    let t = b.build(
+        base()
+            .pool_max_connections(4)
+            .pool_max_keepalive(4)
+            .timeout_pool(ms(500)),
+    );
+    let mut tasks = Vec::new();
+    for i in 0..40u64 {
+        let t = t.clone();
+        let url = server.url(&format!("/c/{}", "x".repeat(i as usize % 7)));
+        let task = tokio::spawn(async move {
+            let res = t.send(get(&url)).await?;
+            body_of(res).await
+        });
+        tasks.push((task, i));
+    }
+    for (task, i) in tasks {
+        if i % 3 == 0 {
+            tokio::time::sleep(ms(i % 5)).await;
+            task.abort();
+        }
+        let _ = task.await;
+    }
+    for _ in 0..4 {
+        let res = t
+            .send(get(&server.url("/after")))
+            .await
+            .expect("a slot is free");
+        body_of(res).await.expect("body");
+    }
+    let socket_bound = if t.capabilities().socket_limit { 4 } else { 8 };
+    assert!(
+        server.stats().max_open() <= socket_bound,
+        "saw {}",
+        server.stats().max_open()
+    );
+    let stats = t.pool_stats();
+    assert_eq!(stats.in_use, Some(0), "{stats:?}");
+}
+
+/// A request abandoned before its response head, with one connection
+/// slot: where the backend frees it at once (`frees_abandoned_at_once`)
+/// the next request gets the slot straight away; where it does not
+/// (curl), the abandoned transfer keeps the slot, the next request fails
+/// with PoolTimeout, and the slot comes back as soon as the server closes
+/// that connection. Either way nothing leaks.
+pub async fn cancellation_before_head_frees_slot(b: Backend) {
+    let release = Arc::new(tokio::sync::Notify::new());
+    let server = TestServer::start({
+        let release = release.clone();
+        move |mut conn: ServerConn| {
+            let release = release.clone();
+            async move {
+                let Ok(Some(req)) = conn.read_request().await else {
+                    return;
+                };
+                if req.target == "/stall" {
+                    // no answer until told (bounded), then close
+                    let _ = tokio::time::timeout(Duration::from_secs(5), release.notified()).await;
+                    return;
+                }
+                if echo(&mut conn, &req).await.is_ok() {
+                    serve_echo(conn).await;
+                }
+            }
+        }
+    })
+    .await;
+    let t = b.build(
+        base()
+            .pool_max_connections(1)
+            .pool_max_keepalive(1)
+            .timeout_pool(ms(100)),
+    );
+    let abandoned = tokio::time::timeout(ms(30), t.send(get(&server.url("/stall")))).await;
+    assert!(abandoned.is_err(), "the server never answers /stall");
+    let next = t.send(get(&server.url("/next"))).await;
+    if t.capabilities().frees_abandoned_at_once {
+        let res = next.expect("the abandoned request's slot is free at once");
+        assert_eq!(res.headers()["x-target"], "/next");
+        body_of(res).await.expect("body");
+    } else {
+        let err = next.expect_err("the abandoned transfer still holds the only slot");
+        assert_eq!(err.kind(), ErrorKind::PoolTimeout, "{err:?}");
+        release.notify_one();
+        // the slot comes back once the library sees the close
+        let mut r = get(&server.url("/after-close"));
+        r.extensions_mut().insert(httpswap_core::Timeouts {
+            pool: Some(Duration::from_secs(2)),
+            ..httpswap_core::Timeouts::default()
+        });
+        let res = t.send(r).await.expect("the slot came back");
+        assert_eq!(res.headers()["x-target"], "/after-close");
+        body_of(res).await.expect("body");
+    }
+    assert_eq!(t.pool_stats().in_use, Some(0), "{:?}", t.pool_stats());
+}
+
+#[derive(Debug, Default)]
+struct Recorder(Mutex<Vec<String>>);
+
+impl Events for Recorder {
+    fn connection_created(&self, e: &ConnectionEvent) {
+        self.0
+            .lock()
+            .expect("lock")
+            .push(format!("created {}", e.origin));
+    }
+    fn connection_reused(&self, e: &ConnectionEvent) {
+        self.0
+            .lock()
+            .expect("lock")
+            .push(format!("reused {}", e.origin));
+    }
+    fn connection_queued(&self, e: &ConnectionEvent) {
+        self.0
+            .lock()
+            .expect("lock")
+            .push(format!("queued {}", e.origin));
+    }
+}
+
+/// created, then reused; queued when a request waits for the one slot;
+/// pool statistics add up.
+pub async fn events_in_order_and_stats_add_up(b: Backend) {
+    let server = TestServer::start(|mut conn: ServerConn| async move {
+        echo_loop(&mut conn, |_| ms(30)).await;
+    })
+    .await;
+    let rec = Arc::new(Recorder::default());
+    let t = b.build(
+        base()
+            .pool_max_connections(1)
+            .pool_max_keepalive(1)
+            .events(rec.clone()),
+    );
+    let origin = format!("http://127.0.0.1:{}", server.addr().port());
+    let caps = t.capabilities();
+    body_of(t.send(get(&server.url("/1"))).await.expect("1"))
+        .await
+        .expect("body");
+    settle(&caps).await;
+    body_of(t.send(get(&server.url("/2"))).await.expect("2"))
+        .await
+        .expect("body");
+    settle(&caps).await;
+    let (a, b2) = tokio::join!(
+        async { body_of(t.send(get(&server.url("/3"))).await?).await },
+        async {
+            tokio::time::sleep(ms(5)).await;
+            body_of(t.send(get(&server.url("/4"))).await?).await
+        }
+    );
+    a.expect("3");
+    b2.expect("4");
+    let got = rec.0.lock().expect("lock").clone();
+    let (created, reused, queued) = (
+        format!("created {origin}"),
+        format!("reused {origin}"),
+        format!("queued {origin}"),
+    );
+    // /4 gets the connection /3 freed, except on a backend whose library
+    // gives it back from a task of its own: there, /4 may have asked before
+    // it was back and opened a second one (`reuse_known_at_checkout`)
+    let fresh_fourth = !caps.reuse_known_at_checkout && got.last() == Some(&created);
+    let fourth = if fresh_fourth { &created } else { &reused };
+    if caps.reuse_known_at_checkout {
+        assert_eq!(
+            got,
+            [&created, &reused, &reused, &queued, fourth].map(String::clone)
+        );
+    } else {
+        // /3's reuse shows with its head, after /4 started waiting
+        assert_eq!(
+            got,
+            [&created, &reused, &queued, &reused, fourth].map(String::clone)
+        );
+    }
+    let stats = t.pool_stats();
+    let created_count = if fresh_fourth { 2 } else { 1 };
+    assert_eq!(stats.created, Some(created_count), "{stats:?}");
+    assert_eq!(stats.reused, Some(4 - created_count), "{stats:?}");
+    assert_eq!(stats.waited, Some(1), "{stats:?}");
+    // a backend that cannot see its sockets says so with None
+    let sockets = caps.socket_limit.then_some(1);
+    assert_eq!(stats.open, sockets, "{stats:?}");
+    assert_eq!(stats.idle, sockets, "{stats:?}");
+    assert_eq!(stats.in_use, Some(0), "{stats:?}");
+}
+
+/// After `close`, requests fail with Closed and idle sockets are closed.
+pub async fn close_refuses_new_requests(b: Backend) {
+    let server = TestServer::echo().await;
+    let t = b.default_transport();
+    body_of(t.send(get(&server.url("/"))).await.expect("open"))
+        .await
+        .expect("body");
+    t.close().await;
+    let err = t.send(get(&server.url("/"))).await.expect_err("closed");
+    assert_eq!(err.kind(), ErrorKind::Closed, "{err:?}");
+    eventually("idle connection closed", || server.stats().open() == 0).await;
+}

@@ -1,0 +1,94 @@
+//! Malformed and truncated responses are RemoteProtocol errors, never a short body returned as complete.
+
+use super::*;
+
+async fn one_shot(raw: &'static [u8]) -> TestServer {
+    TestServer::start(move |mut conn: ServerConn| async move {
+        if let Ok(Some(_)) = conn.read_request().await {
+            let _ = conn.write(raw).await;
+            conn.close().await;
+        }
+    })
+    .await
+}
+
+/// Fewer bytes than Content-Length, then close: RemoteProtocol, never a
+/// short body returned as complete.
+pub async fn bad_truncated_content_length(b: Backend) {
+    let server = one_shot(b"HTTP/1.1 200 OK\r\ncontent-length: 20\r\n\r\nonly ten b").await;
+    let t = b.default_transport();
+    let res = t.send(get(&server.url("/"))).await.expect("head is fine");
+    let err = body_of(res).await.expect_err("truncated");
+    assert_eq!(err.kind(), ErrorKind::RemoteProtocol, "{err:?}");
+}
+
+/// A chunked body cut before its last chunk: RemoteProtocol.
+pub async fn bad_cut_chunked_body(b: Backend) {
+    let server =
+        one_shot(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n5\r\nwor")
+            .await;
+    let t = b.default_transport();
+    let res = t.send(get(&server.url("/"))).await.expect("head is fine");
+    let err = body_of(res).await.expect_err("cut");
+    assert_eq!(err.kind(), ErrorKind::RemoteProtocol, "{err:?}");
+}
+
+/// A status line that is not HTTP: RemoteProtocol.
+pub async fn bad_malformed_status_line(b: Backend) {
+    let server = one_shot(b"HTTP/1.1 two hundred OK\r\ncontent-length: 0\r\n\r\n").await;
+    let t = b.default_transport();
+    let err = t.send(get(&server.url("/"))).await.expect_err("malformed");
+    assert_eq!(err.kind(), ErrorKind::RemoteProtocol, "{err:?}");
+}
+
+/// A 1 MiB header: RemoteProtocol.
+pub async fn bad_oversized_headers(b: Backend) {
+    let server = TestServer::start(|mut conn: ServerConn| async move {
+        if let Ok(Some(_)) = conn.read_request().await {
+            let mut raw = b"HTTP/1.1 200 OK\r\nx-huge: ".to_vec();
+            raw.extend(std::iter::repeat_n(b'a', 1024 * 1024));
+            raw.extend_from_slice(b"\r\ncontent-length: 0\r\n\r\n");
+            let _ = conn.write(&raw).await;
+            conn.close().await;
+        }
+    })
+    .await;
+    let t = b.default_transport();
+    let err = t.send(get(&server.url("/"))).await.expect_err("too large");
+    assert_eq!(err.kind(), ErrorKind::RemoteProtocol, "{err:?}");
+}
+
+/// Two different Content-Length values: RemoteProtocol.
+pub async fn bad_conflicting_content_length(b: Backend) {
+    let server =
+        one_shot(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-length: 6\r\n\r\nhello!").await;
+    let t = b.default_transport();
+    let err = t
+        .send(get(&server.url("/")))
+        .await
+        .expect_err("conflicting");
+    assert_eq!(err.kind(), ErrorKind::RemoteProtocol, "{err:?}");
+}
+
+/// A reset right after the request on a fresh connection: an error that
+/// says the request may have been sent (no retry on a fresh connection).
+pub async fn bad_reset_before_response(b: Backend) {
+    let server = TestServer::start(|mut conn: ServerConn| async move {
+        if let Ok(Some(_)) = conn.read_request().await {
+            conn.reset();
+        }
+    })
+    .await;
+    let t = b.default_transport();
+    let err = t.send(get(&server.url("/"))).await.expect_err("reset");
+    assert!(
+        matches!(err.kind(), ErrorKind::RemoteProtocol | ErrorKind::Read),
+        "{err:?}"
+    );
+    assert!(err.request_sent());
+    assert_eq!(
+        server.stats().accepted(),
+        1,
+        "no retry on a fresh connection"
+    );
+}

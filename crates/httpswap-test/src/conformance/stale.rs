@@ -1,0 +1,135 @@
+//! Stale connections: a connection the server closed is never a failure for an idempotent request, and a non-idempotent one is never sent twice.
+
+use super::*;
+
+/// The server closes an idle keep-alive connection: the next request opens
+/// a new one and succeeds.
+pub async fn stale_idle_connection_closed_by_server(b: Backend) {
+    let server = TestServer::start(|mut conn: ServerConn| async move {
+        if let Ok(Some(req)) = conn.read_request().await {
+            let _ = echo(&mut conn, &req).await;
+            tokio::time::sleep(ms(20)).await;
+            conn.close().await;
+        }
+    })
+    .await;
+    let t = b.default_transport();
+    body_of(t.send(get(&server.url("/1"))).await.expect("first"))
+        .await
+        .expect("body");
+    tokio::time::sleep(ms(100)).await;
+    for i in 2..5 {
+        let res = t
+            .send(get(&server.url(&format!("/{i}"))))
+            .await
+            .expect("never a stale error");
+        body_of(res).await.expect("body");
+        tokio::time::sleep(ms(60)).await;
+    }
+    assert_eq!(server.requests().len(), 4);
+}
+
+/// A server script: echoes every request, except that the first
+/// connection is closed without an answer once its second request was read
+/// (a kept-alive connection found dead by the request that reuses it).
+pub fn close_after_second_request(
+) -> impl Fn(ServerConn) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync + 'static
+{
+    |mut conn: ServerConn| {
+        Box::pin(async move {
+            let mut n = 0;
+            while let Ok(Some(req)) = conn.read_request().await {
+                n += 1;
+                if conn.index == 0 && n == 2 {
+                    // the request was read; close without a response
+                    conn.close().await;
+                    return;
+                }
+                if echo(&mut conn, &req).await.is_err() {
+                    return;
+                }
+            }
+        })
+    }
+}
+
+/// The server closes a reused connection after reading a GET: the GET is
+/// sent once more on a fresh connection and succeeds.
+pub async fn stale_get_retried_once_after_close(b: Backend) {
+    let server = TestServer::start(close_after_second_request()).await;
+    let t = b.default_transport();
+    body_of(t.send(get(&server.url("/1"))).await.expect("first"))
+        .await
+        .expect("body");
+    settle(&t.capabilities()).await;
+    let res = t
+        .send(get(&server.url("/2")))
+        .await
+        .expect("retried on a fresh connection");
+    assert_eq!(res.headers()["x-target"], "/2");
+    body_of(res).await.expect("body");
+    let seen: Vec<(String, usize)> = server
+        .requests()
+        .into_iter()
+        .map(|r| (r.target, r.connection))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("/1".to_owned(), 0),
+            ("/2".to_owned(), 0),
+            ("/2".to_owned(), 1)
+        ]
+    );
+}
+
+/// The same for a POST: not retried, RemoteProtocol, request_sent.
+pub async fn stale_post_not_retried(b: Backend) {
+    let server = TestServer::start(close_after_second_request()).await;
+    let t = b.default_transport();
+    body_of(t.send(get(&server.url("/1"))).await.expect("first"))
+        .await
+        .expect("body");
+    settle(&t.capabilities()).await;
+    let err = t
+        .send(req(Method::POST, &server.url("/2"), "once"))
+        .await
+        .expect_err("a POST is never sent twice");
+    assert_eq!(err.kind(), ErrorKind::RemoteProtocol, "{err:?}");
+    assert!(err.request_sent());
+    let posts = server
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .count();
+    assert_eq!(posts, 1);
+}
+
+/// The same for a POST without a body: never sent twice, or, where the
+/// library resends bodiless requests (capability
+/// `never_resends_non_idempotent` false), sent twice and answered.
+pub async fn stale_bodiless_post(b: Backend) {
+    let server = TestServer::start(close_after_second_request()).await;
+    let t = b.default_transport();
+    body_of(t.send(get(&server.url("/1"))).await.expect("first"))
+        .await
+        .expect("body");
+    settle(&t.capabilities()).await;
+    let result = t
+        .send(req(Method::POST, &server.url("/2"), Body::empty()))
+        .await;
+    let posts = server
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .count();
+    if t.capabilities().never_resends_non_idempotent {
+        let err = result.expect_err("a POST is never sent twice");
+        assert_eq!(err.kind(), ErrorKind::RemoteProtocol, "{err:?}");
+        assert_eq!(posts, 1);
+    } else {
+        let res = result.expect("resent on a new connection");
+        assert_eq!(res.status(), 200);
+        assert_eq!(posts, 2, "the documented deviation: sent twice");
+    }
+}
