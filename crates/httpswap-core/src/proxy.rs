@@ -143,25 +143,41 @@ impl fmt::Debug for Proxy {
 
 /// Hosts that bypass the proxy, in `NO_PROXY` syntax.
 ///
-/// Comma-separated entries; `*` matches everything; an IP address or CIDR
-/// block matches addresses in it; a domain (`example.com` or `.example.com`)
-/// matches itself and its subdomains. Ports in entries are ignored, as curl
-/// does.
+/// Comma-separated entries, spaces around them ignored:
+///
+/// - `*` alone matches everything;
+/// - an IP address (`10.1.2.3`, `::1`, `[::1]`) or a CIDR block
+///   (`10.0.0.0/8`, `fe80::/10`, `[fe80::]/10`) matches addresses in it;
+/// - a domain (`example.com`, `.example.com` or `*.example.com`) matches
+///   itself and its subdomains, case-insensitively, with or without a
+///   trailing dot. This is curl's rule (and Go's, reqwest's); in httpx
+///   `.example.com` matches subdomains only;
+/// - any of these with a port (`localhost:8080`, `10.1.2.3:8080`,
+///   `[::1]:8080`, `.example.com:443`) matches that port only, as in httpx
+///   (curl ignores entries with a port); without one, every port.
+///
+/// Entries that parse as none of these are ignored, never an error.
 ///
 /// ```
 /// use httpswap_core::NoProxy;
-/// let np = NoProxy::parse("localhost, .internal.example, 10.0.0.0/8, ::1");
+/// let np = NoProxy::parse("localhost, .internal.example, 10.0.0.0/8, ::1, 127.0.0.1:8080");
 /// assert!(np.matches("localhost"));
 /// assert!(np.matches("api.internal.example"));
+/// assert!(np.matches("internal.example"));
 /// assert!(np.matches("10.1.2.3"));
 /// assert!(np.matches("[::1]"));
 /// assert!(!np.matches("example.com"));
+/// // an entry with a port bypasses that port only
+/// assert!(np.matches_port("127.0.0.1", 8080));
+/// assert!(!np.matches_port("127.0.0.1", 8081));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NoProxy {
     all: bool,
-    domains: Vec<String>,
-    nets: Vec<(IpAddr, u8)>,
+    /// Lower case, without leading `*.`/`.` or a trailing dot; the port an
+    /// entry names, if any.
+    domains: Vec<(String, Option<u16>)>,
+    nets: Vec<(IpAddr, u8, Option<u16>)>,
 }
 
 impl NoProxy {
@@ -171,57 +187,50 @@ impl NoProxy {
         let mut np = NoProxy::default();
         for raw in list.split(',') {
             let entry = raw.trim();
-            if entry.is_empty() {
-                continue;
-            }
             if entry == "*" {
                 np.all = true;
-                continue;
-            }
-            if let Some((addr, bits)) = entry.split_once('/') {
-                if let (Ok(ip), Ok(bits)) =
-                    (strip_brackets(addr).parse::<IpAddr>(), bits.parse::<u8>())
-                {
-                    let max = if ip.is_ipv4() { 32 } else { 128 };
-                    if bits <= max {
-                        np.nets.push((ip, bits));
-                    }
-                }
-                continue;
-            }
-            if let Ok(ip) = strip_brackets(entry).parse::<IpAddr>() {
-                np.nets.push((ip, if ip.is_ipv4() { 32 } else { 128 }));
-                continue;
-            }
-            // strip a port, if any
-            let host = match entry.rsplit_once(':') {
-                Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) => h,
-                _ => entry,
-            };
-            let host = host.trim_start_matches("*.").trim_start_matches('.');
-            if !host.is_empty() {
-                np.domains.push(host.to_ascii_lowercase());
+            } else if let Some(net) = parse_net(entry) {
+                np.nets.push(net);
+            } else if let Some(domain) = parse_domain(entry) {
+                np.domains.push(domain);
             }
         }
         np
     }
 
     /// Whether `host` (a host name, an IPv4 address, or an IPv6 address with
-    /// or without brackets) bypasses the proxy.
+    /// or without brackets) bypasses the proxy on every port: entries
+    /// naming a port are not consulted (see
+    /// [`matches_port`](Self::matches_port)).
     pub fn matches(&self, host: &str) -> bool {
+        self.matches_on(host, None)
+    }
+
+    /// Whether `host` on `port` bypasses the proxy: entries without a port
+    /// and entries naming this port are consulted.
+    pub fn matches_port(&self, host: &str, port: u16) -> bool {
+        self.matches_on(host, Some(port))
+    }
+
+    fn matches_on(&self, host: &str, port: Option<u16>) -> bool {
         if self.all {
             return true;
         }
+        let port_ok = |p: &Option<u16>| p.is_none() || *p == port;
         let host = strip_brackets(host);
         if let Ok(ip) = host.parse::<IpAddr>() {
-            return self.nets.iter().any(|&(net, bits)| in_net(ip, net, bits));
+            return self
+                .nets
+                .iter()
+                .any(|(net, bits, p)| port_ok(p) && in_net(ip, *net, *bits));
         }
         let host = host.trim_end_matches('.').to_ascii_lowercase();
-        self.domains.iter().any(|d| {
-            host == *d
-                || (host.len() > d.len()
-                    && host.ends_with(d.as_str())
-                    && host.as_bytes()[host.len() - d.len() - 1] == b'.')
+        self.domains.iter().any(|(d, p)| {
+            port_ok(p)
+                && (host == *d
+                    || (host.len() > d.len()
+                        && host.ends_with(d.as_str())
+                        && host.as_bytes()[host.len() - d.len() - 1] == b'.'))
         })
     }
 
@@ -229,6 +238,58 @@ impl NoProxy {
     pub fn is_empty(&self) -> bool {
         !self.all && self.domains.is_empty() && self.nets.is_empty()
     }
+}
+
+/// An IP address or CIDR block entry, with its port: `10.0.0.0/8`,
+/// `10.1.2.3`, `10.1.2.3:8080`, `::1`, `fe80::/10`, `[::1]`, `[::1]:8080`,
+/// `[fe80::]/10`.
+fn parse_net(entry: &str) -> Option<(IpAddr, u8, Option<u16>)> {
+    let (addr, rest) = match entry.strip_prefix('[') {
+        Some(inner) => {
+            let (addr, rest) = inner.split_once(']')?;
+            (addr, rest)
+        }
+        None => match entry.split_once('/') {
+            Some((addr, _)) => (addr, &entry[addr.len()..]),
+            // a bare IPv6 address has colons but no port
+            None if entry.parse::<IpAddr>().is_ok() => (entry, ""),
+            None => match entry.rsplit_once(':') {
+                Some((addr, _)) => (addr, &entry[addr.len()..]),
+                None => (entry, ""),
+            },
+        },
+    };
+    let ip = addr.parse::<IpAddr>().ok()?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    let (bits, port) = if let Some(bits) = rest.strip_prefix('/') {
+        (bits.parse::<u8>().ok().filter(|b| *b <= max)?, None)
+    } else if let Some(port) = rest.strip_prefix(':') {
+        (max, Some(port.parse::<u16>().ok()?))
+    } else if rest.is_empty() {
+        (max, None)
+    } else {
+        return None;
+    };
+    Some((ip, bits, port))
+}
+
+/// A domain entry with its port: `example.com`, `.example.com`,
+/// `*.example.com`, `example.com.`, `example.com:443`.
+fn parse_domain(entry: &str) -> Option<(String, Option<u16>)> {
+    let (host, port) = match entry.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p.parse::<u16>().ok()?)),
+        None => (entry, None),
+    };
+    let host = host
+        .strip_prefix("*.")
+        .or_else(|| host.strip_prefix('.'))
+        .unwrap_or(host)
+        .trim_end_matches('.');
+    let valid = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
+    valid.then(|| (host.to_ascii_lowercase(), port))
 }
 
 fn strip_brackets(s: &str) -> &str {
@@ -315,8 +376,12 @@ impl ProxyRules {
             Some("https") => self.https.as_ref(),
             _ => None,
         }?;
+        let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
+            Some("https") => 443,
+            _ => 80,
+        });
         match uri.host() {
-            Some(host) if !self.no_proxy.matches(host) => Some(proxy),
+            Some(host) if !self.no_proxy.matches_port(host, port) => Some(proxy),
             _ => None,
         }
     }
@@ -453,7 +518,7 @@ mod tests {
         let rules = ProxyRules {
             http: Some(Proxy::parse("http://h:1").unwrap()),
             https: None,
-            no_proxy: NoProxy::parse("127.0.0.0/8,example.com:443"),
+            no_proxy: NoProxy::parse("127.0.0.0/8,example.com:80,[::1]:8080"),
         };
         let u = |s: &str| s.parse::<Uri>().unwrap();
         assert_eq!(
@@ -464,6 +529,99 @@ mod tests {
         assert!(rules.proxy_for(&u("http://127.0.0.9/")).is_none());
         assert!(rules.proxy_for(&u("http://www.example.com/")).is_none());
         assert!(rules.proxy_for(&u("http://notexample.com/")).is_some());
+        assert!(rules.proxy_for(&u("http://www.example.com:81/")).is_some());
+        assert!(rules.proxy_for(&u("http://[::1]:8080/")).is_none());
+        assert!(rules.proxy_for(&u("http://[::1]:8081/")).is_some());
+    }
+
+    /// Every form curl and httpx accept, each with what it must and must
+    /// not match.
+    #[test]
+    fn no_proxy_forms() {
+        /// A `NO_PROXY` list, the host:port pairs it must bypass, those it must not.
+        type Case<'a> = (&'a str, &'a [(&'a str, u16)], &'a [(&'a str, u16)]);
+        let cases: &[Case<'_>] = &[
+            (
+                "localhost",
+                &[("localhost", 1), ("LOCALHOST", 80), ("a.localhost", 80)],
+                &[("notlocalhost", 80)],
+            ),
+            (
+                "example.com",
+                &[
+                    ("example.com", 443),
+                    ("www.example.com", 80),
+                    ("example.com.", 80),
+                ],
+                &[("notexample.com", 80), ("example.org", 80)],
+            ),
+            (
+                ".example.com",
+                &[("example.com", 80), ("a.b.example.com", 80)],
+                &[("xexample.com", 80)],
+            ),
+            (
+                "*.example.com",
+                &[("example.com", 80), ("a.example.com", 80)],
+                &[("xexample.com", 80)],
+            ),
+            ("example.com.", &[("example.com", 80)], &[]),
+            (
+                "example.com:8443",
+                &[("example.com", 8443), ("a.example.com", 8443)],
+                &[("example.com", 443)],
+            ),
+            (
+                "127.0.0.1",
+                &[("127.0.0.1", 80), ("127.0.0.1", 9)],
+                &[("127.0.0.2", 80)],
+            ),
+            (
+                "127.0.0.1:8080",
+                &[("127.0.0.1", 8080)],
+                &[("127.0.0.1", 8081), ("127.0.0.2", 8080)],
+            ),
+            ("::1", &[("[::1]", 80), ("::1", 8080)], &[("[::2]", 80)]),
+            ("[::1]", &[("[::1]", 80)], &[("127.0.0.1", 80)]),
+            ("[::1]:8080", &[("[::1]", 8080)], &[("[::1]", 8081)]),
+            ("10.0.0.0/8", &[("10.200.1.1", 80)], &[("11.0.0.1", 80)]),
+            ("fe80::/10", &[("[fe80::1]", 80)], &[("[fe00::1]", 80)]),
+            ("[fe80::]/10", &[("[febf::1]", 80)], &[("[fec0::1]", 80)]),
+            ("*", &[("anything", 1), ("[::1]", 2)], &[]),
+            (
+                " a.test ,  , b.test:81 ",
+                &[("a.test", 80), ("b.test", 81)],
+                &[("b.test", 80)],
+            ),
+        ];
+        for (list, yes, no) in cases {
+            let np = NoProxy::parse(list);
+            for (host, port) in *yes {
+                assert!(
+                    np.matches_port(host, *port),
+                    "{list:?} must match {host}:{port}"
+                );
+            }
+            for (host, port) in *no {
+                assert!(
+                    !np.matches_port(host, *port),
+                    "{list:?} must not match {host}:{port}"
+                );
+            }
+        }
+        // entries with a port are not consulted without one
+        assert!(!NoProxy::parse("h:1").matches("h"));
+        // nonsense is ignored
+        for bad in [
+            "bogus/99",
+            "10.0.0.0/33",
+            "h:port",
+            "[::1",
+            "a b",
+            "http://x/",
+        ] {
+            assert!(NoProxy::parse(bad).is_empty(), "{bad}");
+        }
     }
 
     #[test]

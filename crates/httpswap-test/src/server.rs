@@ -460,6 +460,22 @@ impl TestServer {
         Self::start_inner(script, None).await
     }
 
+    /// Starts a plain HTTP/1.1 server on `bind` (a loopback address with
+    /// port 0, such as `"[::1]:0"`) running `script` for every connection.
+    ///
+    /// # Panics
+    ///
+    /// If `bind` cannot be bound.
+    pub async fn start_on<F, Fut>(bind: &str, script: F) -> TestServer
+    where
+        F: Fn(ServerConn) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let listener =
+            std::net::TcpListener::bind(bind).unwrap_or_else(|e| panic!("bind {bind}: {e}"));
+        Self::start_listener(listener, script, None)
+    }
+
     /// Starts a TLS server (certificate from `ca`) running `script`.
     ///
     /// # Panics
@@ -498,6 +514,18 @@ impl TestServer {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        Self::start_listener(listener, script, tls)
+    }
+
+    fn start_listener<F, Fut>(
+        listener: std::net::TcpListener,
+        script: F,
+        tls: Option<(tokio_rustls::TlsAcceptor, Duration)>,
+    ) -> TestServer
+    where
+        F: Fn(ServerConn) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
         listener
             .set_nonblocking(true)
             .expect("non-blocking listener");

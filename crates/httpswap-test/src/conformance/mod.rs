@@ -156,6 +156,7 @@ macro_rules! conformance_tests {
             proxy_refusal_is_proxy_error,
             proxy_unreachable,
             proxy_no_proxy_goes_direct,
+            proxy_no_proxy_entry_forms,
             tls_custom_ca_accepted,
             tls_unknown_ca_rejected,
             tls_wrong_host_rejected,

@@ -105,3 +105,52 @@ pub async fn proxy_no_proxy_goes_direct(b: Backend) {
     assert_eq!(res.headers()["x-target"], "/direct");
     assert!(proxy.requests().is_empty());
 }
+
+/// `NO_PROXY` entries in every form curl and httpx accept, on every backend:
+/// an IP with a port (IPv4, and bracketed IPv6), an IP, a CIDR block, `*`,
+/// spaces and empty entries; a port other than the origin's, or another
+/// address, still goes through the proxy.
+pub async fn proxy_no_proxy_entry_forms(b: Backend) {
+    let v4 = TestServer::echo().await;
+    let v6 = TestServer::start_on("[::1]:0", serve_echo).await;
+    let proxy = TestProxy::start(None).await;
+    let (p4, p6) = (v4.addr().port(), v6.addr().port());
+    let cases = [
+        (format!("127.0.0.1:{p4}"), true, false),
+        (format!("[::1]:{p6}"), false, true),
+        ("127.0.0.1, ::1".to_owned(), true, true),
+        ("127.0.0.0/8,[::1]/128".to_owned(), true, true),
+        ("*".to_owned(), true, true),
+        (format!(" , example.com , 127.0.0.1:{p4} "), true, false),
+        (
+            format!("127.0.0.1:{}, [::1]:{}", p4 ^ 1, p6 ^ 1),
+            false,
+            false,
+        ),
+        ("127.0.0.2,::2,localhost".to_owned(), false, false),
+    ];
+    for (list, direct4, direct6) in cases {
+        for (server, direct) in [(&v4, direct4), (&v6, direct6)] {
+            // a transport of its own: the proxy records the first request
+            // of each connection only
+            let t = b.build(base().proxy(&proxy.url(None)).no_proxy(&list));
+            let before = proxy.requests().len();
+            let url = server.url("/np");
+            let res = t.send(get(&url)).await;
+            let via_proxy = proxy.requests().len() > before;
+            assert_eq!(
+                via_proxy,
+                !direct,
+                "NO_PROXY={list:?}, {url}: expected {}",
+                if direct {
+                    "direct"
+                } else {
+                    "through the proxy"
+                }
+            );
+            if direct {
+                body_of(res.expect("direct")).await.expect("body");
+            }
+        }
+    }
+}
