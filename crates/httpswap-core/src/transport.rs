@@ -172,6 +172,12 @@ pub struct Capabilities {
     /// most requests open a new connection. Set the limit to at least the
     /// expected concurrency with such a backend.
     pub keepalive_limit_counts_idle_only: bool,
+    /// An `http://` URL whose host is an IPv6 address (`http://[::1]/`)
+    /// can be sent through a forward proxy. When `false` (libcurl 8.21
+    /// builds a broken request target for it) such a request fails with
+    /// `LocalProtocol` before anything is sent. Host names are not
+    /// affected.
+    pub forward_proxy_ipv6_literal: bool,
 }
 
 impl Default for Capabilities {
@@ -192,6 +198,7 @@ impl Capabilities {
         no_added_content_type: true,
         frees_abandoned_at_once: true,
         keepalive_limit_counts_idle_only: true,
+        forward_proxy_ipv6_literal: true,
     };
 
     /// Sets [`socket_limit`](Self::socket_limit).
@@ -250,6 +257,12 @@ impl Capabilities {
     /// Sets [`keepalive_limit_counts_idle_only`](Self::keepalive_limit_counts_idle_only).
     pub const fn with_keepalive_limit_counts_idle_only(mut self, yes: bool) -> Self {
         self.keepalive_limit_counts_idle_only = yes;
+        self
+    }
+
+    /// Sets [`forward_proxy_ipv6_literal`](Self::forward_proxy_ipv6_literal).
+    pub const fn with_forward_proxy_ipv6_literal(mut self, yes: bool) -> Self {
+        self.forward_proxy_ipv6_literal = yes;
         self
     }
 }

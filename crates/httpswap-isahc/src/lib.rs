@@ -274,6 +274,20 @@ impl Inner {
         }
         if !ex.forward {
             parts.headers.remove(PROXY_AUTHORIZATION);
+        } else if parts.uri.host().is_some_and(|h| h.starts_with('[')) {
+            // libcurl 8.21 fails such a request with "out of memory" after
+            // connecting to the proxy (fixed in 8.22, which this backend
+            // does not take: see Cargo.toml); say what is wrong instead
+            return Err(Error::new(
+                ErrorKind::LocalProtocol,
+                format!(
+                    "the isahc backend cannot send a request for {} through a forward proxy: \
+                     libcurl 8.21 cannot address an IPv6 host that way (use a host name, \
+                     https, or another backend)",
+                    ex.what
+                ),
+            )
+            .with_request_sent(false));
         }
         // per-request settings travel in the request's extensions; only
         // what differs from the client's settings is set (each one costs
@@ -547,6 +561,7 @@ impl HttpTransport for IsahcTransport {
             .with_closes_expired_idle(false)
             .with_frees_abandoned_at_once(false)
             .with_keepalive_limit_counts_idle_only(false)
+            .with_forward_proxy_ipv6_literal(false)
     }
 }
 

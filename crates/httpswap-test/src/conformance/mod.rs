@@ -143,6 +143,7 @@ macro_rules! conformance_tests {
             stale_get_retried_once_after_close,
             stale_post_not_retried,
             stale_bodiless_post,
+            stale_unsolicited_bytes_on_idle_connection,
             bad_truncated_content_length,
             bad_cut_chunked_body,
             bad_malformed_status_line,

@@ -137,11 +137,19 @@ pub async fn proxy_no_proxy_entry_forms(b: Backend) {
             let before = proxy.requests().len();
             let url = server.url("/np");
             let res = t.send(get(&url)).await;
+            if !direct && server.addr().is_ipv6() && !t.capabilities().forward_proxy_ipv6_literal {
+                // the documented deviation: refused before anything is sent
+                let err = res.expect_err("an IPv6 host through a forward proxy");
+                assert_eq!(err.kind(), ErrorKind::LocalProtocol, "{err:?}");
+                assert!(!err.request_sent());
+                assert_eq!(proxy.requests().len(), before);
+                continue;
+            }
             let via_proxy = proxy.requests().len() > before;
             assert_eq!(
                 via_proxy,
                 !direct,
-                "NO_PROXY={list:?}, {url}: expected {}",
+                "NO_PROXY={list:?}, {url}: expected {} ({res:?})",
                 if direct {
                     "direct"
                 } else {

@@ -133,3 +133,47 @@ pub async fn stale_bodiless_post(b: Backend) {
         assert_eq!(posts, 2, "the documented deviation: sent twice");
     }
 }
+
+/// The server writes a whole unsolicited response on an idle keep-alive
+/// connection: it is never read as the answer to the next request, however
+/// long after it arrived that request is sent; the connection is closed
+/// and the request answered on a new one.
+pub async fn stale_unsolicited_bytes_on_idle_connection(b: Backend) {
+    const INJECTED: &[u8] =
+        b"HTTP/1.1 200 OK\r\ncontent-length: 8\r\nx-target: injected\r\n\r\ninjected";
+    for wait in [ms(100), ms(300), ms(1200)] {
+        let server = TestServer::start(|mut conn: ServerConn| async move {
+            while let Ok(Some(req)) = conn.read_request().await {
+                if echo(&mut conn, &req).await.is_err() {
+                    return;
+                }
+                // once the response was read and the connection is idle
+                // (sent at once, it would arrive with the response, which
+                // every library refuses as excess bytes)
+                tokio::time::sleep(ms(30)).await;
+                if conn.index == 0 && conn.write(INJECTED).await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await;
+        let t = b.default_transport();
+        body_of(t.send(get(&server.url("/1"))).await.expect("first"))
+            .await
+            .expect("body");
+        tokio::time::sleep(wait).await;
+        let res = t.send(get(&server.url("/2"))).await.expect("second");
+        let target = res.headers()["x-target"].clone();
+        let body = body_of(res).await.expect("body");
+        assert_eq!(
+            target, "/2",
+            "after {wait:?} idle, the unsolicited response was read as the answer ({body:?})"
+        );
+        let on: Vec<usize> = server.requests().iter().map(|r| r.connection).collect();
+        assert_eq!(
+            on,
+            [0, 1],
+            "after {wait:?}: the second request on a new connection"
+        );
+    }
+}
