@@ -63,6 +63,41 @@ pub(crate) fn map_error(
         .with_source(owned)
 }
 
+/// Whether a failure before the response head says the connection died
+/// before any byte of a response arrived: the request could not be sent
+/// (55), nothing came back (52), the receive failed (56), the HTTP/2
+/// connection or stream was reset or went away (16, 92), or curl wanted to
+/// resend but could not rewind the body (65); or, without a curl code, the
+/// connection was reset or closed. Never for our own errors (a failing
+/// request body, a write timeout), nor for answers curl refused (not HTTP,
+/// too large, malformed), which are the server's.
+pub(crate) fn died_before_response(err: &isahc::Error) -> bool {
+    let chain: &(dyn StdError + 'static) = err;
+    if find_source::<Error>(chain).is_some() {
+        return false;
+    }
+    match find_source::<curl::Error>(chain).map(curl::Error::code) {
+        Some(code) => matches!(
+            code,
+            sys::CURLE_SEND_ERROR
+                | sys::CURLE_GOT_NOTHING
+                | sys::CURLE_RECV_ERROR
+                | sys::CURLE_HTTP2
+                | sys::CURLE_HTTP2_STREAM
+                | sys::CURLE_SEND_FAIL_REWIND
+        ),
+        None => find_source::<io::Error>(chain).is_some_and(|io| {
+            matches!(
+                io.kind(),
+                io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::ConnectionAborted
+                    | io::ErrorKind::BrokenPipe
+                    | io::ErrorKind::UnexpectedEof
+            )
+        }),
+    }
+}
+
 /// curl's codes (`CURLE_*`).
 fn curl_kind(code: sys::CURLcode, phase: Phase, via_proxy: bool) -> ErrorKind {
     use ErrorKind::*;

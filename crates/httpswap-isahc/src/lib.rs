@@ -40,6 +40,7 @@ mod error;
 
 use std::fmt;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
@@ -49,8 +50,8 @@ use futures_util::TryStreamExt;
 use http::header::PROXY_AUTHORIZATION;
 use http::StatusCode;
 use httpswap_adapter::{
-    drive, is_idempotent, within_total, BodyLimits, Connections, Origin, Slot, Slots, TimedBody,
-    Upload, UPLOAD_CHUNK,
+    drive, is_idempotent, try_clone_request, within_total, BodyLimits, Connections, Origin, Slot,
+    Slots, TimedBody, Upload, UPLOAD_CHUNK,
 };
 use httpswap_core::{
     async_trait, Body, Capabilities, Error, ErrorKind, Events, HttpTransport, PoolStats, Proxy,
@@ -58,11 +59,12 @@ use httpswap_core::{
 };
 use isahc::auth::{Authentication, Credentials};
 use isahc::config::{Configurable, RedirectPolicy, VersionNegotiation};
+use isahc::net::IpVersion;
 use isahc::{AsyncBody, HttpClient};
 use tokio::sync::watch;
 
 use crate::body::ReadBody;
-use crate::error::{map_error, Phase};
+use crate::error::{died_before_response, map_error, Phase};
 
 /// The backend's name, in errors and `HttpTransport::name`.
 pub const BACKEND: &str = "isahc";
@@ -250,7 +252,7 @@ impl Inner {
         deadline: Option<(tokio::time::Instant, Duration)>,
         ex: &Exchange<'_>,
     ) -> Result<Response, Error> {
-        let slot = self
+        let mut slot = self
             .slots
             .acquire(timeouts.pool, &ex.what, ex.events.as_ref())
             .await?;
@@ -260,17 +262,67 @@ impl Inner {
             .expect("client lock")
             .clone()
             .ok_or_else(closed)?;
+        // The contract's one resend: an idempotent request with a
+        // replayable body whose reused connection died before any response
+        // byte is sent again, on a new connection. curl resends on some of
+        // these failures itself, but not on all (a send error once the
+        // request started, a dead HTTP/2 connection), and may resend on
+        // another idle connection just as dead.
+        let mut backup = is_idempotent(request.method())
+            .then(|| try_clone_request(&request))
+            .flatten();
+        let mut request = request;
+        let mut fresh = None;
+        loop {
+            match self
+                .exchange(client.clone(), request, slot, timeouts, ex, fresh)
+                .await
+            {
+                Ok((res, slot)) => return self.respond(res, slot, timeouts, deadline, ex),
+                Err(Failed {
+                    dead_on: Some(remote),
+                    slot: Some(back),
+                    ..
+                }) if backup.is_some() => {
+                    tracing::debug!(origin = %ex.what, "reused connection was dead; sending again on a new one");
+                    request = backup.take().expect("checked");
+                    slot = back;
+                    fresh = Some(remote);
+                }
+                Err(failed) => return Err(failed.error),
+            }
+        }
+    }
+
+    /// One transfer. `fresh`: the remote address of a connection that died
+    /// under this request's first try; this one goes on a new connection.
+    async fn exchange(
+        &self,
+        client: HttpClient,
+        request: Request,
+        slot: Slot,
+        timeouts: &Timeouts,
+        ex: &Exchange<'_>,
+        fresh: Option<SocketAddr>,
+    ) -> Result<(http::Response<AsyncBody>, Slot), Failed> {
+        let fail = |error| Failed {
+            error,
+            slot: None,
+            dead_on: None,
+        };
         let (mut parts, body) = request.into_parts();
         // isahc hands header values to curl as text and panics on other
         // bytes: refuse them here, clearly
         if let Some((name, _)) = parts.headers.iter().find(|(_, v)| v.to_str().is_err()) {
-            return Err(Error::new(
-                ErrorKind::LocalProtocol,
-                format!(
+            return Err(fail(
+                Error::new(
+                    ErrorKind::LocalProtocol,
+                    format!(
                     "header {name} has bytes outside visible ASCII, which the isahc backend cannot send"
                 ),
-            )
-            .with_request_sent(false));
+                )
+                .with_request_sent(false),
+            ));
         }
         if !ex.forward {
             parts.headers.remove(PROXY_AUTHORIZATION);
@@ -278,16 +330,18 @@ impl Inner {
             // libcurl 8.21 fails such a request with "out of memory" after
             // connecting to the proxy (fixed in 8.22, which this backend
             // does not take: see Cargo.toml); say what is wrong instead
-            return Err(Error::new(
-                ErrorKind::LocalProtocol,
-                format!(
-                    "the isahc backend cannot send a request for {} through a forward proxy: \
+            return Err(fail(
+                Error::new(
+                    ErrorKind::LocalProtocol,
+                    format!(
+                        "the isahc backend cannot send a request for {} through a forward proxy: \
                      libcurl 8.21 cannot address an IPv6 host that way (use a host name, \
                      https, or another backend)",
-                    ex.what
-                ),
-            )
-            .with_request_sent(false));
+                        ex.what
+                    ),
+                )
+                .with_request_sent(false),
+            ));
         }
         // per-request settings travel in the request's extensions; only
         // what differs from the client's settings is set (each one costs
@@ -295,10 +349,20 @@ impl Inner {
         let own_proxy = self.proxies.http.is_some() || self.proxies.https.is_some();
         let own_connect = timeouts.connect != self.config.timeouts.connect;
         let https = parts.uri.scheme_str() == Some("https");
-        if own_proxy || own_connect || https {
+        if own_proxy || own_connect || https || fresh.is_some() {
             let mut per_request = http::Request::builder();
             if https {
                 per_request = per_request.tls_config(self.tls.clone());
+            }
+            if let Some(dead) = fresh {
+                // curl reuses no connection made with another IP version
+                // setting: asking for the family of the one that died
+                // (which worked before) makes it connect anew
+                per_request = per_request.ip_version(if dead.is_ipv4() {
+                    IpVersion::V4
+                } else {
+                    IpVersion::V6
+                });
             }
             if own_proxy {
                 per_request = match ex.proxy {
@@ -306,7 +370,7 @@ impl Inner {
                         let mut b = per_request.proxy(Some(
                             format!("http://{}", p.authority())
                                 .parse::<http::Uri>()
-                                .map_err(|e| Error::builder(format!("proxy url: {e}")))?,
+                                .map_err(|e| fail(Error::builder(format!("proxy url: {e}"))))?,
                         ));
                         if let Some((user, pass)) = p.credentials() {
                             b = b
@@ -372,13 +436,31 @@ impl Inner {
         let req = http::Request::from_parts(parts, body);
         let via_proxy = ex.proxy.is_some();
         let mut transfer = Transfer::start(client, req, slot, self.closed.subscribe());
+        let mut dead_on = None;
         let send = async {
-            (&mut transfer)
-                .await
-                .map_err(|e| map_error(Box::new(e), Phase::Request, via_proxy, &ex.what))
+            (&mut transfer).await.map_err(|e| {
+                dead_on = self.died_reused(&e);
+                map_error(Box::new(e), Phase::Request, via_proxy, &ex.what)
+            })
         };
-        let res = drive(send, progress.as_deref(), timeouts, &ex.what).await?;
-        self.respond(res, transfer.into_slot(), timeouts, deadline, ex)
+        match drive(send, progress.as_deref(), timeouts, &ex.what).await {
+            Ok(res) => Ok((res, transfer.into_slot())),
+            Err(error) => Err(Failed {
+                error,
+                // back only from a transfer that ended (one given up on a
+                // timeout keeps it until curl lets its connection go)
+                slot: transfer.ended().then(|| transfer.into_slot()),
+                dead_on,
+            }),
+        }
+    }
+
+    /// The remote address of the connection `e` happened on, when that
+    /// connection had carried a response before (its address pair was
+    /// seen) and died before any byte of this one.
+    fn died_reused(&self, e: &isahc::Error) -> Option<SocketAddr> {
+        let key = (e.local_addr()?, e.remote_addr()?);
+        (died_before_response(e) && self.connections.was_seen(&key)).then_some(key.1)
     }
 
     /// Counts and announces the connection, refuses a proxy's 407, and
@@ -423,6 +505,16 @@ impl Inner {
 /// What isahc's `send_async` gives.
 type Sent = Result<http::Response<AsyncBody>, isahc::Error>;
 
+/// How a transfer failed.
+struct Failed {
+    error: Error,
+    /// The slot, when the transfer ended (not when it was given up).
+    slot: Option<Slot>,
+    /// The remote address of a reused connection that died under it
+    /// before any response byte (see [`Inner::died_reused`]).
+    dead_on: Option<SocketAddr>,
+}
+
 /// A transfer on its way to the response head, holding its connection
 /// slot.
 ///
@@ -454,9 +546,14 @@ impl Transfer {
         }
     }
 
-    /// The slot, for the response body to hold.
+    /// The slot, for the response body to hold (or a resend).
     fn into_slot(mut self) -> Slot {
         self.slot.take().expect("the slot is taken once")
+    }
+
+    /// Whether curl is done with the transfer (its future finished).
+    fn ended(&self) -> bool {
+        self.future.is_none()
     }
 }
 

@@ -12,7 +12,10 @@
 //!   takes to come back for the next request chunk, the total deadline;
 //! - one retry of an idempotent, replayable request whose reused
 //!   connection turned out dead (the connection is recognised by its
-//!   address pair, which reqwest reports);
+//!   address pair, which reqwest reports), on a new connection: through a
+//!   second `reqwest::Client` with the same settings that keeps no idle
+//!   connection, since reqwest's own pool would hand out its next idle
+//!   connection, which may be as stale as the first;
 //! - every error mapped in one function onto the core taxonomy;
 //! - `created`, `reused` and `waited` statistics and connection events,
 //!   known when the response head arrives.
@@ -41,7 +44,8 @@
 //! The adapter still enforces, from the [`TransportConfig`] you pass:
 //! `max_connections` (requests in flight) with the pool timeout, the read,
 //! write and total timeouts, the dead-connection retry, error mapping,
-//! events and statistics. Proxy refusals and the stripping of a stray
+//! events and statistics. The retry then goes through your client, so it
+//! may land on another idle connection of its pool rather than a new one. Proxy refusals and the stripping of a stray
 //! `Proxy-Authorization` follow the config's proxy rules, so give it the
 //! same proxies as your client.
 #![forbid(unsafe_code)]
@@ -88,6 +92,12 @@ struct Inner {
     /// `None` once closed: dropping our client drops reqwest's idle
     /// connections (unless a user-supplied client is still held elsewhere).
     client: RwLock<Option<reqwest::Client>>,
+    /// The same settings with no idle connection kept, for the one resend
+    /// after a reused connection died: reqwest's own pool would hand out
+    /// its next idle connection, which may be as stale as the first (two
+    /// stale connections: `stale_get_resent_on_a_fresh_connection_not_another_stale_one`).
+    /// `None` with a client from `from_client`, whose settings are unknown.
+    fresh: Option<reqwest::Client>,
     config: TransportConfig,
     proxies: ProxyRules,
     slots: Slots,
@@ -116,8 +126,9 @@ impl ReqwestTransport {
         let build = || {
             config.validate()?;
             let proxies = config.proxy.resolve()?;
-            let client = client_for(&config, &proxies)?;
-            Ok(Self::assemble(client, config, proxies))
+            let client = client_for(&config, &proxies, true)?;
+            let fresh = client_for(&config, &proxies, false)?;
+            Ok(Self::assemble(client, Some(fresh), config, proxies))
         };
         build().map_err(|e: Error| e.with_backend(BACKEND))
     }
@@ -158,16 +169,22 @@ impl ReqwestTransport {
         let build = || {
             config.validate()?;
             let proxies = config.proxy.resolve()?;
-            Ok(Self::assemble(client, config, proxies))
+            Ok(Self::assemble(client, None, config, proxies))
         };
         build().map_err(|e: Error| e.with_backend(BACKEND))
     }
 
-    fn assemble(client: reqwest::Client, config: TransportConfig, proxies: ProxyRules) -> Self {
+    fn assemble(
+        client: reqwest::Client,
+        fresh: Option<reqwest::Client>,
+        config: TransportConfig,
+        proxies: ProxyRules,
+    ) -> Self {
         let max = config.limits.max_connections;
         ReqwestTransport {
             inner: Arc::new(Inner {
                 client: RwLock::new(Some(client)),
+                fresh,
                 proxies,
                 slots: Slots::new(max, RELEASE_TURNS),
                 connections: Connections::default(),
@@ -184,16 +201,25 @@ impl ReqwestTransport {
 }
 
 /// reqwest settings for a configuration: no automatic proxies (ours are
-/// explicit), no redirects, our rustls settings, keep-alive, HTTP/2 as
-/// asked, the connect timeout.
-fn client_for(config: &TransportConfig, proxies: &ProxyRules) -> Result<reqwest::Client, Error> {
+/// explicit), no redirects, our rustls settings, keep-alive (none kept
+/// without `keep_idle`), HTTP/2 as asked, the connect timeout.
+fn client_for(
+    config: &TransportConfig,
+    proxies: &ProxyRules,
+    keep_idle: bool,
+) -> Result<reqwest::Client, Error> {
     let tls = httpswap_adapter::tls::build(&config.tls)?;
     let rustls_config = if config.http2 { tls.http2 } else { tls.http1 };
+    let idle = if keep_idle {
+        config.limits.max_keepalive_connections
+    } else {
+        0
+    };
     let mut b = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .tls_backend_preconfigured((*rustls_config).clone())
-        .pool_max_idle_per_host(config.limits.max_keepalive_connections)
+        .pool_max_idle_per_host(idle)
         .pool_idle_timeout(config.limits.keepalive_expiry)
         .tcp_nodelay(true)
         .local_address(config.local_address);
@@ -313,7 +339,7 @@ impl Inner {
         if ex.forward_proxy.is_none() {
             request.headers_mut().remove(PROXY_AUTHORIZATION);
         }
-        let client = self
+        let mut client = self
             .client
             .read()
             .expect("client lock")
@@ -328,9 +354,12 @@ impl Inner {
                 Ok(res) => return self.respond(res, permit, timeouts, deadline, ex),
                 Err((error, Some(dead_conn))) if backup.is_some() && !retried => {
                     if self.connections.was_seen(&dead_conn) {
-                        tracing::debug!(origin = %ex.what, "reused connection was dead; retrying once");
+                        tracing::debug!(origin = %ex.what, "reused connection was dead; sending again on a new one");
                         request = backup.expect("checked");
                         retried = true;
+                        if let Some(fresh) = &self.fresh {
+                            client = fresh.clone();
+                        }
                         continue;
                     }
                     return Err(error);

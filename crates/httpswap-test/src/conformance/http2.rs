@@ -31,3 +31,76 @@ pub async fn http2_prior_knowledge(b: Backend) {
     assert_eq!(res.version(), Version::HTTP_2);
     assert_eq!(res.headers()["x-method"], "GET");
 }
+
+/// An HTTP/2 server killed and restarted on the same port under an idle
+/// connection (TLS and h2c): the next GETs succeed, on a new connection,
+/// whether they are sent at once or a little later.
+pub async fn http2_server_restarted_under_an_idle_connection(b: Backend) {
+    let ca = TestCa::new();
+    for tls in [false, true] {
+        for pause in [ms(0), ms(50)] {
+            let mut server = H2Server::start(tls.then_some(&ca)).await;
+            let config = if tls {
+                base()
+                    .http2(true)
+                    .tls_root_certificate(Certificate::from_der(ca.ca_der()))
+            } else {
+                base().http2_prior_knowledge(true)
+            };
+            let t = b.build(config);
+            let res = t.send(get(&server.url("/before"))).await.expect("first");
+            assert_eq!(res.version(), Version::HTTP_2);
+            body_of(res).await.expect("body");
+            server = server.restart().await;
+            tokio::time::sleep(pause).await;
+            for i in 0..3 {
+                let what = format!("tls {tls}, {pause:?} after the restart, GET {i}");
+                let res = t
+                    .send(get(&server.url("/after")))
+                    .await
+                    .unwrap_or_else(|e| panic!("{what}: {e:?}"));
+                body_of(res).await.expect("body");
+            }
+            assert_eq!(server.accepted(), 2, "one new connection");
+        }
+    }
+}
+
+/// The HTTP/2 server dies once it read a GET on a reused connection (no
+/// answer, no GOAWAY): the GET is sent again, once, on a new connection
+/// (TLS and h2c). A POST with a body is not, and fails.
+pub async fn http2_connection_dies_under_a_request(b: Backend) {
+    let ca = TestCa::new();
+    for tls in [false, true] {
+        let server = H2Server::start(tls.then_some(&ca)).await;
+        let config = if tls {
+            base()
+                .http2(true)
+                .tls_root_certificate(Certificate::from_der(ca.ca_der()))
+        } else {
+            base().http2_prior_knowledge(true)
+        };
+        let t = b.build(config);
+        body_of(t.send(get(&server.url("/first"))).await.expect("first"))
+            .await
+            .expect("body");
+        let res = t
+            .send(get(&server.url("/die-on-reuse")))
+            .await
+            .unwrap_or_else(|e| panic!("tls {tls}: sent again on a new connection: {e:?}"));
+        assert_eq!(res.version(), Version::HTTP_2);
+        body_of(res).await.expect("body");
+        assert_eq!(server.accepted(), 2, "tls {tls}: one new connection");
+        // a connection that carried a request, for the POST to reuse
+        body_of(t.send(get(&server.url("/warm"))).await.expect("warm"))
+            .await
+            .expect("body");
+        let before = server.accepted();
+        let err = t
+            .send(req(Method::POST, &server.url("/die-on-reuse"), "once"))
+            .await
+            .expect_err("a POST is never sent twice");
+        assert!(err.request_sent(), "{err:?}");
+        assert_eq!(server.accepted(), before, "tls {tls}: not sent again");
+    }
+}

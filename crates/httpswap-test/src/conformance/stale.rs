@@ -177,3 +177,57 @@ pub async fn stale_unsolicited_bytes_on_idle_connection(b: Backend) {
         );
     }
 }
+
+/// Two idle connections, both closed by the server once they read their
+/// next request: a GET that dies on one of them is sent again on a *fresh*
+/// connection, not on the other stale one, and succeeds. Every send of it
+/// but the last was on a connection that had carried a request before.
+pub async fn stale_get_resent_on_a_fresh_connection_not_another_stale_one(b: Backend) {
+    let server = TestServer::start(|mut conn: ServerConn| async move {
+        let mut n = 0;
+        while let Ok(Some(req)) = conn.read_request().await {
+            n += 1;
+            if conn.index < 2 && n == 2 {
+                // the request was read; close without a response
+                conn.close().await;
+                return;
+            }
+            if conn.index < 2 {
+                // keep the first two answers in flight together, so that
+                // the client opens two connections
+                tokio::time::sleep(ms(50)).await;
+            }
+            if echo(&mut conn, &req).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    let t = b.default_transport();
+    let (a, c) = tokio::join!(
+        t.send(get(&server.url("/warm-a"))),
+        t.send(get(&server.url("/warm-b")))
+    );
+    body_of(a.expect("warm a")).await.expect("body");
+    body_of(c.expect("warm b")).await.expect("body");
+    assert_eq!(server.stats().accepted(), 2, "two connections to go stale");
+    settle(&t.capabilities()).await;
+    let res = t
+        .send(get(&server.url("/x")))
+        .await
+        .expect("sent again on a fresh connection");
+    assert_eq!(res.headers()["x-target"], "/x");
+    body_of(res).await.expect("body");
+    let sends: Vec<usize> = server
+        .requests()
+        .iter()
+        .filter(|r| r.target == "/x")
+        .map(|r| r.connection)
+        .collect();
+    let (last, before) = sends.split_last().expect("sent");
+    assert!(*last >= 2, "answered on a fresh connection: {sends:?}");
+    assert!(
+        before.iter().all(|c| *c < 2),
+        "resent only after a stale connection: {sends:?}"
+    );
+}
