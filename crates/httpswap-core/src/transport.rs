@@ -178,6 +178,12 @@ pub struct Capabilities {
     /// `LocalProtocol` before anything is sent. Host names are not
     /// affected.
     pub forward_proxy_ipv6_literal: bool,
+    /// A connection whose response was refused for ambiguous framing (both
+    /// `Content-Length` and `Transfer-Encoding`) is closed, as RFC 9112 6.3
+    /// asks. When `false` (reqwest's and curl's pools, which the adapter
+    /// cannot tell to close one connection) the library reads that body by
+    /// Transfer-Encoding and may reuse the connection.
+    pub closes_after_ambiguous_framing: bool,
 }
 
 impl Default for Capabilities {
@@ -199,6 +205,7 @@ impl Capabilities {
         frees_abandoned_at_once: true,
         keepalive_limit_counts_idle_only: true,
         forward_proxy_ipv6_literal: true,
+        closes_after_ambiguous_framing: true,
     };
 
     /// Sets [`socket_limit`](Self::socket_limit).
@@ -257,6 +264,12 @@ impl Capabilities {
     /// Sets [`keepalive_limit_counts_idle_only`](Self::keepalive_limit_counts_idle_only).
     pub const fn with_keepalive_limit_counts_idle_only(mut self, yes: bool) -> Self {
         self.keepalive_limit_counts_idle_only = yes;
+        self
+    }
+
+    /// Sets [`closes_after_ambiguous_framing`](Self::closes_after_ambiguous_framing).
+    pub const fn with_closes_after_ambiguous_framing(mut self, yes: bool) -> Self {
+        self.closes_after_ambiguous_framing = yes;
         self
     }
 

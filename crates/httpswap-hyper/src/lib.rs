@@ -722,6 +722,8 @@ fn respond(
     target: Target,
     limits: BodyLimits,
 ) -> Result<Response, Error> {
+    // refused, its connection closed with the lease dropped here
+    httpswap_adapter::refuse_ambiguous_framing(res.headers(), res.version(), || target.origin())?;
     if res.status() == http::StatusCode::PROXY_AUTHENTICATION_REQUIRED && target.forward_proxied() {
         let p = target
             .proxy

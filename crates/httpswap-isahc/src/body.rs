@@ -29,13 +29,17 @@ pub(crate) struct ReadBody {
 }
 
 impl ReadBody {
-    /// The body of a response with `status`. A `304`'s `Content-Length`
-    /// is that of the body it stands for, so there the length is not
-    /// trusted: the body ends where curl ends it (isahc already gives a
-    /// `HEAD` an empty body).
-    pub(crate) fn new(inner: AsyncBody, status: http::StatusCode) -> Self {
+    /// The body of a response with `status`, framed by Transfer-Encoding
+    /// when `transfer_encoding`. The length isahc reports is the
+    /// `Content-Length` header's, so it is trusted only where that header
+    /// frames the body: not for a `304` (its length is that of the body it
+    /// stands for), nor beside a Transfer-Encoding, which overrides it (RFC
+    /// 9112 6.3; curl decodes such a body by Transfer-Encoding, and trusting
+    /// the header cut it short). Otherwise the body ends where curl ends it
+    /// (isahc already gives a `HEAD` an empty body).
+    pub(crate) fn new(inner: AsyncBody, status: http::StatusCode, transfer_encoding: bool) -> Self {
         ReadBody {
-            len: if httpswap_core::status_has_no_body(status) {
+            len: if httpswap_core::status_has_no_body(status) || transfer_encoding {
                 None
             } else {
                 inner.len()
@@ -151,7 +155,7 @@ mod tests {
             data: data.to_vec(),
             then_eof,
         };
-        ReadBody::new(AsyncBody::from_reader_sized(source, len), status)
+        ReadBody::new(AsyncBody::from_reader_sized(source, len), status, false)
     }
 
     #[tokio::test]
@@ -173,6 +177,20 @@ mod tests {
         assert!(err.to_string().contains("3 of 5"), "{err}");
         let mapped = crate::error::map_error(Box::new(err), crate::error::Phase::Body, false, "o");
         assert_eq!(mapped.kind(), httpswap_core::ErrorKind::RemoteProtocol);
+    }
+
+    #[tokio::test]
+    async fn a_length_beside_transfer_encoding_is_not_trusted() {
+        let source = Source {
+            data: b"hello world".to_vec(),
+            then_eof: true,
+        };
+        let b = ReadBody::new(
+            AsyncBody::from_reader_sized(source, 5),
+            StatusCode::OK,
+            true,
+        );
+        assert_eq!(b.collect().await.expect("whole").to_bytes(), "hello world");
     }
 
     #[tokio::test]

@@ -479,6 +479,9 @@ impl Inner {
             self.connections
                 .observe((local, remote), &ex.what, http2, ex.events.as_ref());
         }
+        httpswap_adapter::refuse_ambiguous_framing(res.headers(), res.version(), || {
+            ex.what.clone()
+        })?;
         if res.status() == StatusCode::PROXY_AUTHENTICATION_REQUIRED && ex.forward {
             if let Some(proxy) = ex.proxy {
                 return Err(httpswap_core::proxy_refused(res.status(), proxy));
@@ -486,9 +489,10 @@ impl Inner {
         }
         let what = ex.what.clone();
         let status = res.status();
+        let chunked = res.headers().contains_key(http::header::TRANSFER_ENCODING);
         Ok(res.map(|body| {
             Body::new(TimedBody::new(
-                ReadBody::new(body, status),
+                ReadBody::new(body, status, chunked),
                 what,
                 map_body_error,
                 slot,
@@ -659,6 +663,7 @@ impl HttpTransport for IsahcTransport {
             .with_frees_abandoned_at_once(false)
             .with_keepalive_limit_counts_idle_only(false)
             .with_forward_proxy_ipv6_literal(false)
+            .with_closes_after_ambiguous_framing(false)
     }
 }
 

@@ -290,6 +290,7 @@ impl HttpTransport for ReqwestTransport {
             .with_socket_limit(false)
             .with_reuse_known_at_checkout(false)
             .with_connect_timeout_per_request(false)
+            .with_closes_after_ambiguous_framing(false)
     }
 }
 
@@ -440,6 +441,9 @@ impl Inner {
             self.connections
                 .observe(key, &ex.what, http2, ex.events.as_ref());
         }
+        httpswap_adapter::refuse_ambiguous_framing(res.headers(), res.version(), || {
+            ex.what.clone()
+        })?;
         if res.status() == StatusCode::PROXY_AUTHENTICATION_REQUIRED {
             if let Some(proxy) = ex.forward_proxy {
                 return Err(httpswap_core::proxy_refused(res.status(), proxy));

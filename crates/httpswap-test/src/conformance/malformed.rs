@@ -92,3 +92,46 @@ pub async fn bad_reset_before_response(b: Backend) {
         "no retry on a fresh connection"
     );
 }
+
+/// A response with both Content-Length and Transfer-Encoding (ambiguous
+/// framing, RFC 9112 6.3) is refused with RemoteProtocol on every backend,
+/// never returned, let alone cut at its Content-Length.
+pub async fn bad_content_length_with_transfer_encoding(b: Backend) {
+    let server = TestServer::start(|mut conn: ServerConn| async move {
+        while let Ok(Some(req)) = conn.read_request().await {
+            let done = if req.target == "/both" {
+                conn.write(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\ntransfer-encoding: chunked\r\n\r\n\
+                      b\r\nhello world\r\n0\r\n\r\n",
+                )
+                .await
+            } else {
+                echo(&mut conn, &req).await
+            };
+            if done.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    let t = b.default_transport();
+    let err = t
+        .send(get(&server.url("/both")))
+        .await
+        .expect_err("ambiguous framing is refused");
+    assert_eq!(err.kind(), ErrorKind::RemoteProtocol, "{err:?}");
+    assert!(err.to_string().contains("Transfer-Encoding"), "{err}");
+    settle(&t.capabilities()).await;
+    let res = t.send(get(&server.url("/next"))).await.expect("next");
+    assert_eq!(res.headers()["x-target"], "/next");
+    body_of(res).await.expect("body");
+    let on: Vec<usize> = server.requests().iter().map(|r| r.connection).collect();
+    if t.capabilities().closes_after_ambiguous_framing {
+        assert_eq!(on, [0, 1], "the connection is closed, never reused");
+    } else {
+        // the documented deviation: the library read the body by
+        // Transfer-Encoding and may reuse the connection; the next answer
+        // is still the next request's
+        assert_eq!(on.len(), 2, "{on:?}");
+    }
+}

@@ -1,0 +1,57 @@
+//! Response heads whose framing is ambiguous, refused the same way on every
+//! backend.
+
+use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+use http::{HeaderMap, Version};
+use httpswap_core::{Error, ErrorKind};
+
+/// Refuses an HTTP/1 response head with both `Content-Length` and
+/// `Transfer-Encoding`.
+///
+/// RFC 9112, 6.3: Transfer-Encoding overrides Content-Length, but such a
+/// message "might indicate an attempt to perform request smuggling or
+/// response splitting and ought to be handled as an error", and the
+/// connection must not be used again. Libraries differ: hyper and curl
+/// decode the body by Transfer-Encoding, and a reader trusting
+/// Content-Length cut it short (the isahc backend returned 5 of 11 bytes as
+/// a complete body). httpswap refuses such a response on every backend
+/// with [`ErrorKind::RemoteProtocol`] before any of its body is returned
+/// (as it refuses two different Content-Length values). HTTP/2 and later
+/// have no Transfer-Encoding.
+///
+/// ```
+/// use http::{HeaderMap, Version};
+/// let mut h = HeaderMap::new();
+/// h.insert("content-length", "5".parse().unwrap());
+/// let origin = || "http://o:80".to_owned();
+/// assert!(httpswap_adapter::refuse_ambiguous_framing(&h, Version::HTTP_11, origin).is_ok());
+/// h.insert("transfer-encoding", "chunked".parse().unwrap());
+/// let e = httpswap_adapter::refuse_ambiguous_framing(&h, Version::HTTP_11, origin).unwrap_err();
+/// assert_eq!(e.kind(), httpswap_core::ErrorKind::RemoteProtocol);
+/// ```
+///
+/// # Errors
+///
+/// [`ErrorKind::RemoteProtocol`] naming the origin (made only then), with
+/// `request_sent`.
+pub fn refuse_ambiguous_framing(
+    headers: &HeaderMap,
+    version: Version,
+    origin: impl FnOnce() -> String,
+) -> Result<(), Error> {
+    if version >= Version::HTTP_2
+        || !headers.contains_key(TRANSFER_ENCODING)
+        || !headers.contains_key(CONTENT_LENGTH)
+    {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::RemoteProtocol,
+        format!(
+            "response from {} has both Content-Length and Transfer-Encoding \
+             (ambiguous framing, RFC 9112 6.3): refused",
+            origin()
+        ),
+    )
+    .with_request_sent(true))
+}
