@@ -17,8 +17,9 @@
 //! - `hyper_errors` (feature `hyper`): hyper's errors classified once;
 //! - [`find_source`]: search an error's source chain, `io::Error` payloads
 //!   included;
-//! - [`refuse_ambiguous_framing`]: a response with both Content-Length and
-//!   Transfer-Encoding refused alike on every backend.
+//! - [`check_response_head`]: the response head limits, and a response
+//!   with both Content-Length and Transfer-Encoding refused alike on every
+//!   backend.
 //!
 //! [`HttpTransport`]: httpswap_core::HttpTransport
 //! [`TlsConfig`]: httpswap_core::TlsConfig
@@ -26,7 +27,7 @@
 
 mod chain;
 mod download;
-mod framing;
+mod head;
 #[cfg(feature = "hyper")]
 pub mod hyper_errors;
 mod origin;
@@ -37,7 +38,7 @@ mod upload;
 
 pub use chain::{chain, find_source};
 pub use download::{BodyLimits, EndGuard, TimedBody};
-pub use framing::refuse_ambiguous_framing;
+pub use head::{check_response_head, refuse_ambiguous_framing};
 pub use origin::{check_url, Origin};
 pub use retry::{copy_request_head, is_idempotent, try_clone_request};
 pub use slots::{pool_stats, Connections, Slot, Slots};

@@ -19,6 +19,13 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 1000;
 pub const DEFAULT_MAX_KEEPALIVE_CONNECTIONS: usize = 100;
 /// Idle connections older than this are closed, never reused: 5 s.
 pub const DEFAULT_KEEPALIVE_EXPIRY: Duration = Duration::from_secs(5);
+/// Most header fields a response head may have: 100 (hyper's own limit).
+pub const DEFAULT_MAX_RESPONSE_HEADERS: usize = 100;
+/// Largest response head accepted, counted as the sum of its fields'
+/// names and values plus 4 bytes a field (`": "` and CRLF): 100 KiB, the
+/// most every backend's library reads (curl refuses a header line above
+/// it).
+pub const DEFAULT_MAX_RESPONSE_HEAD_SIZE: usize = 100 * 1024;
 /// Most redirects followed before [`ErrorKind::TooManyRedirects`](crate::ErrorKind::TooManyRedirects): 20.
 pub const DEFAULT_MAX_REDIRECTS: usize = 20;
 
@@ -131,6 +138,92 @@ impl Limits {
     }
 }
 
+/// Limits on a response head, the same on every backend: more header
+/// fields, or a larger head, fail with
+/// [`ErrorKind::RemoteProtocol`](crate::ErrorKind::RemoteProtocol).
+///
+/// The size counts each field as its name and value plus 4 bytes (as
+/// `": "` and CRLF on the wire), on HTTP/1 and HTTP/2 alike.
+///
+/// ```
+/// use httpswap_core::{HeadLimits, DEFAULT_MAX_RESPONSE_HEADERS};
+/// assert_eq!(HeadLimits::default().max_headers, DEFAULT_MAX_RESPONSE_HEADERS);
+/// let mut h = http::HeaderMap::new();
+/// h.insert("x-a", "1".parse().unwrap());
+/// assert_eq!(HeadLimits::size_of(&h), 3 + 1 + 4);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeadLimits {
+    /// Most header fields (a repeated name counts once per value).
+    pub max_headers: usize,
+    /// Largest head, in bytes, counted as [`size_of`](Self::size_of) does.
+    pub max_size: usize,
+}
+
+impl Default for HeadLimits {
+    fn default() -> Self {
+        HeadLimits {
+            max_headers: DEFAULT_MAX_RESPONSE_HEADERS,
+            max_size: DEFAULT_MAX_RESPONSE_HEAD_SIZE,
+        }
+    }
+}
+
+impl HeadLimits {
+    /// The size of a head's fields: names and values, plus 4 bytes each.
+    pub fn size_of(headers: &http::HeaderMap) -> usize {
+        headers
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len() + 4)
+            .sum()
+    }
+
+    /// Checks a response head against the limits.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::RemoteProtocol`](crate::ErrorKind::RemoteProtocol)
+    /// naming `origin` (made only then) and the limit.
+    pub fn check(
+        &self,
+        headers: &http::HeaderMap,
+        origin: impl FnOnce() -> String,
+    ) -> Result<(), Error> {
+        let count = headers.len();
+        if count > self.max_headers {
+            return Err(Error::new(
+                crate::ErrorKind::RemoteProtocol,
+                format!(
+                    "response from {} has {count} header fields, more than the limit of {}",
+                    origin(),
+                    self.max_headers
+                ),
+            ));
+        }
+        let size = Self::size_of(headers);
+        if size > self.max_size {
+            return Err(Error::new(
+                crate::ErrorKind::RemoteProtocol,
+                format!(
+                    "response head from {} is {size} bytes, more than the limit of {}",
+                    origin(),
+                    self.max_size
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        if self.max_headers == 0 || self.max_size == 0 {
+            return Err(Error::builder(
+                "response head limits must be at least 1 (header fields and bytes)",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// A DER-encoded X.509 certificate, to trust as a root.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Certificate {
@@ -236,6 +329,9 @@ pub struct TransportConfig {
     pub http2_prior_knowledge: bool,
     /// Bind outgoing sockets to this local address.
     pub local_address: Option<IpAddr>,
+    /// Limits on a response head; a head beyond them fails with
+    /// [`ErrorKind::RemoteProtocol`](crate::ErrorKind::RemoteProtocol).
+    pub response_head: HeadLimits,
     /// Hooks for connection events (request events are fired by the client
     /// layer). A [`SharedEvents`](crate::SharedEvents) in a request's
     /// extensions takes precedence.
@@ -252,6 +348,7 @@ impl fmt::Debug for TransportConfig {
             .field("http2", &self.http2)
             .field("http2_prior_knowledge", &self.http2_prior_knowledge)
             .field("local_address", &self.local_address)
+            .field("response_head", &self.response_head)
             .field("events", &self.events.is_some())
             .finish()
     }
@@ -275,6 +372,7 @@ impl TransportConfig {
     pub fn validate(&self) -> Result<(), Error> {
         self.timeouts.validate()?;
         self.limits.validate()?;
+        self.response_head.validate()?;
         Ok(())
     }
 }
@@ -442,6 +540,22 @@ impl TransportConfigBuilder {
     /// Offers HTTP/2 by ALPN on `https://`.
     pub fn http2(mut self, yes: bool) -> Self {
         self.config.http2 = yes;
+        self
+    }
+
+    /// Most header fields a response head may have (default
+    /// [`DEFAULT_MAX_RESPONSE_HEADERS`]); more fail with `RemoteProtocol`.
+    pub fn response_max_headers(mut self, n: usize) -> Self {
+        self.config.response_head.max_headers = n;
+        self
+    }
+
+    /// Largest response head, in bytes, as [`HeadLimits::size_of`] counts
+    /// it (default [`DEFAULT_MAX_RESPONSE_HEAD_SIZE`]); a larger one fails
+    /// with `RemoteProtocol`. A backend whose library cannot read heads
+    /// that large refuses the setting when it is built.
+    pub fn response_max_head_size(mut self, bytes: usize) -> Self {
+        self.config.response_head.max_size = bytes;
         self
     }
 

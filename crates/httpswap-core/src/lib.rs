@@ -44,9 +44,10 @@ mod transport;
 pub use async_trait::async_trait;
 pub use body::{status_has_no_body, Body};
 pub use config::{
-    Certificate, Limits, Timeouts, TlsConfig, TransportConfig, TransportConfigBuilder,
+    Certificate, HeadLimits, Limits, Timeouts, TlsConfig, TransportConfig, TransportConfigBuilder,
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEEPALIVE_EXPIRY, DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_MAX_KEEPALIVE_CONNECTIONS, DEFAULT_MAX_REDIRECTS, DEFAULT_TIMEOUT,
+    DEFAULT_MAX_KEEPALIVE_CONNECTIONS, DEFAULT_MAX_REDIRECTS, DEFAULT_MAX_RESPONSE_HEADERS,
+    DEFAULT_MAX_RESPONSE_HEAD_SIZE, DEFAULT_TIMEOUT,
 };
 pub use credentials::{apply_url_credentials, basic_auth, redact_url, without_userinfo};
 pub use error::{BoxError, Error, ErrorKind, Result};

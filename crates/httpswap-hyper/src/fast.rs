@@ -102,8 +102,14 @@ where
                     backend: Some(BACKEND),
                 };
                 Poll::Ready(
-                    respond(res, Leased::H1(lease), target, limits)
-                        .map_err(|e| e.with_backend(BACKEND)),
+                    respond(
+                        res,
+                        Leased::H1(lease),
+                        target,
+                        &this.inner.config.response_head,
+                        limits,
+                    )
+                    .map_err(|e| e.with_backend(BACKEND)),
                 )
             }
             Err(err) => match backup {

@@ -58,8 +58,8 @@ use http::header::{HOST, PROXY_AUTHORIZATION};
 use http::uri::{PathAndQuery, Uri};
 use http::Version;
 use httpswap_core::{
-    async_trait, Body, Error, ErrorKind, Events, HttpTransport, PoolStats, ProxyRules, Request,
-    Response, SharedEvents, Timeouts, TransportConfig,
+    async_trait, Body, Error, ErrorKind, Events, HeadLimits, HttpTransport, PoolStats, ProxyRules,
+    Request, Response, SharedEvents, Timeouts, TransportConfig,
 };
 use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
@@ -174,6 +174,22 @@ impl HttpTransport for HyperTransport {
     async fn close(&self) {
         self.inner.pool.close();
     }
+}
+
+/// The largest HTTP/1 head hyper reads by default (its read buffer, about
+/// 400 KiB), less room for the status line.
+const H1_DEFAULT_HEAD_ROOM: usize = 400 * 1024;
+/// Room in hyper's read buffer beside a head of the configured size: the
+/// status line, and what the size does not count.
+const H1_HEAD_SLACK: usize = 16 * 1024;
+
+/// HTTP/2's header list size for `head`: RFC 9113 counts 32 bytes a field
+/// on top of name and value, where [`HeadLimits::size_of`] counts 4.
+fn h2_header_list_size(head: &HeadLimits) -> u32 {
+    let size = head
+        .max_size
+        .saturating_add(head.max_headers.saturating_mul(32));
+    u32::try_from(size).unwrap_or(u32::MAX)
 }
 
 /// The write timeout of the connection under a lease.
@@ -521,18 +537,24 @@ impl Inner {
                 )
                 .with_source(e)
             };
+            // hyper's own head limits no lower than the configured ones,
+            // which `respond` checks the same way on every backend
+            let head = &self.config.response_head;
             if connected.http2 {
                 let (sender, conn) = http2::Builder::new(TokioExecutor::new())
                     .timer(TokioTimer::new())
+                    .max_header_list_size(h2_header_list_size(head))
                     .handshake(io)
                     .await
                     .map_err(handshake_err)?;
                 Ok::<_, Error>(Established::H2(sender, Box::new(conn)))
             } else {
-                let (sender, conn) = http1::Builder::new()
-                    .handshake(io)
-                    .await
-                    .map_err(handshake_err)?;
+                let mut builder = http1::Builder::new();
+                builder.max_headers(head.max_headers);
+                if head.max_size > H1_DEFAULT_HEAD_ROOM {
+                    builder.max_buf_size(head.max_size + H1_HEAD_SLACK);
+                }
+                let (sender, conn) = builder.handshake(io).await.map_err(handshake_err)?;
                 Ok(Established::H1(sender, Box::new(conn)))
             }
         };
@@ -689,7 +711,8 @@ impl Inner {
                         deadline,
                         backend: Some(BACKEND),
                     };
-                    respond(res, conn, target.clone(), limits).map_err(|error| Failed {
+                    let head = &self.config.response_head;
+                    respond(res, conn, target.clone(), head, limits).map_err(|error| Failed {
                         error,
                         unsent: None,
                         dead: false,
@@ -720,10 +743,11 @@ fn respond(
     res: http::Response<Incoming>,
     conn: Conn,
     target: Target,
+    head: &HeadLimits,
     limits: BodyLimits,
 ) -> Result<Response, Error> {
     // refused, its connection closed with the lease dropped here
-    httpswap_adapter::refuse_ambiguous_framing(res.headers(), res.version(), || target.origin())?;
+    httpswap_adapter::check_response_head(res.headers(), res.version(), head, || target.origin())?;
     if res.status() == http::StatusCode::PROXY_AUTHENTICATION_REQUIRED && target.forward_proxied() {
         let p = target
             .proxy
@@ -831,6 +855,40 @@ mod tests {
             fast_size <= general_size / 2,
             "the fast path's future is {fast_size} bytes (the general one {general_size})"
         );
+    }
+
+    /// A head limit above hyper's default read buffer is honoured: the
+    /// buffer grows to hold it (the other backends refuse such a limit).
+    #[tokio::test]
+    async fn a_head_limit_above_hypers_default_buffer_is_read() {
+        let server =
+            httpswap_test::TestServer::start(|mut conn: httpswap_test::ServerConn| async move {
+                if let Ok(Some(_)) = conn.read_request().await {
+                    let mut raw = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n".to_vec();
+                    for i in 0..10 {
+                        raw.extend_from_slice(format!("x-big{i}: ").as_bytes());
+                        raw.extend(std::iter::repeat_n(b'a', 60 * 1024));
+                        raw.extend_from_slice(b"\r\n");
+                    }
+                    raw.extend_from_slice(b"\r\n");
+                    let _ = conn.write(&raw).await;
+                }
+            })
+            .await;
+        let config = httpswap_core::TransportConfig::builder()
+            .proxy_from_env(false)
+            .response_max_head_size(1024 * 1024)
+            .build()
+            .expect("config");
+        let t = super::HyperTransport::new(config).expect("transport");
+        let req = http::Request::get(server.url("/"))
+            .body(httpswap_core::Body::empty())
+            .expect("request");
+        let res = t
+            .send(req)
+            .await
+            .expect("a 600 KiB head within a 1 MiB limit");
+        assert_eq!(res.headers().len(), 11);
     }
 
     #[derive(Debug, Default)]

@@ -110,6 +110,13 @@ impl IsahcTransport {
     pub fn new(config: TransportConfig) -> Result<Self, Error> {
         let build = || {
             config.validate()?;
+            if config.response_head.max_size > MAX_HEAD_SIZE {
+                return Err(Error::builder(format!(
+                    "response_max_head_size {} is more than the isahc backend can read \
+                     ({MAX_HEAD_SIZE} bytes: curl refuses a longer header line)",
+                    config.response_head.max_size
+                )));
+            }
             let proxies = config.proxy.resolve()?;
             let client = client_for(&config)?;
             Ok(IsahcTransport {
@@ -141,6 +148,10 @@ impl IsahcTransport {
         &self.inner.config
     }
 }
+
+/// The longest header line curl reads (`CURL_MAX_HTTP_HEADER`): a larger
+/// head limit could not be honoured for a head of one long line.
+const MAX_HEAD_SIZE: usize = 100 * 1024;
 
 /// curl's trust store: the webpki roots (unless turned off) and the extra CAs.
 fn trust_store(config: &TransportConfig) -> isahc::tls::TrustStore {
@@ -479,9 +490,12 @@ impl Inner {
             self.connections
                 .observe((local, remote), &ex.what, http2, ex.events.as_ref());
         }
-        httpswap_adapter::refuse_ambiguous_framing(res.headers(), res.version(), || {
-            ex.what.clone()
-        })?;
+        httpswap_adapter::check_response_head(
+            res.headers(),
+            res.version(),
+            &self.config.response_head,
+            || ex.what.clone(),
+        )?;
         if res.status() == StatusCode::PROXY_AUTHENTICATION_REQUIRED && ex.forward {
             if let Some(proxy) = ex.proxy {
                 return Err(httpswap_core::proxy_refused(res.status(), proxy));
@@ -676,6 +690,21 @@ fn _assert_send_sync() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_head_limit_curl_cannot_honour_is_refused() {
+        let config = |n| {
+            TransportConfig::builder()
+                .proxy_from_env(false)
+                .response_max_head_size(n)
+                .build()
+                .expect("config")
+        };
+        assert!(IsahcTransport::new(config(MAX_HEAD_SIZE)).is_ok());
+        let err = IsahcTransport::new(config(MAX_HEAD_SIZE + 1)).expect_err("too large for curl");
+        assert_eq!(err.kind(), ErrorKind::Builder);
+        assert!(err.to_string().contains("response_max_head_size"), "{err}");
+    }
 
     #[test]
     fn keepalive_expiry_in_curl_seconds() {

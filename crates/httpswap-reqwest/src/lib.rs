@@ -125,6 +125,7 @@ impl ReqwestTransport {
     pub fn new(config: TransportConfig) -> Result<Self, Error> {
         let build = || {
             config.validate()?;
+            check_head_limits(&config)?;
             let proxies = config.proxy.resolve()?;
             let client = client_for(&config, &proxies, true)?;
             let fresh = client_for(&config, &proxies, false)?;
@@ -220,6 +221,10 @@ fn client_for(
         .no_proxy()
         .tls_backend_preconfigured((*rustls_config).clone())
         .pool_max_idle_per_host(idle)
+        // hyper's head limits no lower than the configured ones, which
+        // `respond` checks the same way on every backend
+        .http1_max_headers(config.response_head.max_headers)
+        .http2_max_header_list_size(h2_header_list_size(&config.response_head))
         .pool_idle_timeout(config.limits.keepalive_expiry)
         .tcp_nodelay(true)
         .local_address(config.local_address);
@@ -248,6 +253,32 @@ fn client_for(
     }
     b.build()
         .map_err(|e| Error::builder(format!("reqwest rejected the settings: {e}")).with_source(e))
+}
+
+/// The largest HTTP/1 response head reqwest's hyper reads (its default
+/// read buffer, about 400 KiB, less room for the status line); reqwest
+/// cannot raise it.
+const MAX_HEAD_SIZE: usize = 400 * 1024;
+
+/// HTTP/2's header list size for `head`: RFC 9113 counts 32 bytes a field
+/// on top of name and value, where `HeadLimits::size_of` counts 4.
+fn h2_header_list_size(head: &httpswap_core::HeadLimits) -> u32 {
+    let size = head
+        .max_size
+        .saturating_add(head.max_headers.saturating_mul(32));
+    u32::try_from(size).unwrap_or(u32::MAX)
+}
+
+/// Refuses head limits the library cannot honour.
+fn check_head_limits(config: &TransportConfig) -> Result<(), Error> {
+    if config.response_head.max_size > MAX_HEAD_SIZE {
+        return Err(Error::builder(format!(
+            "response_max_head_size {} is more than the reqwest backend can read ({MAX_HEAD_SIZE} \
+             bytes: hyper's read buffer, which reqwest does not let us raise)",
+            config.response_head.max_size
+        )));
+    }
+    Ok(())
 }
 
 /// A request's context, for events, errors and retries.
@@ -441,9 +472,12 @@ impl Inner {
             self.connections
                 .observe(key, &ex.what, http2, ex.events.as_ref());
         }
-        httpswap_adapter::refuse_ambiguous_framing(res.headers(), res.version(), || {
-            ex.what.clone()
-        })?;
+        httpswap_adapter::check_response_head(
+            res.headers(),
+            res.version(),
+            &self.config.response_head,
+            || ex.what.clone(),
+        )?;
         if res.status() == StatusCode::PROXY_AUTHENTICATION_REQUIRED {
             if let Some(proxy) = ex.forward_proxy {
                 return Err(httpswap_core::proxy_refused(res.status(), proxy));
@@ -476,4 +510,24 @@ fn map_body_error(e: reqwest::Error, what: &String) -> Error {
 fn _assert_send_sync() {
     fn is<T: Send + Sync>() {}
     is::<ReqwestTransport>();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_head_limit_hyper_cannot_read_here_is_refused() {
+        let config = |n| {
+            TransportConfig::builder()
+                .proxy_from_env(false)
+                .response_max_head_size(n)
+                .build()
+                .expect("config")
+        };
+        assert!(ReqwestTransport::new(config(MAX_HEAD_SIZE)).is_ok());
+        let err = ReqwestTransport::new(config(MAX_HEAD_SIZE + 1)).expect_err("too large");
+        assert_eq!(err.kind(), ErrorKind::Builder);
+        assert!(err.to_string().contains("response_max_head_size"), "{err}");
+    }
 }

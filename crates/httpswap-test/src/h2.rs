@@ -1,5 +1,6 @@
 //! An HTTP/2 server (hyper), over TLS with ALPN or cleartext (h2c), that
-//! answers every request with its version, method and body; it can be
+//! answers every request with its version, method and body (and with
+//! `/fields/N` or `/size/N`, N extra header fields or one of N bytes); it can be
 //! killed and restarted under its clients' connections, and killed by a
 //! request.
 
@@ -118,17 +119,19 @@ impl H2Server {
                             }
                             let version = format!("{:?}", req.version());
                             let method = req.method().to_string();
+                            let head = big_head(req.uri().path());
                             let body = req
                                 .into_body()
                                 .collect()
                                 .await
                                 .map(|c| c.to_bytes())
                                 .unwrap_or_default();
-                            let res = http::Response::builder()
+                            let mut res = http::Response::builder()
                                 .header("x-version", version)
                                 .header("x-method", method)
                                 .body(Full::new(body))
                                 .expect("valid response");
+                            res.headers_mut().extend(head);
                             Ok::<_, Infallible>(res)
                         }
                     });
@@ -181,4 +184,21 @@ impl H2Server {
     pub fn accepted(&self) -> usize {
         self.accepted.load(Ordering::SeqCst)
     }
+}
+
+/// Extra header fields for `/fields/N` (N fields `x-f<i>: v`) and
+/// `/size/N` (one field `x-big` of N bytes, value `a`s).
+fn big_head(path: &str) -> http::HeaderMap {
+    let mut head = http::HeaderMap::new();
+    let n = |prefix: &str| path.strip_prefix(prefix)?.parse::<usize>().ok();
+    if let Some(count) = n("/fields/") {
+        for i in 0..count {
+            let name = http::HeaderName::try_from(format!("x-f{i}")).expect("a name");
+            head.insert(name, http::HeaderValue::from_static("v"));
+        }
+    } else if let Some(len) = n("/size/") {
+        let value = http::HeaderValue::try_from("a".repeat(len)).expect("a value");
+        head.insert("x-big", value);
+    }
+    head
 }

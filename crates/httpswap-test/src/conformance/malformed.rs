@@ -135,3 +135,100 @@ pub async fn bad_content_length_with_transfer_encoding(b: Backend) {
         assert_eq!(on.len(), 2, "{on:?}");
     }
 }
+
+/// A server answering `/fields/N` with a head of N header fields in all,
+/// and `/size/N` with a head of N bytes as `HeadLimits::size_of` counts
+/// them (`content-length: 0` and one `x-big` field).
+async fn head_server() -> TestServer {
+    TestServer::start(|mut conn: ServerConn| async move {
+        while let Ok(Some(req)) = conn.read_request().await {
+            let mut raw = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n".to_vec();
+            let n = |prefix: &str| req.target.strip_prefix(prefix)?.parse::<usize>().ok();
+            if let Some(count) = n("/fields/") {
+                for i in 1..count {
+                    raw.extend_from_slice(format!("x-f{i}: v\r\n").as_bytes());
+                }
+            } else if let Some(size) = n("/size/") {
+                // content-length: 0 counts 14 + 1 + 4, x-big 5 + len + 4
+                let len = size - 19 - 9;
+                raw.extend_from_slice(b"x-big: ");
+                raw.extend(std::iter::repeat_n(b'a', len));
+                raw.extend_from_slice(b"\r\n");
+            }
+            raw.extend_from_slice(b"\r\n");
+            if conn.write(&raw).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await
+}
+
+/// Sends a GET for each `(path, ok)` to `base` + path: a response when
+/// `ok`, else RemoteProtocol.
+async fn check_heads(t: &SharedTransport, base: &str, cases: &[(String, bool)]) {
+    for (path, ok) in cases {
+        match (t.send(get(&format!("{base}{path}"))).await, ok) {
+            (Ok(res), true) => {
+                body_of(res).await.expect("body");
+            }
+            (Err(e), false) => assert_eq!(e.kind(), ErrorKind::RemoteProtocol, "{path}: {e:?}"),
+            (got, _) => panic!(
+                "{path}: expected {}, got {got:?}",
+                if *ok { "a response" } else { "RemoteProtocol" }
+            ),
+        }
+    }
+}
+
+/// The response head limits are the same on every backend, HTTP/1 and
+/// HTTP/2: 100 header fields and 100 KiB by default, each settable; one
+/// field or byte more is RemoteProtocol. (hyper refused a 101st field
+/// where curl took 500, and hyper's HTTP/2 client any head over 16 KiB.)
+pub async fn bad_response_head_beyond_the_limits(b: Backend) {
+    let server = head_server().await;
+    let base_url = server.url("");
+    let limit = httpswap_core::DEFAULT_MAX_RESPONSE_HEAD_SIZE;
+    let s = |p: &str, ok| (p.to_owned(), ok);
+    check_heads(
+        &b.default_transport(),
+        &base_url,
+        &[
+            s("/fields/100", true),
+            s("/fields/101", false),
+            s("/fields/500", false),
+            (format!("/size/{limit}"), true),
+            (format!("/size/{}", limit + 1), false),
+        ],
+    )
+    .await;
+    // settable, the same way on every backend
+    check_heads(
+        &b.build(
+            base()
+                .response_max_headers(500)
+                .response_max_head_size(50_000),
+        ),
+        &base_url,
+        &[
+            s("/fields/500", true),
+            s("/fields/501", false),
+            s("/size/50000", true),
+            s("/size/50001", false),
+        ],
+    )
+    .await;
+    // HTTP/2: the same limits (the server adds its own 3 fields)
+    let h2 = H2Server::start(None).await;
+    check_heads(
+        &b.build(base().http2_prior_knowledge(true)),
+        &h2.url(""),
+        &[
+            s("/fields/90", true),
+            s("/fields/120", false),
+            s("/size/60000", true),
+            s("/size/120000", false),
+        ],
+    )
+    .await;
+}

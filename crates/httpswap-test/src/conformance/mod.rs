@@ -151,6 +151,7 @@ macro_rules! conformance_tests {
             bad_oversized_headers,
             bad_conflicting_content_length,
             bad_content_length_with_transfer_encoding,
+            bad_response_head_beyond_the_limits,
             bad_reset_before_response,
             error_connection_refused,
             error_unsupported_scheme_and_bad_url,

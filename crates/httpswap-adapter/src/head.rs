@@ -1,9 +1,29 @@
-//! Response heads whose framing is ambiguous, refused the same way on every
-//! backend.
+//! Response heads refused the same way on every backend: beyond the
+//! configured [`HeadLimits`], or with ambiguous framing.
 
 use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, Version};
-use httpswap_core::{Error, ErrorKind};
+use httpswap_core::{Error, ErrorKind, HeadLimits};
+
+/// Checks a response head: the [`HeadLimits`] (libraries' own limits
+/// differ: hyper refused a 101st header field where curl took 500, and
+/// hyper's HTTP/2 client a head over 16 KiB), then
+/// [`refuse_ambiguous_framing`]. Every backend calls it once per response.
+///
+/// # Errors
+///
+/// [`ErrorKind::RemoteProtocol`] naming the origin (made only then).
+pub fn check_response_head(
+    headers: &HeaderMap,
+    version: Version,
+    limits: &HeadLimits,
+    origin: impl Fn() -> String,
+) -> Result<(), Error> {
+    limits
+        .check(headers, &origin)
+        .map_err(|e| e.with_request_sent(true))?;
+    refuse_ambiguous_framing(headers, version, origin)
+}
 
 /// Refuses an HTTP/1 response head with both `Content-Length` and
 /// `Transfer-Encoding`.
