@@ -184,6 +184,15 @@ pub struct Capabilities {
     /// cannot tell to close one connection) the library reads that body by
     /// Transfer-Encoding and may reuse the connection.
     pub closes_after_ambiguous_framing: bool,
+    /// A final response that arrived complete while the request body was
+    /// still being sent (a 413 after a few KiB of a large upload) is
+    /// returned, however the server then ends the connection. When `false`
+    /// (curl stops at the first failed send, before it reads what arrived),
+    /// a server that resets the connection right after its answer may fail
+    /// the request with `Write` instead; one that reads the rest of the
+    /// body before closing (nginx's lingering close) is answered as it
+    /// should be.
+    pub early_response_survives_reset: bool,
 }
 
 impl Default for Capabilities {
@@ -206,6 +215,7 @@ impl Capabilities {
         keepalive_limit_counts_idle_only: true,
         forward_proxy_ipv6_literal: true,
         closes_after_ambiguous_framing: true,
+        early_response_survives_reset: true,
     };
 
     /// Sets [`socket_limit`](Self::socket_limit).
@@ -270,6 +280,12 @@ impl Capabilities {
     /// Sets [`closes_after_ambiguous_framing`](Self::closes_after_ambiguous_framing).
     pub const fn with_closes_after_ambiguous_framing(mut self, yes: bool) -> Self {
         self.closes_after_ambiguous_framing = yes;
+        self
+    }
+
+    /// Sets [`early_response_survives_reset`](Self::early_response_survives_reset).
+    pub const fn with_early_response_survives_reset(mut self, yes: bool) -> Self {
+        self.early_response_survives_reset = yes;
         self
     }
 

@@ -678,6 +678,7 @@ impl HttpTransport for IsahcTransport {
             .with_keepalive_limit_counts_idle_only(false)
             .with_forward_proxy_ipv6_literal(false)
             .with_closes_after_ambiguous_framing(false)
+            .with_early_response_survives_reset(false)
     }
 }
 

@@ -224,6 +224,40 @@ impl ServerConn {
         }
     }
 
+    /// Reads and drops `n` bytes of what follows the last thing read (a
+    /// request body the server does not want); fewer if the client closes.
+    ///
+    /// # Errors
+    ///
+    /// I/O errors.
+    pub async fn discard(&mut self, n: usize) -> io::Result<()> {
+        let mut left = n;
+        loop {
+            let take = left.min(self.buf.len());
+            self.buf.advance(take);
+            left -= take;
+            if left == 0 || self.fill().await? == 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Closes as nginx does after an early answer: stops writing (FIN),
+    /// then reads and drops what the client still sends, up to `limit`,
+    /// so that the client is not reset before it read the answer.
+    pub async fn linger_close(mut self, limit: Duration) {
+        let _ = self.stream.shutdown().await;
+        let _ = tokio::time::timeout(limit, async {
+            loop {
+                self.buf.clear();
+                if !matches!(self.fill().await, Ok(n) if n > 0) {
+                    return;
+                }
+            }
+        })
+        .await;
+    }
+
     async fn fill(&mut self) -> io::Result<usize> {
         let mut chunk = [0u8; 16 * 1024];
         let n = self.stream.read(&mut chunk).await?;

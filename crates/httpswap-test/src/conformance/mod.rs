@@ -120,6 +120,7 @@ macro_rules! conformance_tests {
             round_trip_empty_bodies,
             round_trip_large_bodies_both_ways,
             round_trip_streamed_upload_and_chunked_download,
+            round_trip_early_response_during_upload,
             round_trip_sse_streams_incrementally,
             no_redirect_following_in_transport,
             no_decompression_in_transport,

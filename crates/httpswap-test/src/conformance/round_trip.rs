@@ -374,3 +374,72 @@ pub async fn no_decompression_in_transport(b: Backend) {
         .get("accept-encoding")
         .is_none());
 }
+
+/// How the server ends the connection after its early answer.
+#[derive(Debug, Clone, Copy)]
+enum EarlyEnd {
+    /// nginx's lingering close: FIN, then the rest of the body read and
+    /// dropped.
+    Linger,
+    /// FIN with the body unread (the kernel then resets the connection).
+    Close,
+    /// RST at once.
+    Reset,
+}
+
+/// The server answers 413 after reading 8 KiB of a 10 MiB upload, then ends
+/// the connection ([`EarlyEnd`]): the 413 arrived complete, so it is the
+/// answer, on every backend, whether the body was buffered or streamed.
+pub async fn round_trip_early_response_during_upload(b: Backend) {
+    for end in [EarlyEnd::Linger, EarlyEnd::Close, EarlyEnd::Reset] {
+        let server = TestServer::start(move |mut conn: ServerConn| async move {
+            if conn.read_head_only().await.ok().flatten().is_none() {
+                return;
+            }
+            let _ = conn.discard(8 * 1024).await;
+            let _ = conn
+                .respond(413, &[("connection", b"close")], b"too large")
+                .await;
+            match end {
+                EarlyEnd::Linger => conn.linger_close(Duration::from_secs(5)).await,
+                EarlyEnd::Close => conn.close().await,
+                EarlyEnd::Reset => conn.reset(),
+            }
+        })
+        .await;
+        let t = b.default_transport();
+        let data = pattern(10 * 1024 * 1024);
+        for round in 0..3 {
+            let streamed = Body::from_stream(futures_util::stream::iter(
+                data.chunks(64 * 1024)
+                    .map(|c| Ok::<_, std::io::Error>(Bytes::copy_from_slice(c)))
+                    .collect::<Vec<_>>(),
+            ));
+            for (what, body) in [
+                ("buffered", Body::from(data.clone())),
+                ("streamed", streamed),
+            ] {
+                let got = t
+                    .send(req(Method::POST, &server.url("/upload"), body))
+                    .await;
+                let res = match got {
+                    Err(e)
+                        if !matches!(end, EarlyEnd::Linger)
+                            && !t.capabilities().early_response_survives_reset =>
+                    {
+                        // the documented deviation: the reset beat the
+                        // answer to the library
+                        assert_eq!(e.kind(), ErrorKind::Write, "{what}, {end:?}: {e:?}");
+                        assert!(e.request_sent());
+                        continue;
+                    }
+                    got => got.unwrap_or_else(|e| {
+                        panic!("{what}, {end:?}, round {round}: the 413 is the answer: {e:?}")
+                    }),
+                };
+                assert_eq!(res.status(), 413, "{what}, {end:?}");
+                assert_eq!(body_of(res).await.expect("body"), "too large");
+            }
+        }
+    }
+}
