@@ -13,6 +13,8 @@
 //! - [`Slots`]: the in-flight bound with the pool timeout, and
 //!   [`Connections`]: created/reused told apart by address pair, for
 //!   libraries whose pools have neither;
+//! - [`H2Gate`]: requests to a cold origin that may speak HTTP/2 wait for
+//!   the first connection, for libraries that would open one per request;
 //! - [`tls`]: rustls client settings from a [`TlsConfig`];
 //! - `hyper_errors` (feature `hyper`): hyper's errors classified once;
 //! - [`find_source`]: search an error's source chain, `io::Error` payloads
@@ -27,6 +29,7 @@
 
 mod chain;
 mod download;
+mod h2gate;
 mod head;
 #[cfg(feature = "hyper")]
 pub mod hyper_errors;
@@ -38,6 +41,7 @@ mod upload;
 
 pub use chain::{chain, find_source};
 pub use download::{BodyLimits, EndGuard, TimedBody};
+pub use h2gate::{H2Gate, Ticket};
 pub use head::{check_response_head, refuse_ambiguous_framing};
 pub use origin::{check_url, Origin};
 pub use retry::{copy_request_head, is_idempotent, try_clone_request};

@@ -193,6 +193,10 @@ pub struct Capabilities {
     /// body before closing (nginx's lingering close) is answered as it
     /// should be.
     pub early_response_survives_reset: bool,
+    /// Requests beyond an HTTP/2 server's `SETTINGS_MAX_CONCURRENT_STREAMS`
+    /// wait for a stream on the connection. When `false` (curl), each such
+    /// request opens a connection of its own, within `max_connections`.
+    pub queues_beyond_stream_limit: bool,
 }
 
 impl Default for Capabilities {
@@ -216,6 +220,7 @@ impl Capabilities {
         forward_proxy_ipv6_literal: true,
         closes_after_ambiguous_framing: true,
         early_response_survives_reset: true,
+        queues_beyond_stream_limit: true,
     };
 
     /// Sets [`socket_limit`](Self::socket_limit).
@@ -286,6 +291,12 @@ impl Capabilities {
     /// Sets [`early_response_survives_reset`](Self::early_response_survives_reset).
     pub const fn with_early_response_survives_reset(mut self, yes: bool) -> Self {
         self.early_response_survives_reset = yes;
+        self
+    }
+
+    /// Sets [`queues_beyond_stream_limit`](Self::queues_beyond_stream_limit).
+    pub const fn with_queues_beyond_stream_limit(mut self, yes: bool) -> Self {
+        self.queues_beyond_stream_limit = yes;
         self
     }
 

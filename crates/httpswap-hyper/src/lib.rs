@@ -72,7 +72,7 @@ use crate::connect::{connect, ConnectOptions, ProxyKey, Target};
 use crate::error::{is_dead_connection, map_hyper, Phase, BACKEND};
 use crate::fast::{Fast, Waiting};
 use crate::io::{TimedIo, WriteTimeout};
-use crate::pool::{Checkout, H1Conn, H1Lease, Leased as Conn, Pool, Slot};
+use crate::pool::{Checkout, H1Conn, H1Lease, H2Pending, Leased as Conn, Pool, Slot};
 
 /// The hyper transport. Cheap to clone; clones share one pool.
 #[derive(Clone)]
@@ -389,8 +389,14 @@ impl Inner {
                 // In a block: what it leaves behind is not kept in the state
                 // while the attempt runs.
                 let (conn, reused) = {
-                    let connect = |slot: Slot| {
-                        self.connect_in_background(&target, slot, &timeouts, events.as_ref())
+                    let connect = |slot: Slot, pending: Option<H2Pending>| {
+                        self.connect_in_background(
+                            &target,
+                            slot,
+                            pending,
+                            &timeouts,
+                            events.as_ref(),
+                        )
                     };
                     // The usual case, an idle connection ready now, takes no
                     // wait; the others are boxed so that every request's future
@@ -406,6 +412,7 @@ impl Inner {
                             Box::pin(self.pool.acquire(
                                 &target,
                                 fresh,
+                                self.may_be_http2(&target),
                                 timeouts.pool,
                                 events.as_ref(),
                                 connect,
@@ -485,10 +492,13 @@ impl Inner {
     /// Starts `new_conn` as a task of its own, so that the request can take
     /// another connection if one frees up first; a connection nobody waits
     /// for any more goes to the pool.
+    /// `pending`: the mark of a connect that may turn out HTTP/2, which
+    /// other requests to the origin wait for; it ends with the connect.
     fn connect_in_background(
         self: &Arc<Self>,
         target: &Target,
         slot: Slot,
+        pending: Option<H2Pending>,
         timeouts: &Timeouts,
         events: Option<&Arc<dyn Events>>,
     ) -> pool::Connecting {
@@ -501,11 +511,26 @@ impl Inner {
             let made = inner
                 .new_conn(&target, slot, &timeouts, events.as_ref())
                 .await;
+            if let (Some(p), Ok(Conn::H1(_))) = (&pending, &made) {
+                p.got_http1();
+            }
+            drop(pending);
             if let Err(Ok(Conn::H1(lease))) = tx.send(made) {
                 lease.release();
             }
         });
         rx
+    }
+
+    /// Whether a connection made to `target` may turn out HTTP/2: HTTP/2
+    /// offered by ALPN on `https://`, or spoken by prior knowledge on a
+    /// direct `http://` connection.
+    fn may_be_http2(&self, target: &Target) -> bool {
+        if target.https {
+            self.config.http2
+        } else {
+            self.config.http2_prior_knowledge && target.proxy.is_none()
+        }
     }
 
     /// Connects, handshakes and spawns the connection task, all within the

@@ -65,6 +65,13 @@ struct State {
     /// released connection goes to the first of them instead of the idle
     /// queue.
     handoff: HashMap<Target, VecDeque<oneshot::Sender<Handoff>>>,
+    /// Origins a connection that may turn out HTTP/2 is being made to: other
+    /// requests to them wait for it and share it rather than each opening
+    /// a connection of its own (see [`H2Pending`]).
+    h2_pending: std::collections::HashSet<Target>,
+    /// Origins that answered HTTP/1 where HTTP/2 was offered: their
+    /// connects are not waited for.
+    h1_only: std::collections::HashSet<Target>,
     /// Counters for [`PoolStats`], kept under the lock that the pool takes
     /// anyway (atomics of their own moved a cache line between the cores
     /// on every request).
@@ -82,6 +89,15 @@ pub(crate) enum Handoff {
 }
 
 impl State {
+    /// Tells every request waiting for a connection to `target` to look at
+    /// the pool again (an HTTP/2 connection is up, or the one being made
+    /// will not be shared).
+    fn look_again(&mut self, target: &Target) {
+        for tx in self.handoff.remove(target).into_iter().flatten() {
+            let _ = tx.send(Handoff::H2);
+        }
+    }
+
     /// Gives `conn` to the oldest live waiter for its target, or returns it.
     fn hand_off(&mut self, mut conn: Box<H1Conn>) -> Option<Box<H1Conn>> {
         if self.handoff.is_empty() {
@@ -279,6 +295,40 @@ pub(crate) enum Leased {
     /// every request's state, and keeps it small).
     H2(Box<H2Lease>),
 }
+
+/// Marks a connect to an origin as one that may turn out HTTP/2, while it
+/// runs: other requests to that origin wait for it (within their pool
+/// timeout) instead of opening connections of their own, and share it if
+/// it is HTTP/2. Dropped when the connect ends, however it ends; the
+/// waiters then look again (an HTTP/1 connection is not shared: they open
+/// their own, or take it once released).
+pub(crate) struct H2Pending {
+    shared: Arc<Shared>,
+    target: Target,
+}
+
+impl H2Pending {
+    /// The connect made an HTTP/1 connection although HTTP/2 was offered:
+    /// later connects to this origin are not waited for.
+    pub(crate) fn got_http1(&self) {
+        let mut st = self.shared.lock();
+        if st.h1_only.len() < MAX_REMEMBERED_ORIGINS {
+            st.h1_only.insert(self.target.clone());
+        }
+    }
+}
+
+impl Drop for H2Pending {
+    fn drop(&mut self) {
+        let mut st = self.shared.lock();
+        if st.h2_pending.remove(&self.target) {
+            st.look_again(&self.target);
+        }
+    }
+}
+
+/// How many origins [`H2Pending::got_http1`] remembers.
+const MAX_REMEMBERED_ORIGINS: usize = 4096;
 
 /// What `acquire` hands out.
 pub(crate) enum Checkout {
@@ -564,13 +614,17 @@ async fn sleep_until_opt(at: Option<Instant>) {
 struct Look {
     take: Option<Take>,
     handoff: Option<oneshot::Receiver<Handoff>>,
+    /// Nothing taken because a connection that may be HTTP/2 is being made
+    /// to the origin: wait for it.
+    awaiting_h2: bool,
 }
 
 /// Outcome of one look at the pool state.
 enum Take {
     H1(H1Lease),
     H2(H2Lease),
-    New(Slot),
+    /// A slot, and the mark of a connect that may turn out HTTP/2.
+    New(Slot, Option<H2Pending>),
 }
 
 impl Pool {
@@ -601,13 +655,18 @@ impl Pool {
     ///
     /// Errors: `PoolTimeout` after `pool_timeout` without a slot, `Closed`
     /// once closed, or the error of the connect started for this request.
+    ///
+    /// `may_h2`: a connection made to `target` may turn out HTTP/2 (offered
+    /// by ALPN, or prior knowledge): while one is being made, others wait
+    /// for it rather than each opening their own ([`H2Pending`]).
     pub(crate) async fn acquire(
         &self,
         target: &Target,
         fresh: bool,
+        may_h2: bool,
         pool_timeout: Option<Duration>,
         events: Option<&Arc<dyn Events>>,
-        mut connect: impl FnMut(Slot) -> Connecting,
+        mut connect: impl FnMut(Slot, Option<H2Pending>) -> Connecting,
     ) -> Result<Checkout, Error> {
         let deadline = pool_timeout.map(|d| Instant::now() + d);
         let mut queued: Option<WaiterGuard<'_>> = None;
@@ -638,7 +697,7 @@ impl Pool {
             let register = queued.as_ref().is_some_and(|g| !g.registered);
             let want_handoff = !fresh && handoff.is_none();
             let want_slot = own.is_none() && yielded;
-            let look = self.try_take(target, fresh, want_slot, register, want_handoff)?;
+            let look = self.try_take(target, fresh, want_slot, register, want_handoff, may_h2)?;
             if let Some(rx) = look.handoff {
                 handoff = Some(HandoffRx {
                     rx,
@@ -646,9 +705,9 @@ impl Pool {
                 });
             }
             match look.take {
-                Some(Take::New(slot)) if fresh => return Ok(Checkout::New(slot)),
-                Some(Take::New(slot)) => {
-                    own = Some(OwnConnect(connect(slot)));
+                Some(Take::New(slot, _)) if fresh => return Ok(Checkout::New(slot)),
+                Some(Take::New(slot, pending)) => {
+                    own = Some(OwnConnect(connect(slot, pending)));
                     continue;
                 }
                 Some(Take::H2(lease)) => {
@@ -671,6 +730,29 @@ impl Pool {
                 yielded = true;
                 tokio::task::yield_now().await;
                 continue;
+            }
+            if look.awaiting_h2 {
+                // a connection that may be HTTP/2 is being made to the
+                // origin: wait to share it (a hand-off says look again)
+                let pool_deadline = deadline;
+                tokio::select! {
+                    biased;
+                    h = async { (&mut handoff.as_mut().expect("enrolled").rx).await }, if handoff.is_some() => {
+                        let guard = handoff.take().expect("guarded");
+                        if let Ok(Handoff::H1(conn)) = h {
+                            let lease = guard.adopt(conn);
+                            if let Some(lease) = self.ready(lease, deadline).await {
+                                return Ok(self.reused_h1(target, lease, events));
+                            }
+                        }
+                        continue;
+                    }
+                    () = sleep_until_opt(pool_deadline) => {
+                        let waited = pool_timeout.unwrap_or_default();
+                        return Err(Error::timeout(ErrorKind::PoolTimeout, waited, "a free connection")
+                            .with_backend(BACKEND));
+                    }
+                }
             }
             if own.is_none() {
                 // no slot: wait as a queued request
@@ -829,6 +911,7 @@ impl Pool {
         want_slot: bool,
         register: bool,
         want_handoff: bool,
+        may_h2: bool,
     ) -> Result<Look, Error> {
         let shared = &self.shared;
         let mut st = shared.lock();
@@ -844,8 +927,11 @@ impl Pool {
             Ok(Look {
                 take: Some(take),
                 handoff: None,
+                awaiting_h2: false,
             })
         };
+        let share_h2 = may_h2 && !fresh && !st.h1_only.contains(target);
+        let mut awaiting_h2 = false;
         if !fresh {
             if let Some(e) = st.h2.get_mut(target) {
                 if e.usable(now, expiry) {
@@ -866,14 +952,26 @@ impl Pool {
                 return found(Take::H1(H1Lease::new(shared, idle.conn, None)));
             }
         }
-        if want_slot {
+        if want_slot && share_h2 && st.h2_pending.contains(target) {
+            awaiting_h2 = true;
+        } else if want_slot {
             if st.open < shared.limits.max_connections {
                 st.open += 1;
+                let pending = share_h2.then(|| {
+                    st.h2_pending.insert(target.clone());
+                    H2Pending {
+                        shared: shared.clone(),
+                        target: target.clone(),
+                    }
+                });
                 drop(st);
                 drop(dead);
-                return found(Take::New(Slot {
-                    shared: shared.clone(),
-                }));
+                return found(Take::New(
+                    Slot {
+                        shared: shared.clone(),
+                    },
+                    pending,
+                ));
             }
             // No slot: close the oldest idle connection so that its slot
             // comes back when its task ends (queued waiters are woken then).
@@ -908,6 +1006,7 @@ impl Pool {
         Ok(Look {
             take: None,
             handoff,
+            awaiting_h2,
         })
     }
 
@@ -943,9 +1042,8 @@ impl Pool {
                 since: Instant::now(),
             },
         );
-        for tx in st.handoff.remove(target).into_iter().flatten() {
-            let _ = tx.send(Handoff::H2);
-        }
+        st.h2_pending.remove(target);
+        st.look_again(target);
         H2Lease {
             shared: self.shared.clone(),
             target: target.clone(),

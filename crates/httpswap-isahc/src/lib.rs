@@ -50,8 +50,8 @@ use futures_util::TryStreamExt;
 use http::header::PROXY_AUTHORIZATION;
 use http::StatusCode;
 use httpswap_adapter::{
-    drive, is_idempotent, try_clone_request, within_total, BodyLimits, Connections, Origin, Slot,
-    Slots, TimedBody, Upload, UPLOAD_CHUNK,
+    drive, is_idempotent, try_clone_request, within_total, BodyLimits, Connections, H2Gate, Origin,
+    Slot, Slots, TimedBody, Upload, UPLOAD_CHUNK,
 };
 use httpswap_core::{
     async_trait, Body, Capabilities, Error, ErrorKind, Events, HttpTransport, PoolStats, Proxy,
@@ -85,6 +85,9 @@ struct Inner {
     tls: isahc::tls::TlsConfig,
     slots: Slots,
     connections: Connections,
+    /// Requests to a cold origin that may speak HTTP/2 wait for the first
+    /// one's connection (the library would open one per request).
+    h2_gate: H2Gate,
     /// `true` once closed: new requests are refused and abandoned
     /// transfers stop waiting.
     closed: watch::Sender<bool>,
@@ -126,6 +129,7 @@ impl IsahcTransport {
                     tls: tls_for(&config),
                     slots: Slots::new(config.limits.max_connections, 0),
                     connections: Connections::default(),
+                    h2_gate: H2Gate::new(config.limits.keepalive_expiry),
                     closed: watch::Sender::new(false),
                     config,
                 }),
@@ -282,6 +286,10 @@ impl Inner {
         let mut backup = is_idempotent(request.method())
             .then(|| try_clone_request(&request))
             .flatten();
+        let ticket = match self.may_be_http2(request.uri()) {
+            true => self.h2_gate.enter(&ex.what, timeouts.pool).await?,
+            false => None,
+        };
         let mut request = request;
         let mut fresh = None;
         loop {
@@ -289,7 +297,12 @@ impl Inner {
                 .exchange(client.clone(), request, slot, timeouts, ex, fresh)
                 .await
             {
-                Ok((res, slot)) => return self.respond(res, slot, timeouts, deadline, ex),
+                Ok((res, slot)) => {
+                    if let Some(ticket) = ticket {
+                        ticket.done(Some(res.version()));
+                    }
+                    return self.respond(res, slot, timeouts, deadline, ex);
+                }
                 Err(Failed {
                     dead_on: Some(remote),
                     slot: Some(back),
@@ -463,6 +476,15 @@ impl Inner {
                 slot: transfer.ended().then(|| transfer.into_slot()),
                 dead_on,
             }),
+        }
+    }
+
+    /// Whether curl may make an HTTP/2 connection for `uri`: offered by
+    /// ALPN on `https://`, or by prior knowledge on a direct `http://`.
+    fn may_be_http2(&self, uri: &http::Uri) -> bool {
+        match uri.scheme_str() {
+            Some("https") => self.config.http2 || self.config.http2_prior_knowledge,
+            _ => self.config.http2_prior_knowledge && self.proxies.proxy_for(uri).is_none(),
         }
     }
 
@@ -679,6 +701,7 @@ impl HttpTransport for IsahcTransport {
             .with_forward_proxy_ipv6_literal(false)
             .with_closes_after_ambiguous_framing(false)
             .with_early_response_survives_reset(false)
+            .with_queues_beyond_stream_limit(false)
     }
 }
 

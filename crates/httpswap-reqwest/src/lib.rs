@@ -62,8 +62,8 @@ use http::header::PROXY_AUTHORIZATION;
 use http::StatusCode;
 use httpswap_adapter::hyper_errors::Phase;
 use httpswap_adapter::{
-    drive, is_idempotent, try_clone_request, within_total, BodyLimits, Connections, Origin, Slot,
-    Slots, TimedBody, Upload, UPLOAD_CHUNK,
+    drive, is_idempotent, try_clone_request, within_total, BodyLimits, Connections, H2Gate, Origin,
+    Slot, Slots, TimedBody, Upload, UPLOAD_CHUNK,
 };
 use httpswap_core::{
     async_trait, Body, Capabilities, Error, ErrorKind, Events, HttpTransport, PoolStats,
@@ -102,6 +102,9 @@ struct Inner {
     proxies: ProxyRules,
     slots: Slots,
     connections: Connections,
+    /// Requests to a cold origin that may speak HTTP/2 wait for the first
+    /// one's connection (the library would open one per request).
+    h2_gate: H2Gate,
     closed: AtomicBool,
 }
 
@@ -189,6 +192,7 @@ impl ReqwestTransport {
                 proxies,
                 slots: Slots::new(max, RELEASE_TURNS),
                 connections: Connections::default(),
+                h2_gate: H2Gate::new(config.limits.keepalive_expiry),
                 closed: AtomicBool::new(false),
                 config,
             }),
@@ -377,13 +381,22 @@ impl Inner {
             .expect("client lock")
             .clone()
             .ok_or_else(closed)?;
+        let ticket = match self.may_be_http2(request.uri()) {
+            true => self.h2_gate.enter(&ex.what, timeouts.pool).await?,
+            false => None,
+        };
         let mut retried = false;
         loop {
             let backup = (!retried && is_idempotent(request.method()))
                 .then(|| try_clone_request(&request))
                 .flatten();
             match self.attempt(&client, request, timeouts, ex).await {
-                Ok(res) => return self.respond(res, permit, timeouts, deadline, ex),
+                Ok(res) => {
+                    if let Some(ticket) = ticket {
+                        ticket.done(Some(res.version()));
+                    }
+                    return self.respond(res, permit, timeouts, deadline, ex);
+                }
                 Err((error, Some(dead_conn))) if backup.is_some() && !retried => {
                     if self.connections.was_seen(&dead_conn) {
                         tracing::debug!(origin = %ex.what, "reused connection was dead; sending again on a new one");
@@ -399,6 +412,13 @@ impl Inner {
                 Err((error, _)) => return Err(error),
             }
         }
+    }
+
+    /// Whether reqwest may make an HTTP/2 connection for `uri`: offered by
+    /// ALPN on `https://`, or by prior knowledge (on every connection).
+    fn may_be_http2(&self, uri: &http::Uri) -> bool {
+        self.config.http2_prior_knowledge
+            || (self.config.http2 && uri.scheme_str() == Some("https"))
     }
 
     /// One try. On failure, also the address pair of a connection that

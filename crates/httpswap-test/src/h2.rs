@@ -1,6 +1,7 @@
 //! An HTTP/2 server (hyper), over TLS with ALPN or cleartext (h2c), that
 //! answers every request with its version, method and body (and with
-//! `/fields/N` or `/size/N`, N extra header fields or one of N bytes); it can be
+//! `/fields/N` or `/size/N`, N extra header fields or one of N bytes;
+//! `/slow` answers after 100 ms); it can be
 //! killed and restarted under its clients' connections, and killed by a
 //! request.
 
@@ -21,6 +22,9 @@ use crate::tls::TestCa;
 pub struct H2Server {
     addr: SocketAddr,
     acceptor: Option<tokio_rustls::TlsAcceptor>,
+    /// The `SETTINGS_MAX_CONCURRENT_STREAMS` it announces (hyper's default
+    /// when `None`).
+    max_streams: Option<u32>,
     accepted: Arc<AtomicUsize>,
     /// The accept loop and every connection's task.
     tasks: Arc<Mutex<Vec<AbortHandle>>>,
@@ -40,8 +44,23 @@ impl H2Server {
     ///
     /// If no loopback port can be bound.
     pub async fn start(ca: Option<&TestCa>) -> H2Server {
+        Self::start_with(ca, None).await
+    }
+
+    /// [`start`](Self::start), announcing at most `max_streams` concurrent
+    /// streams per connection.
+    ///
+    /// # Panics
+    ///
+    /// If no loopback port can be bound.
+    pub async fn start_with(ca: Option<&TestCa>, max_streams: Option<u32>) -> H2Server {
         let acceptor = ca.map(|ca| tokio_rustls::TlsAcceptor::from(ca.server_config(&[b"h2"])));
-        Self::start_on("127.0.0.1:0".parse().expect("an address"), acceptor).await
+        Self::start_on(
+            "127.0.0.1:0".parse().expect("an address"),
+            acceptor,
+            max_streams,
+        )
+        .await
     }
 
     /// Stops the server as a killed process would: the listener and every
@@ -56,7 +75,7 @@ impl H2Server {
         self.kill();
         let (addr, acceptor) = (self.addr, self.acceptor.take());
         let accepted = self.accepted.load(Ordering::SeqCst);
-        let server = Self::start_on(addr, acceptor).await;
+        let server = Self::start_on(addr, acceptor, self.max_streams).await;
         server.accepted.store(accepted, Ordering::SeqCst);
         server
     }
@@ -72,7 +91,11 @@ impl H2Server {
         }
     }
 
-    async fn start_on(addr: SocketAddr, acceptor: Option<tokio_rustls::TlsAcceptor>) -> H2Server {
+    async fn start_on(
+        addr: SocketAddr,
+        acceptor: Option<tokio_rustls::TlsAcceptor>,
+        max_streams: Option<u32>,
+    ) -> H2Server {
         // a killed server's listener closes when its aborted task is
         // dropped, on the runtime's next turn: the port is free within
         // moments (connections in TIME_WAIT do not hold it: tokio sets
@@ -113,6 +136,9 @@ impl H2Server {
                         let n = served.fetch_add(1, Ordering::SeqCst);
                         let kill = kill.clone();
                         async move {
+                            if req.uri().path() == "/slow" {
+                                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                            }
                             if req.uri().path() == "/die-on-reuse" && n > 0 {
                                 kill.notify_one();
                                 std::future::pending::<()>().await;
@@ -135,7 +161,9 @@ impl H2Server {
                             Ok::<_, Infallible>(res)
                         }
                     });
-                    let builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+                    let mut builder =
+                        hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+                    builder.max_concurrent_streams(max_streams);
                     let serve = async {
                         match acceptor {
                             Some(acc) => {
@@ -166,6 +194,7 @@ impl H2Server {
         H2Server {
             addr,
             acceptor,
+            max_streams,
             accepted,
             tasks,
         }

@@ -104,3 +104,57 @@ pub async fn http2_connection_dies_under_a_request(b: Backend) {
         assert_eq!(server.accepted(), before, "tls {tls}: not sent again");
     }
 }
+
+/// 50 requests at once to a cold HTTP/2 origin (TLS with ALPN, and h2c by
+/// prior knowledge) share one connection: the requests wait for the
+/// connection being made instead of each opening its own.
+pub async fn http2_cold_origin_shares_one_connection(b: Backend) {
+    let ca = TestCa::new();
+    for tls in [false, true] {
+        let server = H2Server::start(tls.then_some(&ca)).await;
+        let config = if tls {
+            base()
+                .http2(true)
+                .tls_root_certificate(Certificate::from_der(ca.ca_der()))
+        } else {
+            base().http2_prior_knowledge(true)
+        };
+        let t = b.build(config);
+        let sends = (0..50).map(|i| {
+            let (t, url) = (t.clone(), server.url(&format!("/{i}")));
+            async move { body_of(t.send(get(&url)).await?).await }
+        });
+        for got in futures_util::future::join_all(sends).await {
+            got.expect("a response");
+        }
+        assert_eq!(server.accepted(), 1, "tls {tls}: one connection for all");
+    }
+}
+
+/// A server that allows 4 concurrent streams, 12 slow requests at once:
+/// every request is answered. hyper and reqwest queue the excess streams
+/// on the one connection; curl opens a connection per excess request
+/// (capability `queues_beyond_stream_limit`).
+pub async fn http2_beyond_the_servers_stream_limit(b: Backend) {
+    let server = H2Server::start_with(None, Some(4)).await;
+    let t = b.build(base().http2_prior_knowledge(true));
+    // a first request, so that the connection and its settings are known
+    body_of(t.send(get(&server.url("/warm"))).await.expect("warm"))
+        .await
+        .expect("body");
+    let sends = (0..12).map(|_| {
+        let (t, url) = (t.clone(), server.url("/slow"));
+        async move { body_of(t.send(get(&url)).await?).await }
+    });
+    for got in futures_util::future::join_all(sends).await {
+        got.expect("every request answered");
+    }
+    if t.capabilities().queues_beyond_stream_limit {
+        assert_eq!(server.accepted(), 1, "queued on the one connection");
+    } else {
+        assert!(
+            server.accepted() > 1,
+            "the documented deviation: more connections"
+        );
+    }
+}

@@ -171,6 +171,8 @@ macro_rules! conformance_tests {
             http2_prior_knowledge,
             http2_server_restarted_under_an_idle_connection,
             http2_connection_dies_under_a_request,
+            http2_cold_origin_shares_one_connection,
+            http2_beyond_the_servers_stream_limit,
             cancellation_leaks_no_slot,
             cancellation_before_head_frees_slot,
             events_in_order_and_stats_add_up,
