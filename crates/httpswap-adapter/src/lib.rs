@@ -15,7 +15,9 @@
 //!   libraries whose pools have neither;
 //! - [`H2Gate`]: requests to a cold origin that may speak HTTP/2 wait for
 //!   the first connection, for libraries that would open one per request;
-//! - [`tls`]: rustls client settings from a [`TlsConfig`];
+//! - [`outside_tokio`]: a request made outside a tokio runtime runs on
+//!   httpswap's own instead of panicking;
+//! - `tls` (feature `tls`): rustls client settings from a [`TlsConfig`];
 //! - `hyper_errors` (feature `hyper`): hyper's errors classified once;
 //! - [`find_source`]: search an error's source chain, `io::Error` payloads
 //!   included;
@@ -35,7 +37,9 @@ mod head;
 pub mod hyper_errors;
 mod origin;
 mod retry;
+mod runtime;
 mod slots;
+#[cfg(feature = "tls")]
 pub mod tls;
 mod upload;
 
@@ -45,5 +49,6 @@ pub use h2gate::{H2Gate, Ticket};
 pub use head::{check_response_head, refuse_ambiguous_framing};
 pub use origin::{check_url, Origin};
 pub use retry::{copy_request_head, is_idempotent, try_clone_request};
+pub use runtime::outside_tokio;
 pub use slots::{pool_stats, Connections, Slot, Slots};
 pub use upload::{drive, within_total, Progress, Upload, UPLOAD_CHUNK};

@@ -156,6 +156,13 @@ impl HttpTransport for HyperTransport {
         'life0: 'async_trait,
         Self: 'async_trait,
     {
+        if tokio::runtime::Handle::try_current().is_err() {
+            // no runtime on this thread: run on httpswap's own
+            let inner = self.inner.clone();
+            return Box::pin(httpswap_adapter::outside_tokio(async move {
+                inner.start(request).await
+            }));
+        }
         self.inner.start(request)
     }
 

@@ -175,7 +175,7 @@ mod tests {
         let err = b.collect().await.expect_err("short");
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
         assert!(err.to_string().contains("3 of 5"), "{err}");
-        let mapped = crate::error::map_error(Box::new(err), crate::error::Phase::Body, false, "o");
+        let mapped = crate::error::map_error(Box::new(err), crate::error::Phase::Body, None, "o");
         assert_eq!(mapped.kind(), httpswap_core::ErrorKind::RemoteProtocol);
     }
 

@@ -23,9 +23,10 @@ pub(crate) enum Phase {
 pub(crate) fn map_error(
     err: Box<dyn StdError + Send + Sync + 'static>,
     phase: Phase,
-    via_proxy: bool,
+    proxy: Option<&str>,
     what: &str,
 ) -> Error {
+    let via_proxy = proxy.is_some();
     let err = match err.downcast::<Error>() {
         Ok(ours) => return *ours,
         Err(other) => other,
@@ -41,18 +42,28 @@ pub(crate) fn map_error(
     let owned = err;
     let err: &(dyn StdError + 'static) = &*owned;
     if let Some(ours) = find_source::<Error>(err) {
-        return Error::new(ours.kind(), ours.to_string());
+        // a failing request body: its error stays in the source chain
+        return Error::new(ours.kind(), format!("request body failed: {ours}")).with_source(owned);
     }
-    let kind = match find_source::<curl::Error>(err) {
+    let curl = find_source::<curl::Error>(err);
+    let kind = match curl {
         Some(c) => curl_kind(c.code(), phase, via_proxy),
         None => match find_source::<isahc::Error>(err) {
             Some(e) => isahc_kind(e.kind(), phase, via_proxy),
             None => io_kind(err, phase),
         },
     };
-    let message = match kind {
-        ErrorKind::ConnectTimeout => format!("connecting to {what} timed out: {err}"),
-        _ => format!("{what}: {err}"),
+    let message = match curl {
+        Some(c) => format!(
+            "{} (curl error {}: {})",
+            describe(c.code(), kind, phase, proxy, what),
+            c.code(),
+            c.description()
+        ),
+        None => match kind {
+            ErrorKind::ConnectTimeout => format!("connecting to {what} timed out: {err}"),
+            _ => format!("{what}: {err}"),
+        },
     };
     let sent = !matches!(
         kind,
@@ -61,6 +72,76 @@ pub(crate) fn map_error(
     Error::new(kind, message)
         .with_request_sent(sent)
         .with_source(owned)
+}
+
+/// What a curl code means for this request, in words naming what failed.
+fn describe(
+    code: sys::CURLcode,
+    kind: ErrorKind,
+    phase: Phase,
+    proxy: Option<&str>,
+    what: &str,
+) -> String {
+    let via_proxy = proxy.is_some();
+    let p = proxy.unwrap_or_default();
+    match code {
+        sys::CURLE_COULDNT_RESOLVE_PROXY => format!("could not resolve proxy {p} for {what}"),
+        sys::CURLE_COULDNT_RESOLVE_HOST if via_proxy => {
+            format!("could not resolve proxy {p} for {what}")
+        }
+        sys::CURLE_COULDNT_RESOLVE_HOST => format!("could not resolve the host of {what}"),
+        // curl says 7 for a proxy that refused the CONNECT tunnel too (a
+        // 407, say): the adapter tells the two apart (see `tunnel_failure`)
+        sys::CURLE_COULDNT_CONNECT if via_proxy && what.starts_with("https:") => {
+            format!("could not connect to proxy {p} for {what}, or it refused the tunnel")
+        }
+        sys::CURLE_COULDNT_CONNECT if via_proxy => {
+            format!("could not connect to proxy {p} for {what}: refused or unreachable")
+        }
+        sys::CURLE_COULDNT_CONNECT => format!("could not connect to {what}: refused or unreachable"),
+        97 => format!("proxy {p} refused or failed the tunnel to {what}"),
+        sys::CURLE_OPERATION_TIMEDOUT => format!("connecting to {what} timed out"),
+        sys::CURLE_PEER_FAILED_VERIFICATION => format!(
+            "the certificate of {what} was not accepted (unknown issuer, another host's, or expired)"
+        ),
+        sys::CURLE_SSL_CONNECT_ERROR
+        | sys::CURLE_SSL_CERTPROBLEM
+        | sys::CURLE_SSL_CIPHER
+        | sys::CURLE_SSL_CACERT_BADFILE
+        | sys::CURLE_SSL_ISSUER_ERROR
+        | sys::CURLE_SSL_PINNEDPUBKEYNOTMATCH
+        | sys::CURLE_SSL_INVALIDCERTSTATUS
+        | sys::CURLE_USE_SSL_FAILED => format!("tls handshake with {what} failed"),
+        sys::CURLE_GOT_NOTHING => format!("{what} closed the connection without a response"),
+        sys::CURLE_SEND_ERROR => {
+            format!("sending the request to {what} failed: the connection was reset or closed")
+        }
+        sys::CURLE_RECV_ERROR if via_proxy && phase == Phase::Request => {
+            format!("proxy {p} closed or refused the tunnel to {what}")
+        }
+        sys::CURLE_RECV_ERROR if phase == Phase::Request => {
+            format!("{what} reset or closed the connection before a complete response")
+        }
+        sys::CURLE_RECV_ERROR => {
+            format!("the connection to {what} was reset while reading the response body")
+        }
+        sys::CURLE_PARTIAL_FILE => {
+            format!("response body from {what} truncated: the connection closed early")
+        }
+        sys::CURLE_HTTP2 => format!("HTTP/2 error on the connection to {what}"),
+        sys::CURLE_HTTP2_STREAM => format!("the HTTP/2 stream to {what} was reset"),
+        sys::CURLE_SEND_FAIL_REWIND => format!(
+            "the connection to {what} died and the request body could not be sent again"
+        ),
+        sys::CURLE_UNSUPPORTED_PROTOCOL => format!("{what} did not answer with HTTP"),
+        sys::CURLE_FTP_WEIRD_SERVER_REPLY => format!("malformed response from {what}"),
+        100 => format!("a response header from {what} is too large"),
+        sys::CURLE_BAD_CONTENT_ENCODING => format!("bad content encoding from {what}"),
+        sys::CURLE_READ_ERROR | sys::CURLE_UPLOAD_FAILED => {
+            format!("sending the request body to {what} failed")
+        }
+        _ => format!("{what}: {}", kind.as_str()),
+    }
 }
 
 /// Whether a failure before the response head says the connection died
@@ -241,7 +322,7 @@ mod tests {
     fn our_errors_pass_through_an_io_error() {
         let ours = Error::new(ErrorKind::WriteTimeout, "stalled");
         let io = io::Error::other(ours);
-        let back = map_error(Box::new(io), Phase::Request, false, "x");
+        let back = map_error(Box::new(io), Phase::Request, None, "x");
         assert_eq!(back.kind(), ErrorKind::WriteTimeout);
         assert_eq!(back.to_string(), "stalled");
     }

@@ -458,19 +458,24 @@ impl Inner {
             );
         }
         let req = http::Request::from_parts(parts, body);
-        let via_proxy = ex.proxy.is_some();
+        let proxy_name = ex.proxy.map(Proxy::authority);
         let mut transfer = Transfer::start(client, req, slot, self.closed.subscribe());
         let mut dead_on = None;
         let send = async {
             (&mut transfer).await.map_err(|e| {
                 dead_on = self.died_reused(&e);
-                map_error(Box::new(e), Phase::Request, via_proxy, &ex.what)
+                map_error(Box::new(e), Phase::Request, proxy_name.as_deref(), &ex.what)
             })
         };
         match drive(send, progress.as_deref(), timeouts, &ex.what).await {
             Ok(res) => Ok((res, transfer.into_slot())),
             Err(error) => Err(Failed {
-                error,
+                error: match ex.proxy {
+                    Some(proxy) if error.kind() == ErrorKind::Proxy && !ex.forward => {
+                        tunnel_failure(error, proxy, timeouts, &ex.what).await
+                    }
+                    _ => error,
+                },
                 // back only from a transfer that ended (one given up on a
                 // timeout keeps it until curl lets its connection go)
                 slot: transfer.ended().then(|| transfer.into_slot()),
@@ -541,6 +546,45 @@ impl Inner {
         }))
     }
 }
+
+/// A tunnel through `proxy` that curl could not open, said precisely.
+///
+/// curl reports a proxy that refused the CONNECT (a 407 for wrong
+/// credentials, a 502 when it could not reach the origin) with the same
+/// code as a proxy it could not connect to, and isahc does not give curl's
+/// own message. One TCP connect to the proxy, on this failure path only,
+/// tells the two apart: worth a retry later, or not without other
+/// credentials.
+async fn tunnel_failure(error: Error, proxy: &Proxy, timeouts: &Timeouts, what: &str) -> Error {
+    let limit = timeouts
+        .connect
+        .unwrap_or(TUNNEL_PROBE_LIMIT)
+        .min(TUNNEL_PROBE_LIMIT);
+    let reachable = matches!(
+        tokio::time::timeout(
+            limit,
+            tokio::net::TcpStream::connect((proxy.host().trim_matches(['[', ']']), proxy.port()))
+        )
+        .await,
+        Ok(Ok(_))
+    );
+    let message = if reachable {
+        format!(
+            "proxy {} refused the CONNECT tunnel to {what}: it answers, so it refused the \
+             request (407 when its credentials are wrong or missing, 403, or 502 when it could \
+             not reach the origin)",
+            proxy.authority()
+        )
+    } else {
+        format!("proxy {} for {what} is unreachable", proxy.authority())
+    };
+    Error::new(ErrorKind::Proxy, message)
+        .with_request_sent(false)
+        .with_source(error)
+}
+
+/// The longest the tunnel probe waits for the proxy to accept.
+const TUNNEL_PROBE_LIMIT: Duration = Duration::from_secs(2);
 
 /// What isahc's `send_async` gives.
 type Sent = Result<http::Response<AsyncBody>, isahc::Error>;
@@ -659,12 +703,19 @@ fn pump(upload: Upload) -> impl futures_util::Stream<Item = std::io::Result<byte
 
 #[allow(clippy::ptr_arg)] // the signature TimedBody asks for, with W = String
 fn map_body_error(e: std::io::Error, what: &String) -> Error {
-    map_error(Box::new(e), Phase::Body, false, what)
+    map_error(Box::new(e), Phase::Body, None, what)
 }
 
 #[async_trait]
 impl HttpTransport for IsahcTransport {
     async fn send(&self, request: Request) -> Result<Response, Error> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            // no runtime on this thread: run on httpswap's own
+            let inner = self.inner.clone();
+            return httpswap_adapter::outside_tokio(async move { inner.send(request).await })
+                .await
+                .map_err(|e| e.with_backend(BACKEND));
+        }
         self.inner
             .send(request)
             .await

@@ -17,17 +17,22 @@ use hyper_util::client::legacy::connect::HttpInfo;
 
 use crate::BACKEND;
 
-/// Maps a reqwest error. `via_proxy`: the request went to a proxy, so a
-/// failure to connect is the proxy's.
-pub(crate) fn map_error(err: reqwest::Error, phase: Phase, via_proxy: bool, what: &str) -> Error {
-    let (kind, msg) = classify_reqwest(&err, phase, via_proxy, what);
+/// Maps a reqwest error. `proxy`: the `host:port` of the proxy the request
+/// went to (a failure to connect is then the proxy's).
+pub(crate) fn map_error(
+    err: reqwest::Error,
+    phase: Phase,
+    proxy: Option<&str>,
+    what: &str,
+) -> Error {
+    let (kind, msg) = classify_reqwest(&err, phase, proxy, what);
     Error::new(kind, msg).with_source(err).with_backend(BACKEND)
 }
 
 fn classify_reqwest(
     err: &reqwest::Error,
     phase: Phase,
-    via_proxy: bool,
+    proxy: Option<&str>,
     what: &str,
 ) -> (ErrorKind, String) {
     let chain: &(dyn StdError + 'static) = err;
@@ -47,12 +52,23 @@ fn classify_reqwest(
                 format!("connecting to {what} timed out"),
             );
         }
-        if via_proxy {
+        if let Some(p) = proxy {
             // the proxy was unreachable, refused the tunnel (407, 403) or
-            // could not reach the origin
+            // could not reach the origin; hyper-util's tunnel error type is
+            // private, so its text is all there is to tell a 407 by
+            let root = root(chain);
+            if root.to_string().contains("proxy authorization required") {
+                return (
+                    ErrorKind::Proxy,
+                    format!(
+                        "proxy {p} refused the CONNECT tunnel to {what} with status 407 \
+                         (proxy authentication required)"
+                    ),
+                );
+            }
             return (
                 ErrorKind::Proxy,
-                format!("the proxy for {what} failed: {}", root(chain)),
+                format!("proxy {p} for {what} failed: {root}"),
             );
         }
         return (

@@ -291,12 +291,20 @@ struct Exchange<'a> {
     events: Option<Arc<dyn Events>>,
     /// The proxy an `http://` request goes through in absolute form.
     forward_proxy: Option<&'a httpswap_core::Proxy>,
-    via_proxy: bool,
+    /// The proxy's `host:port`, for a request that goes through one.
+    proxy: Option<String>,
 }
 
 #[async_trait]
 impl HttpTransport for ReqwestTransport {
     async fn send(&self, request: Request) -> Result<Response, Error> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            // no runtime on this thread: run on httpswap's own
+            let inner = self.inner.clone();
+            return httpswap_adapter::outside_tokio(async move { inner.send(request).await })
+                .await
+                .map_err(|e| e.with_backend(BACKEND));
+        }
         self.inner
             .send(request)
             .await
@@ -353,7 +361,7 @@ impl Inner {
             what: origin.to_string(),
             events,
             forward_proxy: proxy.filter(|_| request.uri().scheme_str() == Some("http")),
-            via_proxy: proxy.is_some(),
+            proxy: proxy.map(httpswap_core::Proxy::authority),
         };
         within_total(timeouts.total, &ex.what, |deadline| {
             self.send_within(request, &timeouts, deadline, &ex)
@@ -454,7 +462,7 @@ impl Inner {
         let send = async {
             client.execute(req).await.map_err(|e| {
                 let dead = is_dead(&e).then(|| connection_of(&e)).flatten();
-                let err = map_error(e, Phase::Request, ex.via_proxy, &ex.what);
+                let err = map_error(e, Phase::Request, ex.proxy.as_deref(), &ex.what);
                 (err, dead)
             })
         };
@@ -523,7 +531,7 @@ impl Inner {
 
 #[allow(clippy::ptr_arg)] // the signature TimedBody asks for, with W = String
 fn map_body_error(e: reqwest::Error, what: &String) -> Error {
-    map_error(e, Phase::ResponseBody, false, what)
+    map_error(e, Phase::ResponseBody, None, what)
 }
 
 #[allow(dead_code)]

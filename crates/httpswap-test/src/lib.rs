@@ -6,6 +6,7 @@
 //!   the `conformance` module).
 #![forbid(unsafe_code)]
 
+mod block_on;
 pub mod conformance;
 mod h2;
 mod mock;
@@ -13,6 +14,7 @@ mod proxy;
 mod server;
 mod tls;
 
+pub use block_on::block_on;
 pub use conformance::{compress, routes, Reply};
 pub use h2::H2Server;
 pub use mock::{MockTransport, RecordedRequest};

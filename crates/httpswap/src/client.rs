@@ -198,7 +198,22 @@ impl Client {
     /// [`ErrorKind::RemoteProtocol`] (an invalid `Location`) and
     /// [`ErrorKind::Timeout`] (the total deadline) from the policies. Never
     /// an HTTP status.
-    pub async fn execute(&self, mut request: Request) -> Result<Response, Error> {
+    ///
+    /// Called from a thread without a tokio runtime (a `futures` executor,
+    /// an OpenTelemetry batch exporter's thread), the call runs on a
+    /// runtime of httpswap's own instead of panicking (see
+    /// [`outside_tokio`](httpswap_adapter::outside_tokio)).
+    pub async fn execute(&self, request: Request) -> Result<Response, Error> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            let this = self.clone();
+            let call: std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send>> =
+                Box::pin(async move { this.execute_here(request).await });
+            return httpswap_adapter::outside_tokio(call).await;
+        }
+        self.execute_here(request).await
+    }
+
+    async fn execute_here(&self, mut request: Request) -> Result<Response, Error> {
         use tracing::Instrument;
         let inner = &*self.inner;
         // user info leaves the URL before it is sent or recorded; an

@@ -212,3 +212,30 @@ pub async fn close_refuses_new_requests(b: Backend) {
     assert_eq!(err.kind(), ErrorKind::Closed, "{err:?}");
     eventually("idle connection closed", || server.stats().open() == 0).await;
 }
+
+/// A request sent from a thread without a tokio runtime (a `futures`
+/// executor; an OpenTelemetry batch exporter's thread) is answered, its
+/// body read there too, through the transport and through `Client`: it
+/// runs on httpswap's own runtime instead of panicking.
+pub async fn lifecycle_send_outside_a_tokio_runtime(b: Backend) {
+    let server = TestServer::echo().await;
+    let t = b.default_transport();
+    let client = httpswap::Client::builder()
+        .transport(t.clone())
+        .build()
+        .expect("client");
+    let url = server.url("/outside");
+    let answers = std::thread::spawn(move || {
+        crate::block_on(async move {
+            let res = t.send(req(Method::POST, &url, "one")).await?;
+            let one = body_of(res).await?;
+            let res = client.post(&url).body("two").send().await?;
+            let two = res.into_body().collect_bytes().await?;
+            Ok::<_, Error>((one, two))
+        })
+    })
+    .join()
+    .expect("no panic on a thread without a runtime")
+    .expect("answered");
+    assert_eq!(answers, (Bytes::from("one"), Bytes::from("two")));
+}
