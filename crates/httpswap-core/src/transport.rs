@@ -197,6 +197,11 @@ pub struct Capabilities {
     /// wait for a stream on the connection. When `false` (curl), each such
     /// request opens a connection of its own, within `max_connections`.
     pub queues_beyond_stream_limit: bool,
+    /// New connections work however many files the process has open. When
+    /// `false` (a libcurl built without `HAVE_POLL` waits on sockets with
+    /// `select()`), every connection fails with `Connect` once the socket's
+    /// file descriptor would be past 1023; the error says so.
+    pub sockets_past_fd_1024: bool,
 }
 
 impl Default for Capabilities {
@@ -221,6 +226,7 @@ impl Capabilities {
         closes_after_ambiguous_framing: true,
         early_response_survives_reset: true,
         queues_beyond_stream_limit: true,
+        sockets_past_fd_1024: true,
     };
 
     /// Sets [`socket_limit`](Self::socket_limit).
@@ -297,6 +303,12 @@ impl Capabilities {
     /// Sets [`queues_beyond_stream_limit`](Self::queues_beyond_stream_limit).
     pub const fn with_queues_beyond_stream_limit(mut self, yes: bool) -> Self {
         self.queues_beyond_stream_limit = yes;
+        self
+    }
+
+    /// Sets [`sockets_past_fd_1024`](Self::sockets_past_fd_1024).
+    pub const fn with_sockets_past_fd_1024(mut self, yes: bool) -> Self {
+        self.sockets_past_fd_1024 = yes;
         self
     }
 

@@ -98,7 +98,10 @@ fn describe(
         sys::CURLE_COULDNT_CONNECT if via_proxy => {
             format!("could not connect to proxy {p} for {what}: refused or unreachable")
         }
-        sys::CURLE_COULDNT_CONNECT => format!("could not connect to {what}: refused or unreachable"),
+        sys::CURLE_COULDNT_CONNECT => format!(
+            "could not connect to {what}: refused or unreachable{}",
+            select_hint()
+        ),
         97 => format!("proxy {p} refused or failed the tunnel to {what}"),
         sys::CURLE_OPERATION_TIMEDOUT => format!("connecting to {what} timed out"),
         sys::CURLE_PEER_FAILED_VERIFICATION => format!(
@@ -142,6 +145,23 @@ fn describe(
         }
         _ => format!("{what}: {}", kind.as_str()),
     }
+}
+
+/// Why a connection may have failed in a process with many files open,
+/// when this libcurl waits on sockets with `select()` (see `build.rs`).
+fn select_hint() -> String {
+    if cfg!(curl_poll) {
+        return String::new();
+    }
+    let open = std::fs::read_dir("/proc/self/fd").map_or(0, Iterator::count);
+    if open < 1000 {
+        return String::new();
+    }
+    format!(
+        "; this process has {open} files open, and this libcurl was built without HAVE_POLL: \
+         it waits on sockets with select(), which cannot use a file descriptor past 1023 \
+         (build with CFLAGS=-DHAVE_POLL, see httpswap-isahc's docs)"
+    )
 }
 
 /// Whether a failure before the response head says the connection died

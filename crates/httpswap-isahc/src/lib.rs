@@ -21,6 +21,24 @@
 //! | HTTP/2 | ALPN over TLS, prior knowledge for `http://` |
 //! | redirects, decompression, `Expect: 100-continue` | off: the client layer does the first two, the third would stall large uploads by a second |
 //!
+//! # Building libcurl with `poll()`
+//!
+//! curl-sys builds libcurl without `HAVE_POLL`, so curl waits on sockets
+//! with `select()`, which cannot watch a file descriptor past 1023: in a
+//! process with that many files open, every new connection fails. Build it
+//! with `poll()` by setting the C flags of the build, for example in your
+//! project's `.cargo/config.toml` (as this workspace does):
+//!
+//! ```toml
+//! [env]
+//! CFLAGS_x86_64_unknown_linux_gnu = "-DHAVE_POLL"
+//! CFLAGS_aarch64_unknown_linux_gnu = "-DHAVE_POLL"
+//! ```
+//!
+//! A dependency cannot set them for you. Without them,
+//! `Capabilities::sockets_past_fd_1024` is `false` and such a failure's
+//! error says why.
+//!
 //! Created and reused connections are told apart by their address pair
 //! (isahc reports both addresses of the socket that carried a response).
 //!
@@ -753,6 +771,7 @@ impl HttpTransport for IsahcTransport {
             .with_closes_after_ambiguous_framing(false)
             .with_early_response_survives_reset(false)
             .with_queues_beyond_stream_limit(false)
+            .with_sockets_past_fd_1024(cfg!(curl_poll))
     }
 }
 
