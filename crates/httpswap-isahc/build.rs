@@ -26,7 +26,10 @@ fn main() {
     for name in &names {
         println!("cargo:rerun-if-env-changed={name}");
     }
-    let flags = names.iter().find_map(|n| env::var(n).ok()).unwrap_or_default();
+    let flags = names
+        .iter()
+        .find_map(|n| env::var(n).ok())
+        .unwrap_or_default();
     if flags
         .split_whitespace()
         .any(|f| f == "-DHAVE_POLL" || f.starts_with("-DHAVE_POLL="))

@@ -1,6 +1,6 @@
 //! The harness of the reliability tests: real servers (httpbin under
-//! gunicorn, tinyproxy, nginx) started by the tests on 127.0.0.1 and
-//! stopped when dropped, and the checks the fuzz targets run
+//! gunicorn, tinyproxy, nginx over HTTP/1.1 and HTTP/2, haproxy, squid)
+//! started by the tests on 127.0.0.1 and stopped when dropped, and the checks the fuzz targets run
 //! ([`fuzz`]).
 //!
 //! A server that is not installed fails the test with a message that says
@@ -351,36 +351,133 @@ pub async fn tinyproxy(auth: bool) -> Server {
 ///
 /// When nginx is missing or does not start.
 pub async fn nginx(keepalive_timeout: Duration, keepalive_requests: u32, body: &str) -> Server {
-    let program = require("nginx", "apt-get install nginx-light");
     let port = free_port();
     let dir = temp_dir("nginx");
-    let d = dir.to_string_lossy();
+    let d = dir.to_string_lossy().into_owned();
     let conf = format!(
+        "{}  keepalive_timeout {}ms;\n  keepalive_requests {keepalive_requests};\n  \
+         server {{\n    listen 127.0.0.1:{port};\n    \
+         location / {{ default_type text/plain; return 200 '{body}'; }}\n  }}\n}}\n",
+        nginx_http_preamble(&d),
+        keepalive_timeout.as_millis()
+    );
+    start_nginx(conf, dir, port).await
+}
+
+/// The `http { ... }` preamble of a test nginx: no access log, temporary
+/// files in `dir`.
+fn nginx_http_preamble(d: &str) -> String {
+    format!(
         "daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
          events {{ worker_connections 1024; }}\n\
          http {{\n  access_log off;\n  client_body_temp_path {d};\n  proxy_temp_path {d};\n  \
-         fastcgi_temp_path {d};\n  uwsgi_temp_path {d};\n  scgi_temp_path {d};\n  \
-         keepalive_timeout {}ms;\n  keepalive_requests {keepalive_requests};\n  \
-         server {{\n    listen 127.0.0.1:{port};\n    \
-         location / {{ default_type text/plain; return 200 '{body}'; }}\n  }}\n}}\n",
-        keepalive_timeout.as_millis()
-    );
+         fastcgi_temp_path {d};\n  uwsgi_temp_path {d};\n  scgi_temp_path {d};\n"
+    )
+}
+
+/// Starts nginx with `conf` (written to `dir`) on `port`.
+async fn start_nginx(conf: String, dir: PathBuf, port: u16) -> Server {
+    let program = require("nginx", "apt-get install nginx-light");
     let path = dir.join("nginx.conf");
     std::fs::write(&path, conf).expect("config");
-    let (path, prefix) = (path.to_string_lossy().into_owned(), d.into_owned());
+    let d = dir.to_string_lossy().into_owned();
+    let path = path.to_string_lossy().into_owned();
+    let log = format!("{d}/error.log");
     spawn(
         "nginx",
         &program,
-        &[
-            "-p",
-            &prefix,
-            "-c",
-            &path,
-            "-e",
-            &format!("{prefix}/error.log"),
-        ],
+        &["-p", &d, "-c", &path, "-e", &log],
         dir,
         port,
     )
     .await
+}
+
+/// nginx speaking HTTP/2 only, answering every request with `body`: over
+/// TLS with the certificate of `ca` (ALPN h2) when given, else h2c by prior
+/// knowledge. On `port` when given (a restart on the same port), else on a
+/// free one.
+///
+/// # Panics
+///
+/// When nginx is missing or does not start.
+pub async fn nginx_http2(
+    ca: Option<&httpswap_test::TestCa>,
+    port: Option<u16>,
+    body: &str,
+) -> Server {
+    let port = port.unwrap_or_else(free_port);
+    let dir = temp_dir("nginx-h2");
+    let d = dir.to_string_lossy().into_owned();
+    let listen = match ca {
+        Some(ca) => {
+            let (cert, key) = ca.leaf_pem();
+            std::fs::write(dir.join("cert.pem"), cert).expect("cert");
+            std::fs::write(dir.join("key.pem"), key).expect("key");
+            format!(
+                "listen 127.0.0.1:{port} ssl http2;\n    ssl_certificate {d}/cert.pem;\n    \
+                 ssl_certificate_key {d}/key.pem;"
+            )
+        }
+        None => format!("listen 127.0.0.1:{port} http2;"),
+    };
+    let conf = format!(
+        "{}  keepalive_timeout 60s;\n  server {{\n    {listen}\n    \
+         location / {{ default_type text/plain; return 200 '{body}'; }}\n  }}\n}}\n",
+        nginx_http_preamble(&d)
+    );
+    start_nginx(conf, dir, port).await
+}
+
+/// haproxy in front of `origin`, closing client connections idle for
+/// `keepalive` (`timeout http-keep-alive`): HTTP/1.1, or h2c by prior
+/// knowledge with `h2c`.
+///
+/// # Panics
+///
+/// When haproxy is missing or does not start.
+pub async fn haproxy(origin: SocketAddr, keepalive: Duration, h2c: bool) -> Server {
+    let program = require("haproxy", "apt-get install haproxy");
+    let port = free_port();
+    let dir = temp_dir("haproxy");
+    let proto = if h2c { " proto h2" } else { "" };
+    let conf = format!(
+        "global\n  maxconn 4096\n\
+         defaults\n  mode http\n  timeout connect 2s\n  timeout client 30s\n  \
+         timeout server 30s\n  timeout http-keep-alive {}ms\n\
+         frontend front\n  bind 127.0.0.1:{port}{proto}\n  default_backend origin\n\
+         backend origin\n  server origin {origin}\n",
+        keepalive.as_millis()
+    );
+    let path = dir.join("haproxy.cfg");
+    std::fs::write(&path, conf).expect("config");
+    let path = path.to_string_lossy().into_owned();
+    spawn("haproxy", &program, &["-db", "-f", &path], dir, port).await
+}
+
+/// squid as a forward proxy that closes client connections idle for
+/// `idle_secs` seconds (`client_idle_pconn_timeout`; squid counts it in
+/// whole seconds), caching nothing.
+///
+/// # Panics
+///
+/// When squid is missing or does not start.
+pub async fn squid(idle_secs: u32) -> Server {
+    let program = require("squid", "apt-get install squid");
+    let port = free_port();
+    let dir = temp_dir("squid");
+    // squid drops root for its own user, which must write its log here
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let d = dir.to_string_lossy().into_owned();
+    let conf = format!(
+        "http_port 127.0.0.1:{port}\npid_filename {d}/squid.pid\ncache deny all\n\
+         cache_mem 8 MB\naccess_log none\ncache_log {d}/error.log\ncache_store_log none\n\
+         coredump_dir {d}\nhttp_access allow all\nclient_idle_pconn_timeout {idle_secs} seconds\n\
+         shutdown_lifetime 0 seconds\npinger_enable off\nvisible_hostname localhost\n"
+    );
+    let path = dir.join("squid.conf");
+    std::fs::write(&path, conf).expect("config");
+    let path = path.to_string_lossy().into_owned();
+    spawn("squid", &program, &["-N", "-f", &path], dir, port).await
 }

@@ -11,6 +11,8 @@ pub struct TestCa {
     ca_pem: String,
     leaf_der: Vec<u8>,
     leaf_key: Vec<u8>,
+    leaf_pem: String,
+    leaf_key_pem: String,
 }
 
 impl std::fmt::Debug for TestCa {
@@ -82,6 +84,8 @@ impl TestCa {
             ca_pem: ca_cert.pem(),
             leaf_der: leaf.der().to_vec(),
             leaf_key: leaf_key.serialize_der(),
+            leaf_pem: leaf.pem(),
+            leaf_key_pem: leaf_key.serialize_pem(),
         }
     }
 
@@ -93,6 +97,12 @@ impl TestCa {
     /// The CA certificate, PEM.
     pub fn ca_pem(&self) -> &str {
         &self.ca_pem
+    }
+
+    /// The server certificate and its private key, PEM (for a real server
+    /// such as nginx).
+    pub fn leaf_pem(&self) -> (&str, &str) {
+        (&self.leaf_pem, &self.leaf_key_pem)
     }
 
     /// A rustls server config presenting the leaf, offering `alpn`.
