@@ -2,7 +2,9 @@
 //! its children included (issue 25: nginx's worker outlived a SIGKILLed
 //! master and kept the test's port, one more after every run).
 
-use httpswap_reliability::{group_processes, httpbin, nginx, tinyproxy, Server};
+use httpswap_reliability::{
+    group_processes, haproxy, httpbin, nginx, nginx_http2, squid, tinyproxy, Server,
+};
 use std::time::Duration;
 
 /// Drops `server` and checks that no process of its group is left. `min`:
@@ -27,6 +29,18 @@ async fn every_server_is_gone_with_its_children_when_dropped() {
             (nginx(Duration::from_secs(5), 100, "x").await, "nginx", 2),
             (httpbin().await, "gunicorn", 2),
             (tinyproxy(false).await, "tinyproxy", 1),
+            (
+                haproxy(
+                    "127.0.0.1:9".parse().expect("addr"),
+                    Duration::from_millis(200),
+                    false,
+                )
+                .await,
+                "haproxy",
+                1,
+            ),
+            (squid(1).await, "squid", 1),
+            (nginx_http2(None, None, "x").await, "nginx over HTTP/2", 2),
         ]
     })
     .await;
