@@ -30,25 +30,27 @@
 #![forbid(unsafe_code)]
 
 mod chain;
-mod download;
+mod exchange;
 mod h2gate;
 mod head;
 #[cfg(feature = "hyper")]
 pub mod hyper_errors;
 mod origin;
-mod retry;
+mod request_body;
+mod resend;
+mod response_body;
 mod runtime;
 mod slots;
 #[cfg(feature = "tls")]
 pub mod tls;
-mod upload;
 
 pub use chain::{chain, find_source};
-pub use download::{BodyLimits, EndGuard, TimedBody};
+pub use exchange::{drive, within_total};
+pub use request_body::{Upload, UploadProgress, UPLOAD_CHUNK};
+pub use response_body::{BodyLimits, EndGuard, TimedBody};
 pub use h2gate::{H2Gate, Ticket};
 pub use head::{check_response_head, refuse_ambiguous_framing};
 pub use origin::{check_url, Origin};
-pub use retry::{copy_request_head, is_idempotent, try_clone_request};
+pub use resend::{copy_request_head, is_idempotent, try_clone_request};
 pub use runtime::outside_tokio;
 pub use slots::{pool_stats, Connections, Slot, Slots};
-pub use upload::{drive, within_total, Progress, Upload, UPLOAD_CHUNK};

@@ -78,7 +78,7 @@ impl Slots {
         };
         permit
             .map(slot)
-            .map_err(|_| Error::new(ErrorKind::Closed, "the transport was closed"))
+            .map_err(|_| Error::closed())
     }
 
     /// Slots taken now.

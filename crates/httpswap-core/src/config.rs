@@ -83,6 +83,27 @@ impl Timeouts {
         }
     }
 
+    /// The timeouts of `request`: those in its extensions (a per-request
+    /// override), else `fallback` (the transport's).
+    ///
+    /// ```
+    /// use httpswap_core::{Body, Timeouts};
+    /// use std::time::Duration;
+    /// let mut req = http::Request::new(Body::empty());
+    /// let mine = Timeouts::all(Duration::from_secs(1));
+    /// assert_eq!(Timeouts::for_request(&req, &mine), mine);
+    /// let own = Timeouts::all(Duration::from_secs(2));
+    /// req.extensions_mut().insert(own);
+    /// assert_eq!(Timeouts::for_request(&req, &mine), own);
+    /// ```
+    pub fn for_request<B>(request: &http::Request<B>, fallback: &Timeouts) -> Timeouts {
+        request
+            .extensions()
+            .get::<Timeouts>()
+            .copied()
+            .unwrap_or(*fallback)
+    }
+
     fn validate(&self) -> Result<(), Error> {
         for (name, t) in [
             ("connect", self.connect),

@@ -189,6 +189,12 @@ impl Error {
         )
     }
 
+    /// The error of a request to a transport that was closed
+    /// ([`HttpTransport::close`](crate::HttpTransport::close)).
+    pub fn closed() -> Self {
+        Self::new(ErrorKind::Closed, "the transport was closed")
+    }
+
     /// A builder (configuration) error.
     pub fn builder(message: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorKind::Builder, message)

@@ -19,14 +19,16 @@ use crate::connect::Target;
 use crate::error::{map_hyper, Phase};
 use crate::pool::Leased as Lease;
 
-/// Whether the request body has been fully produced.
+/// Whether the request body has been handed to hyper whole (the read
+/// timeout for the response head starts then). Not the adapter crate's
+/// `UploadProgress`, which also times each chunk.
 #[derive(Debug, Default)]
-pub(crate) struct Progress {
+pub(crate) struct HandedOver {
     done: AtomicBool,
     pub(crate) notify: Notify,
 }
 
-impl Progress {
+impl HandedOver {
     pub(crate) fn is_done(&self) -> bool {
         self.done.load(Ordering::Acquire)
     }
@@ -50,15 +52,15 @@ pub(crate) enum ReqBody {
 pub(crate) struct Sending {
     inner: Body,
     /// `None` for a body that was empty from the start.
-    progress: Option<Arc<Progress>>,
+    handed_over: Option<Arc<HandedOver>>,
 }
 
 impl ReqBody {
-    pub(crate) fn new(inner: Body, progress: Option<Arc<Progress>>) -> Self {
-        if progress.is_none() && http_body::Body::is_end_stream(&inner) {
+    pub(crate) fn new(inner: Body, handed_over: Option<Arc<HandedOver>>) -> Self {
+        if handed_over.is_none() && http_body::Body::is_end_stream(&inner) {
             ReqBody::Empty
         } else {
-            ReqBody::Sending(Box::new(Sending { inner, progress }))
+            ReqBody::Sending(Box::new(Sending { inner, handed_over }))
         }
     }
 
@@ -83,10 +85,10 @@ impl http_body::Body for ReqBody {
             return Poll::Ready(None);
         };
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
-        if let Some(progress) = &this.progress {
+        if let Some(handed_over) = &this.handed_over {
             match &polled {
-                Poll::Ready(None) | Poll::Ready(Some(Err(_))) => progress.mark_done(),
-                Poll::Ready(Some(Ok(_))) if this.inner.is_end_stream() => progress.mark_done(),
+                Poll::Ready(None) | Poll::Ready(Some(Err(_))) => handed_over.mark_done(),
+                Poll::Ready(Some(Ok(_))) if this.inner.is_end_stream() => handed_over.mark_done(),
                 _ => {}
             }
         }

@@ -67,7 +67,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
 use httpswap_adapter::{copy_request_head, is_idempotent, try_clone_request, BodyLimits};
 
-use crate::body::{map_body_error, Progress, ReqBody, ResBody};
+use crate::body::{map_body_error, HandedOver, ReqBody, ResBody};
 use crate::connect::{connect, ConnectOptions, ProxyKey, Target};
 use crate::error::{is_dead_connection, map_hyper, Phase, BACKEND};
 use crate::fast::{Fast, Waiting};
@@ -248,11 +248,7 @@ enum Start {
 impl Inner {
     /// The timeouts of `request`: its own, else the configured ones.
     fn timeouts_for(&self, request: &Request) -> Timeouts {
-        request
-            .extensions()
-            .get::<Timeouts>()
-            .copied()
-            .unwrap_or(self.config.timeouts)
+        Timeouts::for_request(request, &self.config.timeouts)
     }
 
     /// Starts a request. The usual case, a bodiless idempotent request with
@@ -657,9 +653,9 @@ impl Inner {
             })?;
             // a body still to be sent is tracked: the read timeout starts
             // when it was all handed over
-            let progress = (!http_body::Body::is_end_stream(request.body()))
-                .then(|| Arc::new(Progress::default()));
-            let request = (*request).map(|b| ReqBody::new(b, progress.clone()));
+            let handed_over = (!http_body::Body::is_end_stream(request.body()))
+                .then(|| Arc::new(HandedOver::default()));
+            let request = (*request).map(|b| ReqBody::new(b, handed_over.clone()));
             // Made in place, and its outcome made small at once: hyper's
             // error carries the unsent request inline (300 bytes), which
             // every layer above would copy again, for a rare case. With a
@@ -685,7 +681,7 @@ impl Inner {
                 Conn::H2(l) => Either::Right(l.sender.try_send_request(request).map(compact)),
             });
             let result = loop {
-                let Some(progress) = progress.as_ref().filter(|p| !p.is_done()) else {
+                let Some(handed_over) = handed_over.as_ref().filter(|p| !p.is_done()) else {
                     let Some(limit) = timeouts.read else {
                         break send.await;
                     };
@@ -700,7 +696,7 @@ impl Inner {
                             // between): the timer starts from that reading.
                             // With a body, it starts when the body was handed
                             // over, from the clock read now.
-                            let now = progress
+                            let now = handed_over
                                 .is_none()
                                 .then(|| l.conn().checkout_time())
                                 .flatten()
@@ -725,10 +721,10 @@ impl Inner {
                         dead: false,
                     });
                 };
-                let notified = progress.notify.notified();
+                let notified = handed_over.notify.notified();
                 tokio::pin!(notified);
                 notified.as_mut().enable();
-                if progress.is_done() {
+                if handed_over.is_done() {
                     continue;
                 }
                 tokio::select! {

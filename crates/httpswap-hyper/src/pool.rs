@@ -917,7 +917,7 @@ impl Pool {
         let mut st = shared.lock();
         if st.closed {
             return Err(
-                Error::new(ErrorKind::Closed, "the transport was closed").with_backend(BACKEND)
+                Error::closed().with_backend(BACKEND)
             );
         }
         let now = Instant::now();

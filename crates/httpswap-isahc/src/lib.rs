@@ -239,10 +239,6 @@ fn max_age(expiry: Duration) -> Duration {
     Duration::from_secs(ceil.max(1))
 }
 
-fn closed() -> Error {
-    Error::new(ErrorKind::Closed, "the transport was closed")
-}
-
 /// A request's context, for events and errors.
 struct Exchange<'a> {
     what: String,
@@ -255,15 +251,11 @@ struct Exchange<'a> {
 impl Inner {
     async fn send(&self, mut request: Request) -> Result<Response, Error> {
         if *self.closed.borrow() {
-            return Err(closed());
+            return Err(Error::closed());
         }
         // user info is sent as Basic authentication, never as it is
         httpswap_core::apply_url_credentials(&mut request)?;
-        let timeouts = request
-            .extensions()
-            .get::<Timeouts>()
-            .copied()
-            .unwrap_or(self.config.timeouts);
+        let timeouts = Timeouts::for_request(&request, &self.config.timeouts);
         let origin = Origin::of(request.uri())?;
         let proxy = self.proxies.proxy_for(request.uri());
         let ex = Exchange {
@@ -294,7 +286,7 @@ impl Inner {
             .read()
             .expect("client lock")
             .clone()
-            .ok_or_else(closed)?;
+            .ok_or_else(Error::closed)?;
         // The contract's one resend: an idempotent request with a
         // replayable body whose reused connection died before any response
         // byte is sent again, on a new connection. curl resends on some of

@@ -337,23 +337,15 @@ impl HttpTransport for ReqwestTransport {
     }
 }
 
-fn closed() -> Error {
-    Error::new(ErrorKind::Closed, "the transport was closed")
-}
-
 impl Inner {
     async fn send(&self, mut request: Request) -> Result<Response, Error> {
         if self.closed.load(Ordering::SeqCst) {
-            return Err(closed());
+            return Err(Error::closed());
         }
         // user info is sent as Basic authentication, never as it is (reqwest
         // would also print it in its errors)
         httpswap_core::apply_url_credentials(&mut request)?;
-        let timeouts = request
-            .extensions()
-            .get::<Timeouts>()
-            .copied()
-            .unwrap_or(self.config.timeouts);
+        let timeouts = Timeouts::for_request(&request, &self.config.timeouts);
         let origin = Origin::of(request.uri())?;
         let proxy = self.proxies.proxy_for(request.uri());
         let events = SharedEvents::for_request(&request, self.config.events.as_ref()).cloned();
@@ -388,7 +380,7 @@ impl Inner {
             .read()
             .expect("client lock")
             .clone()
-            .ok_or_else(closed)?;
+            .ok_or_else(Error::closed)?;
         let ticket = match self.may_be_http2(request.uri()) {
             true => self.h2_gate.enter(&ex.what, timeouts.pool).await?,
             false => None,

@@ -238,7 +238,7 @@ impl Client {
             None => inner.events.clone(),
         };
         ext.insert(SharedEvents(events.clone()));
-        let timeouts = ext.get::<Timeouts>().copied().unwrap_or(inner.timeouts);
+        let timeouts = Timeouts::for_request(&request, &inner.timeouts);
         let call = Call {
             events,
             timeouts,
