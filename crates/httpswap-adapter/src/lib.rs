@@ -4,6 +4,8 @@
 //! asks for. What the adapters supply on top of their library lives here,
 //! written once:
 //!
+//! - [`Adapted`] and [`adapted_transport!`]: the `HttpTransport` of an
+//!   adapter over a library, written once;
 //! - [`Upload`]: a request body that records when the library last took a
 //!   chunk, and [`drive`], which turns a stalled upload into
 //!   `WriteTimeout` and a late response head into `ReadTimeout`;
@@ -29,6 +31,7 @@
 //! [`TlsConfig`]: httpswap_core::TlsConfig
 #![forbid(unsafe_code)]
 
+mod adapted;
 mod chain;
 mod exchange;
 mod h2gate;
@@ -44,13 +47,19 @@ mod slots;
 #[cfg(feature = "tls")]
 pub mod tls;
 
+pub use adapted::{
+    adapted_pool_stats, adapted_timeouts, send_adapted, Adapted, AdapterState, Exchange, SendFuture,
+};
 pub use chain::{chain, find_source};
+
 pub use exchange::{drive, within_total};
-pub use request_body::{Upload, UploadProgress, UPLOAD_CHUNK};
-pub use response_body::{BodyLimits, EndGuard, TimedBody};
 pub use h2gate::{H2Gate, Ticket};
 pub use head::{check_response_head, refuse_ambiguous_framing};
+#[doc(hidden)]
+pub use httpswap_core as __core;
 pub use origin::{check_url, Origin};
+pub use request_body::{Upload, UploadProgress, UPLOAD_CHUNK};
 pub use resend::{copy_request_head, is_idempotent, try_clone_request};
+pub use response_body::{BodyLimits, EndGuard, TimedBody};
 pub use runtime::outside_tokio;
 pub use slots::{pool_stats, Connections, Slot, Slots};

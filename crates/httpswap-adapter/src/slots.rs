@@ -76,9 +76,7 @@ impl Slots {
             })?,
             None => acquire.await,
         };
-        permit
-            .map(slot)
-            .map_err(|_| Error::closed())
+        permit.map(slot).map_err(|_| Error::closed())
     }
 
     /// Slots taken now.

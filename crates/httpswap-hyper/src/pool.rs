@@ -916,9 +916,7 @@ impl Pool {
         let shared = &self.shared;
         let mut st = shared.lock();
         if st.closed {
-            return Err(
-                Error::closed().with_backend(BACKEND)
-            );
+            return Err(Error::closed().with_backend(BACKEND));
         }
         let now = Instant::now();
         let expiry = shared.limits.keepalive_expiry;

@@ -295,47 +295,41 @@ mod tests {
 
     #[test]
     fn curl_codes_by_phase_and_proxy() {
-        let k = |c, p, v| curl_kind(c, p, v);
-        assert_eq!(
-            k(sys::CURLE_COULDNT_CONNECT, Phase::Request, false),
-            ErrorKind::Connect
-        );
-        assert_eq!(
-            k(sys::CURLE_COULDNT_CONNECT, Phase::Request, true),
-            ErrorKind::Proxy
-        );
-        assert_eq!(
-            k(sys::CURLE_OPERATION_TIMEDOUT, Phase::Request, false),
-            ErrorKind::ConnectTimeout
-        );
-        assert_eq!(
-            k(sys::CURLE_PARTIAL_FILE, Phase::Body, false),
-            ErrorKind::RemoteProtocol
-        );
-        assert_eq!(
-            k(sys::CURLE_GOT_NOTHING, Phase::Request, false),
-            ErrorKind::RemoteProtocol
-        );
-        assert_eq!(
-            k(sys::CURLE_PEER_FAILED_VERIFICATION, Phase::Request, false),
-            ErrorKind::Connect
-        );
-        assert_eq!(
-            k(sys::CURLE_RECV_ERROR, Phase::Body, false),
-            ErrorKind::Read
-        );
-        assert_eq!(
-            k(sys::CURLE_RECV_ERROR, Phase::Request, true),
-            ErrorKind::Proxy
-        );
-        assert_eq!(
-            k(sys::CURLE_SEND_ERROR, Phase::Request, false),
-            ErrorKind::Write
-        );
-        assert_eq!(
-            k(sys::CURLE_URL_MALFORMAT, Phase::Request, false),
-            ErrorKind::InvalidUrl
-        );
+        use ErrorKind::*;
+        let cases = [
+            (sys::CURLE_COULDNT_CONNECT, Phase::Request, false, Connect),
+            (sys::CURLE_COULDNT_CONNECT, Phase::Request, true, Proxy),
+            (
+                sys::CURLE_OPERATION_TIMEDOUT,
+                Phase::Request,
+                false,
+                ConnectTimeout,
+            ),
+            (sys::CURLE_PARTIAL_FILE, Phase::Body, false, RemoteProtocol),
+            (
+                sys::CURLE_GOT_NOTHING,
+                Phase::Request,
+                false,
+                RemoteProtocol,
+            ),
+            (
+                sys::CURLE_PEER_FAILED_VERIFICATION,
+                Phase::Request,
+                false,
+                Connect,
+            ),
+            (sys::CURLE_RECV_ERROR, Phase::Body, false, Read),
+            (sys::CURLE_RECV_ERROR, Phase::Request, true, Proxy),
+            (sys::CURLE_SEND_ERROR, Phase::Request, false, Write),
+            (sys::CURLE_URL_MALFORMAT, Phase::Request, false, InvalidUrl),
+        ];
+        for (code, phase, via_proxy, kind) in cases {
+            assert_eq!(
+                curl_kind(code, phase, via_proxy),
+                kind,
+                "curl {code}, {phase:?}"
+            );
+        }
     }
 
     #[test]

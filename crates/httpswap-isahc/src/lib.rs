@@ -66,14 +66,13 @@ use std::time::Duration;
 
 use futures_util::TryStreamExt;
 use http::header::PROXY_AUTHORIZATION;
-use http::StatusCode;
 use httpswap_adapter::{
-    drive, is_idempotent, try_clone_request, within_total, BodyLimits, Connections, H2Gate, Origin,
-    Slot, Slots, TimedBody, Upload, UPLOAD_CHUNK,
+    drive, is_idempotent, try_clone_request, within_total, Adapted, AdapterState, BodyLimits,
+    Exchange, Slot, TimedBody, Upload, UPLOAD_CHUNK,
 };
 use httpswap_core::{
-    async_trait, Body, Capabilities, Error, ErrorKind, Events, HttpTransport, PoolStats, Proxy,
-    ProxyRules, Request, Response, SharedEvents, Timeouts, TransportConfig,
+    Body, Capabilities, Error, ErrorKind, HttpTransport, Proxy, Request, Response, Timeouts,
+    TransportConfig,
 };
 use isahc::auth::{Authentication, Credentials};
 use isahc::config::{Configurable, RedirectPolicy, VersionNegotiation};
@@ -97,15 +96,10 @@ struct Inner {
     /// `None` once closed: dropping the client stops its agent thread and
     /// closes its connections.
     client: RwLock<Option<HttpClient>>,
-    config: TransportConfig,
-    proxies: ProxyRules,
+    /// Configuration, proxies, slots, connections, the HTTP/2 gate.
+    state: AdapterState,
     /// Given to every `https://` request.
     tls: isahc::tls::TlsConfig,
-    slots: Slots,
-    connections: Connections,
-    /// Requests to a cold origin that may speak HTTP/2 wait for the first
-    /// one's connection (the library would open one per request).
-    h2_gate: H2Gate,
     /// `true` once closed: new requests are refused and abandoned
     /// transfers stop waiting.
     closed: watch::Sender<bool>,
@@ -114,7 +108,7 @@ struct Inner {
 impl fmt::Debug for IsahcTransport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IsahcTransport")
-            .field("config", &self.inner.config)
+            .field("config", &self.inner.state.config)
             .field("stats", &self.pool_stats())
             .finish()
     }
@@ -130,7 +124,6 @@ impl IsahcTransport {
     /// when isahc cannot start its client.
     pub fn new(config: TransportConfig) -> Result<Self, Error> {
         let build = || {
-            config.validate()?;
             if config.response_head.max_size > MAX_HEAD_SIZE {
                 return Err(Error::builder(format!(
                     "response_max_head_size {} is more than the isahc backend can read \
@@ -138,18 +131,14 @@ impl IsahcTransport {
                     config.response_head.max_size
                 )));
             }
-            let proxies = config.proxy.resolve()?;
-            let client = client_for(&config)?;
+            let state = AdapterState::new(config, 0)?;
+            let client = client_for(&state.config)?;
             Ok(IsahcTransport {
                 inner: Arc::new(Inner {
                     client: RwLock::new(Some(client)),
-                    proxies,
-                    tls: tls_for(&config),
-                    slots: Slots::new(config.limits.max_connections, 0),
-                    connections: Connections::default(),
-                    h2_gate: H2Gate::new(config.limits.keepalive_expiry),
+                    tls: tls_for(&state.config),
                     closed: watch::Sender::new(false),
-                    config,
+                    state,
                 }),
             })
         };
@@ -167,7 +156,7 @@ impl IsahcTransport {
 
     /// The configuration in force.
     pub fn config(&self) -> &TransportConfig {
-        &self.inner.config
+        &self.inner.state.config
     }
 }
 
@@ -239,15 +228,6 @@ fn max_age(expiry: Duration) -> Duration {
     Duration::from_secs(ceil.max(1))
 }
 
-/// A request's context, for events and errors.
-struct Exchange<'a> {
-    what: String,
-    events: Option<Arc<dyn Events>>,
-    proxy: Option<&'a Proxy>,
-    /// The proxy an `http://` request goes through in absolute form.
-    forward: bool,
-}
-
 impl Inner {
     async fn send(&self, mut request: Request) -> Result<Response, Error> {
         if *self.closed.borrow() {
@@ -255,15 +235,8 @@ impl Inner {
         }
         // user info is sent as Basic authentication, never as it is
         httpswap_core::apply_url_credentials(&mut request)?;
-        let timeouts = Timeouts::for_request(&request, &self.config.timeouts);
-        let origin = Origin::of(request.uri())?;
-        let proxy = self.proxies.proxy_for(request.uri());
-        let ex = Exchange {
-            what: origin.to_string(),
-            events: SharedEvents::for_request(&request, self.config.events.as_ref()).cloned(),
-            proxy,
-            forward: proxy.is_some() && request.uri().scheme_str() == Some("http"),
-        };
+        let timeouts = Timeouts::for_request(&request, &self.state.config.timeouts);
+        let ex = self.state.exchange(&request)?;
         within_total(timeouts.total, &ex.what, |deadline| {
             self.send_within(request, &timeouts, deadline, &ex)
         })
@@ -278,6 +251,7 @@ impl Inner {
         ex: &Exchange<'_>,
     ) -> Result<Response, Error> {
         let mut slot = self
+            .state
             .slots
             .acquire(timeouts.pool, &ex.what, ex.events.as_ref())
             .await?;
@@ -297,7 +271,7 @@ impl Inner {
             .then(|| try_clone_request(&request))
             .flatten();
         let ticket = match self.may_be_http2(request.uri()) {
-            true => self.h2_gate.enter(&ex.what, timeouts.pool).await?,
+            true => self.state.h2_gate.enter(&ex.what, timeouts.pool).await?,
             false => None,
         };
         let mut request = request;
@@ -380,8 +354,8 @@ impl Inner {
         // per-request settings travel in the request's extensions; only
         // what differs from the client's settings is set (each one costs
         // curl an option per transfer)
-        let own_proxy = self.proxies.http.is_some() || self.proxies.https.is_some();
-        let own_connect = timeouts.connect != self.config.timeouts.connect;
+        let own_proxy = self.state.proxies.http.is_some() || self.state.proxies.https.is_some();
+        let own_connect = timeouts.connect != self.state.config.timeouts.connect;
         let https = parts.uri.scheme_str() == Some("https");
         if own_proxy || own_connect || https || fresh.is_some() {
             let mut per_request = http::Request::builder();
@@ -498,8 +472,11 @@ impl Inner {
     /// ALPN on `https://`, or by prior knowledge on a direct `http://`.
     fn may_be_http2(&self, uri: &http::Uri) -> bool {
         match uri.scheme_str() {
-            Some("https") => self.config.http2 || self.config.http2_prior_knowledge,
-            _ => self.config.http2_prior_knowledge && self.proxies.proxy_for(uri).is_none(),
+            Some("https") => self.state.config.http2 || self.state.config.http2_prior_knowledge,
+            _ => {
+                self.state.config.http2_prior_knowledge
+                    && self.state.proxies.proxy_for(uri).is_none()
+            }
         }
     }
 
@@ -508,7 +485,7 @@ impl Inner {
     /// seen) and died before any byte of this one.
     fn died_reused(&self, e: &isahc::Error) -> Option<SocketAddr> {
         let key = (e.local_addr()?, e.remote_addr()?);
-        (died_before_response(e) && self.connections.was_seen(&key)).then_some(key.1)
+        (died_before_response(e) && self.state.connections.was_seen(&key)).then_some(key.1)
     }
 
     /// Counts and announces the connection, refuses a proxy's 407, and
@@ -522,22 +499,14 @@ impl Inner {
         ex: &Exchange<'_>,
     ) -> Result<Response, Error> {
         use isahc::ResponseExt as _;
-        let http2 = res.version() == http::Version::HTTP_2;
-        if let (Some(local), Some(remote)) = (res.local_addr(), res.remote_addr()) {
-            self.connections
-                .observe((local, remote), &ex.what, http2, ex.events.as_ref());
-        }
-        httpswap_adapter::check_response_head(
-            res.headers(),
+        let addrs = res.local_addr().zip(res.remote_addr());
+        ex.accept_head(
+            &self.state,
+            addrs,
             res.version(),
-            &self.config.response_head,
-            || ex.what.clone(),
+            res.status(),
+            res.headers(),
         )?;
-        if res.status() == StatusCode::PROXY_AUTHENTICATION_REQUIRED && ex.forward {
-            if let Some(proxy) = ex.proxy {
-                return Err(httpswap_core::proxy_refused(res.status(), proxy));
-            }
-        }
         let what = ex.what.clone();
         let status = res.status();
         let chunked = res.headers().contains_key(http::header::TRANSFER_ENCODING);
@@ -716,37 +685,24 @@ fn map_body_error(e: std::io::Error, what: &String) -> Error {
     map_error(Box::new(e), Phase::Body, None, what)
 }
 
-#[async_trait]
-impl HttpTransport for IsahcTransport {
-    async fn send(&self, request: Request) -> Result<Response, Error> {
-        if tokio::runtime::Handle::try_current().is_err() {
-            // no runtime on this thread: run on httpswap's own
-            let inner = self.inner.clone();
-            return httpswap_adapter::outside_tokio(async move { inner.send(request).await })
-                .await
-                .map_err(|e| e.with_backend(BACKEND));
-        }
-        self.inner
-            .send(request)
-            .await
-            .map_err(|e| e.with_backend(BACKEND))
-    }
+httpswap_adapter::adapted_transport!(IsahcTransport, inner);
 
-    fn name(&self) -> &'static str {
+impl Adapted for Inner {
+    fn backend(&self) -> &'static str {
         BACKEND
     }
 
-    fn timeouts(&self) -> Option<Timeouts> {
-        Some(self.inner.config.timeouts)
+    fn send(&self, request: Request) -> impl Future<Output = Result<Response, Error>> + Send + '_ {
+        Inner::send(self, request)
     }
 
-    fn pool_stats(&self) -> PoolStats {
-        httpswap_adapter::pool_stats(&self.inner.slots, &self.inner.connections)
+    fn state(&self) -> &AdapterState {
+        &self.state
     }
 
-    async fn close(&self) {
-        self.inner.closed.send_replace(true);
-        self.inner.client.write().expect("client lock").take();
+    fn close(&self) {
+        self.closed.send_replace(true);
+        self.client.write().expect("client lock").take();
     }
 
     fn capabilities(&self) -> Capabilities {

@@ -53,21 +53,21 @@
 mod error;
 
 use std::fmt;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use http::header::PROXY_AUTHORIZATION;
-use http::StatusCode;
 use httpswap_adapter::hyper_errors::Phase;
 use httpswap_adapter::{
-    drive, is_idempotent, try_clone_request, within_total, BodyLimits, Connections, H2Gate, Origin,
-    Slot, Slots, TimedBody, Upload, UPLOAD_CHUNK,
+    drive, is_idempotent, try_clone_request, within_total, Adapted, AdapterState, BodyLimits,
+    Exchange, Slot, TimedBody, Upload, UPLOAD_CHUNK,
 };
 use httpswap_core::{
-    async_trait, Body, Capabilities, Error, ErrorKind, Events, HttpTransport, PoolStats,
-    ProxyRules, Request, Response, SharedEvents, Timeouts, TransportConfig,
+    Body, Capabilities, Error, ErrorKind, HttpTransport, ProxyRules, Request, Response, Timeouts,
+    TransportConfig,
 };
 use hyper_util::client::legacy::connect::HttpInfo;
 
@@ -98,20 +98,15 @@ struct Inner {
     /// stale connections: `stale_get_resent_on_a_fresh_connection_not_another_stale_one`).
     /// `None` with a client from `from_client`, whose settings are unknown.
     fresh: Option<reqwest::Client>,
-    config: TransportConfig,
-    proxies: ProxyRules,
-    slots: Slots,
-    connections: Connections,
-    /// Requests to a cold origin that may speak HTTP/2 wait for the first
-    /// one's connection (the library would open one per request).
-    h2_gate: H2Gate,
+    /// Configuration, proxies, slots, connections, the HTTP/2 gate.
+    state: AdapterState,
     closed: AtomicBool,
 }
 
 impl fmt::Debug for ReqwestTransport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReqwestTransport")
-            .field("config", &self.inner.config)
+            .field("config", &self.inner.state.config)
             .field("stats", &self.pool_stats())
             .finish()
     }
@@ -127,12 +122,11 @@ impl ReqwestTransport {
     /// root certificate, or when reqwest rejects the settings.
     pub fn new(config: TransportConfig) -> Result<Self, Error> {
         let build = || {
-            config.validate()?;
             check_head_limits(&config)?;
-            let proxies = config.proxy.resolve()?;
-            let client = client_for(&config, &proxies, true)?;
-            let fresh = client_for(&config, &proxies, false)?;
-            Ok(Self::assemble(client, Some(fresh), config, proxies))
+            let state = AdapterState::new(config, RELEASE_TURNS)?;
+            let client = client_for(&state.config, &state.proxies, true)?;
+            let fresh = client_for(&state.config, &state.proxies, false)?;
+            Ok(Self::assemble(client, Some(fresh), state))
         };
         build().map_err(|e: Error| e.with_backend(BACKEND))
     }
@@ -171,9 +165,8 @@ impl ReqwestTransport {
     /// [`ErrorKind::Builder`] for an invalid `config` or proxy URL.
     pub fn from_client(client: reqwest::Client, config: TransportConfig) -> Result<Self, Error> {
         let build = || {
-            config.validate()?;
-            let proxies = config.proxy.resolve()?;
-            Ok(Self::assemble(client, None, config, proxies))
+            let state = AdapterState::new(config, RELEASE_TURNS)?;
+            Ok(Self::assemble(client, None, state))
         };
         build().map_err(|e: Error| e.with_backend(BACKEND))
     }
@@ -181,27 +174,21 @@ impl ReqwestTransport {
     fn assemble(
         client: reqwest::Client,
         fresh: Option<reqwest::Client>,
-        config: TransportConfig,
-        proxies: ProxyRules,
+        state: AdapterState,
     ) -> Self {
-        let max = config.limits.max_connections;
         ReqwestTransport {
             inner: Arc::new(Inner {
                 client: RwLock::new(Some(client)),
                 fresh,
-                proxies,
-                slots: Slots::new(max, RELEASE_TURNS),
-                connections: Connections::default(),
-                h2_gate: H2Gate::new(config.limits.keepalive_expiry),
+                state,
                 closed: AtomicBool::new(false),
-                config,
             }),
         }
     }
 
     /// The configuration in force.
     pub fn config(&self) -> &TransportConfig {
-        &self.inner.config
+        &self.inner.state.config
     }
 }
 
@@ -285,47 +272,24 @@ fn check_head_limits(config: &TransportConfig) -> Result<(), Error> {
     Ok(())
 }
 
-/// A request's context, for events, errors and retries.
-struct Exchange<'a> {
-    what: String,
-    events: Option<Arc<dyn Events>>,
-    /// The proxy an `http://` request goes through in absolute form.
-    forward_proxy: Option<&'a httpswap_core::Proxy>,
-    /// The proxy's `host:port`, for a request that goes through one.
-    proxy: Option<String>,
-}
+httpswap_adapter::adapted_transport!(ReqwestTransport, inner);
 
-#[async_trait]
-impl HttpTransport for ReqwestTransport {
-    async fn send(&self, request: Request) -> Result<Response, Error> {
-        if tokio::runtime::Handle::try_current().is_err() {
-            // no runtime on this thread: run on httpswap's own
-            let inner = self.inner.clone();
-            return httpswap_adapter::outside_tokio(async move { inner.send(request).await })
-                .await
-                .map_err(|e| e.with_backend(BACKEND));
-        }
-        self.inner
-            .send(request)
-            .await
-            .map_err(|e| e.with_backend(BACKEND))
-    }
-
-    fn name(&self) -> &'static str {
+impl Adapted for Inner {
+    fn backend(&self) -> &'static str {
         BACKEND
     }
 
-    fn timeouts(&self) -> Option<Timeouts> {
-        Some(self.inner.config.timeouts)
+    fn send(&self, request: Request) -> impl Future<Output = Result<Response, Error>> + Send + '_ {
+        Inner::send(self, request)
     }
 
-    fn pool_stats(&self) -> PoolStats {
-        httpswap_adapter::pool_stats(&self.inner.slots, &self.inner.connections)
+    fn state(&self) -> &AdapterState {
+        &self.state
     }
 
-    async fn close(&self) {
-        self.inner.closed.store(true, Ordering::SeqCst);
-        self.inner.client.write().expect("client lock").take();
+    fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.client.write().expect("client lock").take();
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -345,16 +309,8 @@ impl Inner {
         // user info is sent as Basic authentication, never as it is (reqwest
         // would also print it in its errors)
         httpswap_core::apply_url_credentials(&mut request)?;
-        let timeouts = Timeouts::for_request(&request, &self.config.timeouts);
-        let origin = Origin::of(request.uri())?;
-        let proxy = self.proxies.proxy_for(request.uri());
-        let events = SharedEvents::for_request(&request, self.config.events.as_ref()).cloned();
-        let ex = Exchange {
-            what: origin.to_string(),
-            events,
-            forward_proxy: proxy.filter(|_| request.uri().scheme_str() == Some("http")),
-            proxy: proxy.map(httpswap_core::Proxy::authority),
-        };
+        let timeouts = Timeouts::for_request(&request, &self.state.config.timeouts);
+        let ex = self.state.exchange(&request)?;
         within_total(timeouts.total, &ex.what, |deadline| {
             self.send_within(request, &timeouts, deadline, &ex)
         })
@@ -369,10 +325,11 @@ impl Inner {
         ex: &Exchange<'_>,
     ) -> Result<Response, Error> {
         let permit = self
+            .state
             .slots
             .acquire(timeouts.pool, &ex.what, ex.events.as_ref())
             .await?;
-        if ex.forward_proxy.is_none() {
+        if !ex.forward {
             request.headers_mut().remove(PROXY_AUTHORIZATION);
         }
         let mut client = self
@@ -382,7 +339,7 @@ impl Inner {
             .clone()
             .ok_or_else(Error::closed)?;
         let ticket = match self.may_be_http2(request.uri()) {
-            true => self.h2_gate.enter(&ex.what, timeouts.pool).await?,
+            true => self.state.h2_gate.enter(&ex.what, timeouts.pool).await?,
             false => None,
         };
         let mut retried = false;
@@ -398,7 +355,7 @@ impl Inner {
                     return self.respond(res, permit, timeouts, deadline, ex);
                 }
                 Err((error, Some(dead_conn))) if backup.is_some() && !retried => {
-                    if self.connections.was_seen(&dead_conn) {
+                    if self.state.connections.was_seen(&dead_conn) {
                         tracing::debug!(origin = %ex.what, "reused connection was dead; sending again on a new one");
                         request = backup.expect("checked");
                         retried = true;
@@ -417,8 +374,8 @@ impl Inner {
     /// Whether reqwest may make an HTTP/2 connection for `uri`: offered by
     /// ALPN on `https://`, or by prior knowledge (on every connection).
     fn may_be_http2(&self, uri: &http::Uri) -> bool {
-        self.config.http2_prior_knowledge
-            || (self.config.http2 && uri.scheme_str() == Some("https"))
+        let config = &self.state.config;
+        config.http2_prior_knowledge || (config.http2 && uri.scheme_str() == Some("https"))
     }
 
     /// One try. On failure, also the address pair of a connection that
@@ -454,7 +411,7 @@ impl Inner {
         let send = async {
             client.execute(req).await.map_err(|e| {
                 let dead = is_dead(&e).then(|| connection_of(&e)).flatten();
-                let err = map_error(e, Phase::Request, ex.proxy.as_deref(), &ex.what);
+                let err = map_error(e, Phase::Request, ex.proxy_name().as_deref(), &ex.what);
                 (err, dead)
             })
         };
@@ -486,23 +443,17 @@ impl Inner {
         deadline: Option<(tokio::time::Instant, Duration)>,
         ex: &Exchange<'_>,
     ) -> Result<Response, Error> {
-        let http2 = res.version() == http::Version::HTTP_2;
-        if let Some(info) = res.extensions().get::<HttpInfo>() {
-            let key = (info.local_addr(), info.remote_addr());
-            self.connections
-                .observe(key, &ex.what, http2, ex.events.as_ref());
-        }
-        httpswap_adapter::check_response_head(
-            res.headers(),
+        let addrs = res
+            .extensions()
+            .get::<HttpInfo>()
+            .map(|info| (info.local_addr(), info.remote_addr()));
+        ex.accept_head(
+            &self.state,
+            addrs,
             res.version(),
-            &self.config.response_head,
-            || ex.what.clone(),
+            res.status(),
+            res.headers(),
         )?;
-        if res.status() == StatusCode::PROXY_AUTHENTICATION_REQUIRED {
-            if let Some(proxy) = ex.forward_proxy {
-                return Err(httpswap_core::proxy_refused(res.status(), proxy));
-            }
-        }
         let res: http::Response<reqwest::Body> = res.into();
         let what = ex.what.clone();
         Ok(res.map(|body| {

@@ -206,8 +206,9 @@ impl Client {
     pub async fn execute(&self, request: Request) -> Result<Response, Error> {
         if tokio::runtime::Handle::try_current().is_err() {
             let this = self.clone();
-            let call: std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send>> =
-                Box::pin(async move { this.execute_here(request).await });
+            let call: std::pin::Pin<
+                Box<dyn std::future::Future<Output = Result<Response, Error>> + Send>,
+            > = Box::pin(async move { this.execute_here(request).await });
             return httpswap_adapter::outside_tokio(call).await;
         }
         self.execute_here(request).await

@@ -218,7 +218,24 @@ pub async fn close_refuses_new_requests(b: Backend) {
 /// body read there too, through the transport and through `Client`: it
 /// runs on httpswap's own runtime instead of panicking.
 pub async fn lifecycle_send_outside_a_tokio_runtime(b: Backend) {
-    let server = TestServer::echo().await;
+    // the body comes 50 ms after the head, so that reading it waits (with
+    // its read-gap timer) on the caller's thread
+    let server = TestServer::start(|mut conn: ServerConn| async move {
+        while let Ok(Some(req)) = conn.read_request().await {
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n",
+                req.body.len()
+            );
+            if conn.write(head.as_bytes()).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(ms(50)).await;
+            if conn.write(&req.body).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
     let t = b.default_transport();
     let client = httpswap::Client::builder()
         .transport(t.clone())
