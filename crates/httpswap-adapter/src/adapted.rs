@@ -115,7 +115,7 @@ impl Exchange<'_> {
         })?;
         match self.proxy {
             Some(proxy) if self.forward && status == StatusCode::PROXY_AUTHENTICATION_REQUIRED => {
-                Err(httpswap_core::proxy_refused(status, proxy))
+                Err(httpswap_core::backend::proxy_refused(status, proxy))
             }
             _ => Ok(()),
         }

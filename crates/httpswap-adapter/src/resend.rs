@@ -1,21 +1,10 @@
 //! What the dead-connection retry rule needs: which requests may be sent
 //! twice, and a copy to send.
 
-use http::Method;
 use httpswap_core::{Request, Timeouts};
 
-/// Methods that may be sent twice (RFC 9110, 9.2.2).
-///
-/// ```
-/// assert!(httpswap_adapter::is_idempotent(&http::Method::PUT));
-/// assert!(!httpswap_adapter::is_idempotent(&http::Method::POST));
-/// ```
-pub fn is_idempotent(m: &Method) -> bool {
-    matches!(
-        *m,
-        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
-    )
-}
+/// Methods that may be sent twice: [`httpswap_core::is_idempotent`].
+pub use httpswap_core::is_idempotent;
 
 /// A copy of the request, when its body is replayable. Per-request
 /// [`Timeouts`] come along; other extensions do not.

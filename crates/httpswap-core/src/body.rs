@@ -18,8 +18,8 @@ use crate::error::{BoxError, Error, ErrorKind};
 ///
 /// ```
 /// use httpswap_core::http::StatusCode;
-/// assert!(httpswap_core::status_has_no_body(StatusCode::NOT_MODIFIED));
-/// assert!(!httpswap_core::status_has_no_body(StatusCode::OK));
+/// assert!(httpswap_core::backend::status_has_no_body(StatusCode::NOT_MODIFIED));
+/// assert!(!httpswap_core::backend::status_has_no_body(StatusCode::OK));
 /// ```
 pub fn status_has_no_body(status: http::StatusCode) -> bool {
     status.is_informational()

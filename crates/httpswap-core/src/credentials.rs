@@ -26,7 +26,7 @@ use crate::error::{Error, ErrorKind};
 /// authority for `@`.
 ///
 /// ```
-/// use httpswap_core::{apply_url_credentials, Body};
+/// use httpswap_core::{backend::apply_url_credentials, Body};
 /// let mut req = http::Request::get("http://alice:s3cr%40t@example.com/x")
 ///     .body(Body::empty())?;
 /// apply_url_credentials(&mut req)?;
@@ -89,7 +89,7 @@ fn percent_decode(s: &str) -> Cow<'_, [u8]> {
 ///
 /// ```
 /// let uri: http::Uri = "https://u:p@example.com:8443/a?b".parse().unwrap();
-/// assert_eq!(httpswap_core::without_userinfo(&uri)?, "https://example.com:8443/a?b");
+/// assert_eq!(httpswap_core::backend::without_userinfo(&uri)?, "https://example.com:8443/a?b");
 /// # Ok::<(), httpswap_core::Error>(())
 /// ```
 ///

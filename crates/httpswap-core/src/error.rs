@@ -144,6 +144,7 @@ struct Inner {
     backend: Option<&'static str>,
     request_sent: Option<bool>,
     status: Option<http::StatusCode>,
+    url: Option<http::Uri>,
 }
 
 impl Error {
@@ -166,6 +167,7 @@ impl Error {
                 backend: None,
                 request_sent: None,
                 status: None,
+                url: None,
             }),
         }
     }
@@ -227,6 +229,38 @@ impl Error {
     #[must_use]
     pub fn with_status(mut self, status: http::StatusCode) -> Self {
         self.inner.status = Some(status);
+        self
+    }
+
+    /// Attaches the URL of the request that failed (as reqwest's errors
+    /// carry one), without its user info. `Client` sets it on the errors of
+    /// its calls; [`Display`](std::fmt::Display) does not print it,
+    /// `Debug` does.
+    #[must_use]
+    pub fn with_url(mut self, url: http::Uri) -> Self {
+        self.inner.url = Some(crate::credentials::without_userinfo(&url).unwrap_or(url));
+        self
+    }
+
+    /// The URL of the request that failed, when known.
+    ///
+    /// ```
+    /// use httpswap_core::{Error, ErrorKind};
+    /// let e = Error::from_kind(ErrorKind::Connect)
+    ///     .with_url("http://api.test/v1?key=s3cret".parse().unwrap());
+    /// assert_eq!(e.url().unwrap().path(), "/v1");
+    /// // strip it before logging an error whose URL carries a key
+    /// let e = e.without_url();
+    /// assert!(e.url().is_none() && !format!("{e:?}").contains("s3cret"));
+    /// ```
+    pub fn url(&self) -> Option<&http::Uri> {
+        self.inner.url.as_ref()
+    }
+
+    /// The error without its URL (which may hold keys in its query).
+    #[must_use]
+    pub fn without_url(mut self) -> Self {
+        self.inner.url = None;
         self
     }
 
@@ -345,6 +379,9 @@ impl fmt::Debug for Error {
         }
         if let Some(s) = self.inner.status {
             d.field("status", &s);
+        }
+        if let Some(u) = &self.inner.url {
+            d.field("url", &format_args!("{u}"));
         }
         d.field("request_sent", &self.request_sent());
         if let Some(s) = &self.inner.source {

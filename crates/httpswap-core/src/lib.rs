@@ -21,8 +21,13 @@
 //! User info in a URL (`http://alice:s3cret@host/`) is sent as
 //! `Authorization: Basic ...` and never in the request line, the `Host`
 //! header, a log or an error: every backend calls
-//! [`apply_url_credentials`] before anything else, and the client layer
-//! does it before recording the URL.
+//! [`backend::apply_url_credentials`] before anything else, and the client
+//! layer does it before recording the URL.
+//!
+//! # For backend authors
+//!
+//! The [`backend`] module has what every transport calls so that they all
+//! behave the same.
 //!
 //! # Per-request settings
 //!
@@ -32,27 +37,30 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod backend;
 mod body;
 mod config;
 mod credentials;
 mod error;
 pub mod events;
+mod method;
 mod proxy;
 mod service;
 mod transport;
 
 pub use async_trait::async_trait;
-pub use body::{status_has_no_body, Body};
+pub use body::Body;
 pub use config::{
     Certificate, HeadLimits, Limits, Timeouts, TlsConfig, TransportConfig, TransportConfigBuilder,
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEEPALIVE_EXPIRY, DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_KEEPALIVE_CONNECTIONS, DEFAULT_MAX_REDIRECTS, DEFAULT_MAX_RESPONSE_HEADERS,
     DEFAULT_MAX_RESPONSE_HEAD_SIZE, DEFAULT_TIMEOUT,
 };
-pub use credentials::{apply_url_credentials, basic_auth, redact_url, without_userinfo};
+pub use credentials::{basic_auth, redact_url};
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use events::{Events, SharedEvents};
-pub use proxy::{proxy_refused, NoProxy, Proxy, ProxyConfig, ProxyRules};
+pub use method::is_idempotent;
+pub use proxy::{NoProxy, Proxy, ProxyConfig, ProxyRules};
 pub use service::ServiceTransport;
 pub use transport::{Capabilities, HttpTransport, PoolStats, Request, Response, SharedTransport};
 

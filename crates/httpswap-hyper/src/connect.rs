@@ -5,7 +5,8 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use httpswap_core::{proxy_refused, Error, ErrorKind, Proxy};
+use httpswap_core::backend::proxy_refused;
+use httpswap_core::{Error, ErrorKind, Proxy};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};

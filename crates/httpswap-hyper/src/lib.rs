@@ -262,7 +262,7 @@ impl Inner {
     ) -> Pin<Box<dyn Future<Output = Result<Response, Error>> + Send + '_>> {
         // before anything looks at the URL: its user info is sent as Basic
         // authentication, never on the wire as it is, logged or in an error
-        if let Err(e) = httpswap_core::apply_url_credentials(&mut request) {
+        if let Err(e) = httpswap_core::backend::apply_url_credentials(&mut request) {
             return Box::pin(std::future::ready(Err(e.with_backend(BACKEND))));
         }
         let timeouts = self.timeouts_for(&request);

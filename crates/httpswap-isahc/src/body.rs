@@ -39,7 +39,7 @@ impl ReadBody {
     /// (isahc already gives a `HEAD` an empty body).
     pub(crate) fn new(inner: AsyncBody, status: http::StatusCode, transfer_encoding: bool) -> Self {
         ReadBody {
-            len: if httpswap_core::status_has_no_body(status) || transfer_encoding {
+            len: if httpswap_core::backend::status_has_no_body(status) || transfer_encoding {
                 None
             } else {
                 inner.len()

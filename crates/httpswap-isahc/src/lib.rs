@@ -234,7 +234,7 @@ impl Inner {
             return Err(Error::closed());
         }
         // user info is sent as Basic authentication, never as it is
-        httpswap_core::apply_url_credentials(&mut request)?;
+        httpswap_core::backend::apply_url_credentials(&mut request)?;
         let timeouts = Timeouts::for_request(&request, &self.state.config.timeouts);
         let ex = self.state.exchange(&request)?;
         within_total(timeouts.total, &ex.what, |deadline| {

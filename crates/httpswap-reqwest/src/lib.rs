@@ -308,7 +308,7 @@ impl Inner {
         }
         // user info is sent as Basic authentication, never as it is (reqwest
         // would also print it in its errors)
-        httpswap_core::apply_url_credentials(&mut request)?;
+        httpswap_core::backend::apply_url_credentials(&mut request)?;
         let timeouts = Timeouts::for_request(&request, &self.state.config.timeouts);
         let ex = self.state.exchange(&request)?;
         within_total(timeouts.total, &ex.what, |deadline| {

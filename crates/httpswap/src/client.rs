@@ -4,9 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::{
-    HeaderName, HeaderValue, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_TYPE, USER_AGENT,
-};
+use http::header::{HeaderName, HeaderValue, ACCEPT_ENCODING, AUTHORIZATION, USER_AGENT};
 use http::{HeaderMap, Method};
 use httpswap_core::{
     redact_url, Body, Error, ErrorKind, Events, HttpTransport, Request, Response, SharedEvents,
@@ -19,6 +17,7 @@ use crate::backend::default_transport;
 #[cfg(feature = "__backend")]
 use crate::backend::FailedTransport;
 use crate::redirect::DEFAULT_MAX_REDIRECTS;
+use crate::request::RequestBuilder;
 use crate::retry::RetryPolicy;
 use crate::send::{Call, RequestOptions};
 use crate::trace::Traced;
@@ -118,6 +117,11 @@ impl Client {
         &self.inner.transport
     }
 
+    /// The timeouts a request's own override starts from.
+    pub(crate) fn timeouts(&self) -> Timeouts {
+        self.inner.timeouts
+    }
+
     /// A request with `method` to `url` (joined to the base URL if relative).
     /// A URL that does not parse, or holds a control character such as CR,
     /// LF, tab or NUL (which URL parsers would silently drop), fails the
@@ -128,7 +132,7 @@ impl Client {
     /// curl do; it replaces a default `Authorization` header, and a header
     /// set on this request replaces it. It is removed from the URL, so it
     /// never appears in the request line, `Host`, events, `tracing` or
-    /// errors (see [`apply_url_credentials`](crate::apply_url_credentials)).
+    /// errors (see [`redact_url`](crate::redact_url) for printing URLs).
     pub fn request(&self, method: Method, url: &str) -> RequestBuilder {
         let built = self.resolve(url).and_then(|url| {
             let mut req = http::Request::builder()
@@ -141,7 +145,7 @@ impl Client {
                 // over a default `Authorization` (a header set on the
                 // builder later wins over them)
                 req.headers_mut().remove(AUTHORIZATION);
-                httpswap_core::apply_url_credentials(&mut req)?;
+                httpswap_core::backend::apply_url_credentials(&mut req)?;
             }
             Ok(req)
         });
@@ -219,7 +223,7 @@ impl Client {
         let inner = &*self.inner;
         // user info leaves the URL before it is sent or recorded; an
         // `Authorization` the request has wins over it
-        httpswap_core::apply_url_credentials(&mut request)?;
+        httpswap_core::backend::apply_url_credentials(&mut request)?;
         for (name, value) in &inner.headers {
             if !request.headers().contains_key(name) {
                 request.headers_mut().insert(name.clone(), value.clone());
@@ -523,206 +527,5 @@ impl<T: HttpTransport> From<T> for TransportArg {
             return TransportArg(shared.clone());
         }
         TransportArg(SharedTransport::new(t))
-    }
-}
-
-/// A request being built. Errors (bad header, bad URL) are kept and
-/// returned by [`send`](RequestBuilder::send).
-#[must_use]
-#[derive(Debug)]
-pub struct RequestBuilder {
-    client: Client,
-    request: Result<Request, Error>,
-    /// Set once a timeout is overridden, starting from the client's.
-    timeouts: Option<Timeouts>,
-    options: RequestOptions,
-}
-
-impl RequestBuilder {
-    fn map(mut self, f: impl FnOnce(&mut Request) -> Result<(), Error>) -> Self {
-        if let Ok(req) = &mut self.request {
-            if let Err(e) = f(req) {
-                self.request = Err(e);
-            }
-        }
-        self
-    }
-
-    /// Sets a header, replacing any of that name. Names and values with
-    /// CR, LF or NUL are rejected with [`ErrorKind::LocalProtocol`].
-    pub fn header(self, name: &str, value: &str) -> Self {
-        self.map(|req| {
-            let n = HeaderName::try_from(name).map_err(|e| {
-                Error::new(
-                    ErrorKind::LocalProtocol,
-                    format!("invalid header name {name:?}"),
-                )
-                .with_source(e)
-            })?;
-            let v = HeaderValue::try_from(value).map_err(|e| {
-                Error::new(
-                    ErrorKind::LocalProtocol,
-                    format!("invalid value for header {name:?}"),
-                )
-                .with_source(e)
-            })?;
-            req.headers_mut().insert(n, v);
-            Ok(())
-        })
-    }
-
-    /// Adds every header of `headers` (keeping repeated ones).
-    pub fn headers(self, headers: HeaderMap) -> Self {
-        self.map(|req| {
-            let mut last = None;
-            for (name, value) in headers {
-                let name = name
-                    .or_else(|| last.clone())
-                    .expect("first entry has a name");
-                if last.as_ref() != Some(&name) {
-                    req.headers_mut().remove(&name);
-                }
-                req.headers_mut().append(name.clone(), value);
-                last = Some(name);
-            }
-            Ok(())
-        })
-    }
-
-    /// `Authorization: Bearer <token>`, marked sensitive.
-    pub fn bearer_auth(self, token: &str) -> Self {
-        self.map(|req| {
-            let mut v = HeaderValue::try_from(format!("Bearer {token}")).map_err(|e| {
-                Error::new(ErrorKind::LocalProtocol, "invalid bearer token").with_source(e)
-            })?;
-            v.set_sensitive(true);
-            req.headers_mut().insert(http::header::AUTHORIZATION, v);
-            Ok(())
-        })
-    }
-
-    /// Appends query parameters, percent-encoded.
-    pub fn query(self, pairs: &[(&str, &str)]) -> Self {
-        self.map(|req| {
-            let mut url = Url::parse(&req.uri().to_string())
-                .map_err(|e| Error::new(ErrorKind::InvalidUrl, e.to_string()))?;
-            url.query_pairs_mut().extend_pairs(pairs);
-            *req.uri_mut() = url.as_str().parse()?;
-            Ok(())
-        })
-    }
-
-    /// The request body.
-    pub fn body(self, body: impl Into<Body>) -> Self {
-        let body = body.into();
-        self.map(|req| {
-            *req.body_mut() = body;
-            Ok(())
-        })
-    }
-
-    /// A JSON body, with `Content-Type: application/json` unless set.
-    pub fn json<T: serde::Serialize + ?Sized>(self, value: &T) -> Self {
-        let bytes = serde_json::to_vec(value);
-        self.map(|req| {
-            let bytes = bytes.map_err(|e| {
-                Error::new(
-                    ErrorKind::Builder,
-                    format!("could not serialize json body: {e}"),
-                )
-                .with_source(e)
-            })?;
-            *req.body_mut() = Body::from(bytes);
-            if !req.headers().contains_key(CONTENT_TYPE) {
-                req.headers_mut()
-                    .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            }
-            Ok(())
-        })
-    }
-
-    /// All timeouts for this request.
-    pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
-        self.timeouts = Some(timeouts);
-        self
-    }
-
-    fn timeout(mut self, set: impl FnOnce(&mut Timeouts)) -> Self {
-        let base = self.client.inner.timeouts;
-        set(self.timeouts.get_or_insert(base));
-        self
-    }
-
-    /// The read timeout (gap between received chunks) for this request.
-    pub fn timeout_read(self, d: impl Into<Option<Duration>>) -> Self {
-        let d = d.into();
-        self.timeout(|t| t.read = d)
-    }
-
-    /// The connect timeout for this request.
-    pub fn timeout_connect(self, d: impl Into<Option<Duration>>) -> Self {
-        let d = d.into();
-        self.timeout(|t| t.connect = d)
-    }
-
-    /// The write timeout (gap between sent chunks) for this request.
-    pub fn timeout_write(self, d: impl Into<Option<Duration>>) -> Self {
-        let d = d.into();
-        self.timeout(|t| t.write = d)
-    }
-
-    /// The pool timeout (wait for a connection slot) for this request.
-    pub fn timeout_pool(self, d: impl Into<Option<Duration>>) -> Self {
-        let d = d.into();
-        self.timeout(|t| t.pool = d)
-    }
-
-    /// The total deadline of this call: every attempt, redirect and retry
-    /// wait, and reading the body. [`ErrorKind::Timeout`] when it passes.
-    pub fn timeout_total(self, d: impl Into<Option<Duration>>) -> Self {
-        let d = d.into();
-        self.timeout(|t| t.total = d)
-    }
-
-    /// At most `n` retries for this request (0: none).
-    pub fn max_retries(mut self, n: u32) -> Self {
-        self.options.max_retries = Some(n);
-        self
-    }
-
-    /// Whether this request follows redirects.
-    pub fn follow_redirects(mut self, yes: bool) -> Self {
-        self.options.follow_redirects = Some(yes);
-        self
-    }
-
-    /// The request, without sending it. Per-request timeouts and policy
-    /// changes travel in its extensions, so [`Client::execute`] honours them.
-    ///
-    /// # Errors
-    ///
-    /// The first error met while building.
-    pub fn build(self) -> Result<Request, Error> {
-        let (timeouts, options) = (self.timeouts, self.options);
-        self.request.map(|mut r| {
-            if let Some(t) = timeouts {
-                r.extensions_mut().insert(t);
-            }
-            r.extensions_mut().insert(options);
-            r
-        })
-    }
-
-    /// Sends the request.
-    ///
-    /// # Errors
-    ///
-    /// The first error met while building, or any transport error. An
-    /// HTTP error status is not an error (see
-    /// [`ResponseExt::error_for_status`](crate::ResponseExt::error_for_status)).
-    pub async fn send(self) -> Result<Response, Error> {
-        let client = self.client.clone();
-        let request = self.build()?;
-        client.execute(request).await
     }
 }

@@ -115,7 +115,7 @@ fn from_io(e: io::Error, what: &str) -> Error {
 /// Decodes `response` if it is compressed with codings this client knows.
 pub(crate) fn decode(response: Response, method: &Method, limit: Option<u64>) -> Response {
     let status = response.status();
-    if *method == Method::HEAD || httpswap_core::status_has_no_body(status) {
+    if *method == Method::HEAD || httpswap_core::backend::status_has_no_body(status) {
         return response;
     }
     let Some(codings) = response.headers().get(CONTENT_ENCODING).and_then(codings) else {

@@ -127,14 +127,26 @@ mod backend;
 mod client;
 pub mod decompress;
 pub mod redirect;
+mod request;
 mod response;
 pub mod retry;
 mod send;
 mod trace;
 
 pub use backend::{default_transport, enabled_backends, transport_by_name};
-pub use client::{Client, ClientBuilder, RequestBuilder, TransportArg, DEFAULT_USER_AGENT};
+pub use client::{Client, ClientBuilder, TransportArg, DEFAULT_USER_AGENT};
+pub use request::RequestBuilder;
 pub use response::ResponseExt;
 pub use retry::RetryPolicy;
 
-pub use httpswap_core::*;
+// The user's API of the contract; the backend author's (`backend`) stays
+// in `httpswap_core`, where backend authors look.
+pub use httpswap_core::{
+    async_trait, basic_auth, bytes, events, http, http_body, is_idempotent, redact_url, Body,
+    BoxError, Capabilities, Certificate, Error, ErrorKind, Events, HeadLimits, HttpTransport,
+    Limits, NoProxy, PoolStats, Proxy, ProxyConfig, ProxyRules, Request, Response, Result,
+    ServiceTransport, SharedEvents, SharedTransport, Timeouts, TlsConfig, TransportConfig,
+    TransportConfigBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEEPALIVE_EXPIRY,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_KEEPALIVE_CONNECTIONS, DEFAULT_MAX_REDIRECTS,
+    DEFAULT_MAX_RESPONSE_HEADERS, DEFAULT_MAX_RESPONSE_HEAD_SIZE, DEFAULT_TIMEOUT,
+};

@@ -186,16 +186,9 @@ impl RetryPolicy {
         let safe = error.is_retryable()
             || (error.is_transient()
                 && error.kind() != ErrorKind::Timeout
-                && (is_idempotent(method) || headers.contains_key(IDEMPOTENCY_KEY)));
+                && (httpswap_core::is_idempotent(method) || headers.contains_key(IDEMPOTENCY_KEY)));
         safe.then(|| self.backoff_for(retries_done))
     }
-}
-
-fn is_idempotent(method: &Method) -> bool {
-    matches!(
-        *method,
-        Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
-    )
 }
 
 /// The wait a response asks for: `retry-after-ms` (milliseconds, may be

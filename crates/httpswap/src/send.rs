@@ -45,13 +45,10 @@ pub(crate) struct Call {
     pub(crate) max_decompressed: Option<u64>,
 }
 
-/// A copy of `req` to send again, if its body is replayable.
+/// A copy of `req` to send again, if its body is replayable, with all its
+/// extensions (the call's events, timeouts and options).
 fn try_clone(req: &Request) -> Option<Request> {
-    let mut copy = Request::new(req.body().try_clone()?);
-    *copy.method_mut() = req.method().clone();
-    *copy.uri_mut() = req.uri().clone();
-    *copy.version_mut() = req.version();
-    *copy.headers_mut() = req.headers().clone();
+    let mut copy = httpswap_adapter::try_clone_request(req)?;
     *copy.extensions_mut() = req.extensions().clone();
     Some(copy)
 }
@@ -238,23 +235,22 @@ impl Client {
             None => send.await,
         };
         let elapsed = started.elapsed();
-        match &result {
-            Ok(res) => call.events.request_end(&RequestEnd::new(
-                method,
-                uri,
-                res.status(),
-                attempt,
-                elapsed,
-            )),
-            Err(e) => call.events.request_error(&RequestError::new(
-                method,
-                uri,
-                e.kind(),
-                attempt,
-                elapsed,
-            )),
+        match result {
+            Ok(res) => {
+                let end = RequestEnd::new(method, uri, res.status(), attempt, elapsed);
+                call.events.request_end(&end);
+                Ok(res)
+            }
+            Err(e) => {
+                let error = RequestError::new(method, uri.clone(), e.kind(), attempt, elapsed);
+                call.events.request_error(&error);
+                // the URL the call failed on, for `Error::url`
+                Err(match e.url() {
+                    Some(_) => e,
+                    None => e.with_url(uri),
+                })
+            }
         }
-        result
     }
 }
 

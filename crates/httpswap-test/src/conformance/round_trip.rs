@@ -388,7 +388,7 @@ enum EarlyEnd {
 }
 
 /// The server answers 413 after reading 8 KiB of a 10 MiB upload, then ends
-/// the connection ([`EarlyEnd`]): the 413 arrived complete, so it is the
+/// the connection (lingering, closing, or resetting it): the 413 arrived complete, so it is the
 /// answer, on every backend, whether the body was buffered or streamed.
 pub async fn round_trip_early_response_during_upload(b: Backend) {
     for end in [EarlyEnd::Linger, EarlyEnd::Close, EarlyEnd::Reset] {
