@@ -98,7 +98,7 @@ pub trait HttpTransport: Send + Sync + fmt::Debug + 'static {
     async fn close(&self) {}
 
     /// What this transport guarantees where backends differ (see the
-    /// capability table in the README). The default claims everything the
+    /// capability table, CAPABILITIES.md). The default claims everything the
     /// trait documents.
     fn capabilities(&self) -> Capabilities {
         Capabilities::default()
