@@ -21,7 +21,7 @@ use hyper::body::Incoming;
 
 use crate::connect::Target;
 use crate::error::{is_dead_connection, map_hyper, Phase, BACKEND};
-use crate::pool::{H1Lease, Leased};
+use crate::pool::{H1Lease, HeadWait, Leased};
 use crate::{respond, Inner, Start};
 
 /// What the future owns until the head arrives.
@@ -58,18 +58,19 @@ where
     type Output = Result<Response, Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
+        let mut this = self.project();
         if let Some(retry) = this.retry {
             return retry.as_mut().poll(cx);
         }
-        let outcome = match this.send.poll(cx) {
-            Poll::Ready(outcome) => outcome,
+        // `None`: the connection ended without an answer (see `ConnEnd`)
+        let outcome = match this.send.as_mut().poll(cx) {
+            Poll::Ready(outcome) => Some(outcome),
             Poll::Pending => {
-                let (Some(limit), Some(waiting)) = (*this.read, this.waiting.as_mut()) else {
+                let Some(waiting) = this.waiting.as_mut() else {
                     return Poll::Pending;
                 };
                 let conn = waiting.lease.conn();
-                if !*this.timer_set {
+                if let (Some(limit), false) = (*this.read, *this.timer_set) {
                     // first poll: the pool read the clock at checkout,
                     // microseconds ago, with nothing waited for since
                     *this.timer_set = true;
@@ -78,15 +79,24 @@ where
                         .unwrap_or_else(tokio::time::Instant::now);
                     conn.set_head_deadline(now, limit);
                 }
-                ready!(conn.poll_head_timer(cx));
-                let waiting = this.waiting.take().expect("checked above");
-                // the connection closes with the lease: its answer is late
-                return Poll::Ready(Err(Error::timeout(
-                    ErrorKind::ReadTimeout,
-                    limit,
-                    waiting.target.origin(),
-                )
-                .with_backend(BACKEND)));
+                match ready!(conn.poll_head_wait(cx, this.read.is_some())) {
+                    HeadWait::TimedOut => {
+                        let waiting = this.waiting.take().expect("checked above");
+                        let limit = this.read.unwrap_or_default();
+                        // the connection closes with the lease: its answer is late
+                        return Poll::Ready(Err(Error::timeout(
+                            ErrorKind::ReadTimeout,
+                            limit,
+                            waiting.target.origin(),
+                        )
+                        .with_backend(BACKEND)));
+                    }
+                    // one more look: hyper may have answered at that moment
+                    HeadWait::Ended => match this.send.as_mut().poll(cx) {
+                        Poll::Ready(outcome) => Some(outcome),
+                        Poll::Pending => None,
+                    },
+                }
             }
         };
         let Waiting {
@@ -94,8 +104,13 @@ where
             target,
             backup,
         } = this.waiting.take().expect("polled after completion");
-        match outcome {
-            Ok(res) => {
+        let dead = match &outcome {
+            Some(Ok(_)) => false,
+            Some(Err(err)) => is_dead_connection(err),
+            None => true,
+        };
+        match (outcome, backup) {
+            (Some(Ok(res)), _) => {
                 let limits = BodyLimits {
                     read: *this.read,
                     deadline: None,
@@ -112,26 +127,27 @@ where
                     .map_err(|e| e.with_backend(BACKEND)),
                 )
             }
-            Err(err) => match backup {
-                Some(request) if is_dead_connection(&err) => {
-                    tracing::debug!(
-                        ?target,
-                        "reused connection was dead; retrying on a fresh one"
-                    );
-                    drop(lease);
-                    let inner = *this.inner;
-                    let timeouts = inner.timeouts_for(&request);
-                    let retry = this.retry.insert(Box::pin(
-                        inner
-                            .send_inner(request, timeouts, None, Start::Retry)
-                            .map_err(|e| e.with_backend(BACKEND)),
-                    ));
-                    retry.as_mut().poll(cx)
-                }
-                _ => Poll::Ready(Err(
+            (_, Some(request)) if dead => {
+                tracing::debug!(
+                    ?target,
+                    "reused connection was dead; retrying on a fresh one"
+                );
+                drop(lease);
+                let inner = *this.inner;
+                let timeouts = inner.timeouts_for(&request);
+                let retry = this.retry.insert(Box::pin(
+                    inner
+                        .send_inner(request, timeouts, None, Start::Retry)
+                        .map_err(|e| e.with_backend(BACKEND)),
+                ));
+                retry.as_mut().poll(cx)
+            }
+            (Some(Err(err)), _) => {
+                Poll::Ready(Err(
                     map_hyper(err, Phase::Request, &target.origin()).with_backend(BACKEND)
-                )),
-            },
+                ))
+            }
+            (None, _) => Poll::Ready(Err(crate::not_sent(&target).error.with_backend(BACKEND))),
         }
     }
 }

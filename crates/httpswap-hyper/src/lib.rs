@@ -52,6 +52,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{ready, Poll};
 
 use futures_util::future::{Either, FutureExt, TryFutureExt};
 use http::header::{HOST, PROXY_AUTHORIZATION};
@@ -72,7 +73,7 @@ use crate::connect::{connect, ConnectOptions, ProxyKey, Target};
 use crate::error::{is_dead_connection, map_hyper, Phase, BACKEND};
 use crate::fast::{Fast, Waiting};
 use crate::io::{TimedIo, WriteTimeout};
-use crate::pool::{Checkout, H1Conn, H1Lease, H2Pending, Leased as Conn, Pool, Slot};
+use crate::pool::{Checkout, H1Conn, H1Lease, H2Pending, HeadWait, Leased as Conn, Pool, Slot};
 
 /// The hyper transport. Cheap to clone; clones share one pool.
 #[derive(Clone)]
@@ -600,10 +601,13 @@ impl Inner {
             None => (&mut connecting.fut).await?,
         };
         let slot = connecting.slot.take();
+        let end = pool::ConnEnd::default();
         let established = match established {
             Established::H1(sender, conn) => {
+                let ended = end.clone();
                 tokio::spawn(async move {
                     let _ = conn.await;
+                    ended.set();
                     drop(slot);
                 });
                 Ok(sender)
@@ -618,7 +622,7 @@ impl Inner {
         };
         Ok(match established {
             Ok(sender) => Conn::H1(self.pool.lease_new_h1(
-                H1Conn::new(id, target.clone(), sender, write_timeout),
+                H1Conn::new(id, target.clone(), sender, write_timeout, end),
                 events,
             )),
             Err(sender) => Conn::H2(Box::new(self.pool.lease_new_h2(
@@ -681,55 +685,90 @@ impl Inner {
                 Conn::H2(l) => Either::Right(l.sender.try_send_request(request).map(compact)),
             });
             let result = loop {
-                let Some(handed_over) = handed_over.as_ref().filter(|p| !p.is_done()) else {
-                    let Some(limit) = timeouts.read else {
-                        break send.await;
-                    };
-                    // HTTP/1: the connection's own timer, set again (no
-                    // new timer per request); HTTP/2 streams share their
-                    // connection, each has a timer of its own
-                    match &mut conn {
-                        Conn::H1(l) => {
-                            // Without a body to send, this is the first poll,
-                            // microseconds after the pool read the clock to
-                            // hand the connection out (nothing waits in
-                            // between): the timer starts from that reading.
-                            // With a body, it starts when the body was handed
-                            // over, from the clock read now.
+                let pending_body = handed_over.as_ref().filter(|p| !p.is_done());
+                // While the body is handed over, the wait ends with its last
+                // chunk; after it, the read timeout runs. On HTTP/1 the end
+                // of the connection ends it too (see `pool::ConnEnd`).
+                let notified = pending_body.map(|p| p.notify.notified());
+                tokio::pin!(notified);
+                if let Some(n) = notified.as_mut().as_pin_mut() {
+                    n.enable();
+                    if pending_body.is_some_and(|p| p.is_done()) {
+                        continue;
+                    }
+                }
+                let limit = timeouts.read.filter(|_| pending_body.is_none());
+                let waited = match &mut conn {
+                    Conn::H1(l) => {
+                        if let Some(limit) = limit {
+                            // The connection's own timer, set again (no new
+                            // timer per request). Without a body to send, this
+                            // is the first poll, microseconds after the pool
+                            // read the clock to hand the connection out: the
+                            // timer starts from that reading. With a body, it
+                            // starts when the body was handed over, from the
+                            // clock read now.
                             let now = handed_over
                                 .is_none()
                                 .then(|| l.conn().checkout_time())
                                 .flatten()
                                 .unwrap_or_else(tokio::time::Instant::now);
                             l.conn().set_head_deadline(now, limit);
-                            let timer = std::future::poll_fn(|cx| l.conn().poll_head_timer(cx));
-                            tokio::select! {
-                                biased;
-                                r = &mut send => break r,
-                                () = timer => {}
-                            }
                         }
-                        Conn::H2(_) => {
-                            if let Ok(r) = tokio::time::timeout(limit, &mut send).await {
-                                break r;
+                        std::future::poll_fn(|cx| {
+                            if let Poll::Ready(r) = send.as_mut().poll(cx) {
+                                return Poll::Ready(Waited::Answer(r));
                             }
+                            if let Some(n) = notified.as_mut().as_pin_mut() {
+                                if n.poll(cx).is_ready() {
+                                    return Poll::Ready(Waited::BodyHandedOver);
+                                }
+                            }
+                            Poll::Ready(
+                                match ready!(l.conn().poll_head_wait(cx, limit.is_some())) {
+                                    HeadWait::TimedOut => Waited::TimedOut,
+                                    // one more look: hyper may have answered then
+                                    HeadWait::Ended => match send.as_mut().poll(cx) {
+                                        Poll::Ready(r) => Waited::Answer(r),
+                                        Poll::Pending => Waited::NotSent,
+                                    },
+                                },
+                            )
+                        })
+                        .await
+                    }
+                    // HTTP/2 streams share their connection: each has a
+                    // timer of its own
+                    Conn::H2(_) => {
+                        let answer_or_body = std::future::poll_fn(|cx| {
+                            if let Poll::Ready(r) = send.as_mut().poll(cx) {
+                                return Poll::Ready(Waited::Answer(r));
+                            }
+                            match notified.as_mut().as_pin_mut() {
+                                Some(n) => n.poll(cx).map(|()| Waited::BodyHandedOver),
+                                None => Poll::Pending,
+                            }
+                        });
+                        match limit {
+                            Some(limit) => tokio::time::timeout(limit, answer_or_body)
+                                .await
+                                .unwrap_or(Waited::TimedOut),
+                            None => answer_or_body.await,
                         }
                     }
-                    return Err(Failed {
-                        error: Error::timeout(ErrorKind::ReadTimeout, limit, target.origin()),
-                        unsent: None,
-                        dead: false,
-                    });
                 };
-                let notified = handed_over.notify.notified();
-                tokio::pin!(notified);
-                notified.as_mut().enable();
-                if handed_over.is_done() {
-                    continue;
-                }
-                tokio::select! {
-                    r = &mut send => break r,
-                    _ = notified => {}
+                match waited {
+                    Waited::Answer(r) => break r,
+                    Waited::BodyHandedOver => continue,
+                    Waited::NotSent => return Err(not_sent(target)),
+                    Waited::TimedOut => {
+                        let limit = limit.unwrap_or_default();
+                        return Err(Failed {
+                            error: Error::timeout(ErrorKind::ReadTimeout, limit, target.origin()),
+                            unsent: None,
+                            dead: false,
+                        });
+                    }
                 }
             };
             match result {
@@ -761,6 +800,37 @@ impl Inner {
                 }
             }
         }
+    }
+}
+
+/// How the wait for a response head ended.
+enum Waited<R> {
+    /// hyper's answer: a response head, or an error.
+    Answer(R),
+    /// The request body was handed over whole: the read timeout starts.
+    BodyHandedOver,
+    /// The read timeout passed.
+    TimedOut,
+    /// The connection ended and hyper gave no answer.
+    NotSent,
+}
+
+/// The failure of a request whose HTTP/1 connection ended while it waited
+/// for its response and hyper gave no answer: it was never taken from
+/// hyper's queue (see [`pool::ConnEnd`]), so it was not sent, and it may
+/// be sent again.
+fn not_sent(target: &Target) -> Failed {
+    Failed {
+        error: Error::new(
+            ErrorKind::RemoteProtocol,
+            format!(
+                "{} closed the connection before the request was sent",
+                target.origin()
+            ),
+        )
+        .with_request_sent(false),
+        unsent: None,
+        dead: true,
     }
 }
 

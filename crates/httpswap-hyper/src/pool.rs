@@ -150,6 +150,48 @@ pub(crate) struct H1Conn {
     /// Set by the lease (here, not in the lease: leases move with every
     /// request's state and stay small).
     taken_at: Option<Instant>,
+    /// Set when the connection's task has ended.
+    pub(crate) end: ConnEnd,
+}
+
+/// Set by a connection's task once the connection has ended, so that a
+/// request waiting for its response learns it even when hyper does not
+/// say: a request handed to hyper just as its dispatcher shut down (the
+/// server closed the idle connection at that moment) stays in hyper's
+/// queue, which outlives the dispatcher while the handle that sent it is
+/// held, and its response future never completes (seen behind squid: 2 in
+/// 15 000 GETs waited for the read timeout). Such a request was never
+/// written, so it is sent again (`not_sent` in the send pipeline; the
+/// squid waves of `reliability/tests/stale.rs` found it).
+#[derive(Clone, Default)]
+pub(crate) struct ConnEnd(Arc<EndState>);
+
+#[derive(Default)]
+struct EndState {
+    ended: std::sync::atomic::AtomicBool,
+    waker: futures_util::task::AtomicWaker,
+}
+
+impl ConnEnd {
+    /// The connection has ended.
+    pub(crate) fn set(&self) {
+        self.0.ended.store(true, Ordering::Release);
+        self.0.waker.wake();
+    }
+
+    /// Ready once the connection has ended (one waiter at a time: the
+    /// request in flight on it).
+    pub(crate) fn poll(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0.ended.load(Ordering::Acquire) {
+            return Poll::Ready(());
+        }
+        self.0.waker.register(cx.waker());
+        if self.0.ended.load(Ordering::Acquire) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
 }
 
 impl H1Conn {
@@ -158,6 +200,7 @@ impl H1Conn {
         target: Target,
         sender: H1Sender,
         write_timeout: WriteTimeout,
+        end: ConnEnd,
     ) -> Box<Self> {
         Box::new(H1Conn {
             id,
@@ -167,7 +210,21 @@ impl H1Conn {
             write_timeout,
             head_timer: None,
             taken_at: None,
+            end,
         })
+    }
+
+    /// What woke a request waiting for its response head: its read
+    /// timeout, or the end of the connection.
+    pub(crate) fn poll_head_wait(&mut self, cx: &mut Context<'_>, timed: bool) -> Poll<HeadWait> {
+        if self.end.poll(cx).is_ready() {
+            return Poll::Ready(HeadWait::Ended);
+        }
+        if timed {
+            ready!(self.poll_head_timer(cx));
+            return Poll::Ready(HeadWait::TimedOut);
+        }
+        Poll::Pending
     }
 
     /// The clock as the pool read it when it handed this connection out
@@ -217,6 +274,14 @@ impl H1Conn {
             None => Poll::Pending,
         }
     }
+}
+
+/// Why the wait for a response head ended before the response did.
+pub(crate) enum HeadWait {
+    /// The read timeout passed.
+    TimedOut,
+    /// The connection ended.
+    Ended,
 }
 
 /// The timer of the wait for a response head on an HTTP/1 connection, kept
@@ -1084,6 +1149,36 @@ impl Pool {
         drop(h2);
         drop(handoff);
         self.shared.notify.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod end_tests {
+    use super::ConnEnd;
+    use std::task::{Context, Poll, Wake, Waker};
+
+    struct Flag(std::sync::atomic::AtomicBool);
+    impl Wake for Flag {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// The request waiting on a connection learns its end, whether the end
+    /// came before it looked or after (then it is woken).
+    #[test]
+    fn the_end_of_a_connection_is_seen_and_wakes_the_waiter() {
+        let flag = std::sync::Arc::new(Flag(Default::default()));
+        let waker = Waker::from(flag.clone());
+        let mut cx = Context::from_waker(&waker);
+        let end = ConnEnd::default();
+        assert!(end.poll(&mut cx).is_pending());
+        end.clone().set();
+        assert!(flag.0.load(std::sync::atomic::Ordering::SeqCst), "woken");
+        assert_eq!(end.poll(&mut cx), Poll::Ready(()));
+        let already = ConnEnd::default();
+        already.set();
+        assert_eq!(already.poll(&mut cx), Poll::Ready(()));
     }
 }
 
