@@ -87,6 +87,12 @@ pub fn io_kind(io: &io::Error, phase: Phase, origin: &str) -> (ErrorKind, String
 
 /// Whether a failure looks like the server had closed the connection
 /// before answering (on a reused connection, one retry is then right).
+///
+/// On HTTP/2 that includes a stream the server refused (`REFUSED_STREAM`)
+/// or left out of its GOAWAY (a stream above the last one it names): RFC
+/// 9113 8.7 says neither was processed. A server closing an idle
+/// connection as a new stream crosses its GOAWAY does this
+/// (`http2_goaway_crossing_a_new_stream`).
 pub fn is_dead_connection(err: &hyper::Error) -> bool {
     if err.is_canceled() || err.is_incomplete_message() || err.is_closed() {
         return true;
@@ -94,6 +100,11 @@ pub fn is_dead_connection(err: &hyper::Error) -> bool {
     let dyn_err: &(dyn StdError + 'static) = err;
     if find_source::<Error>(dyn_err).is_some() {
         return false;
+    }
+    if let Some(h2) = find_source::<h2::Error>(dyn_err) {
+        if h2.reason() == Some(h2::Reason::REFUSED_STREAM) || (h2.is_go_away() && h2.is_remote()) {
+            return true;
+        }
     }
     find_source::<io::Error>(dyn_err).is_some_and(|io| {
         matches!(

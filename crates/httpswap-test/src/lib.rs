@@ -9,6 +9,7 @@
 mod block_on;
 pub mod conformance;
 mod h2;
+mod h2_frames;
 mod mock;
 mod proxy;
 mod server;
@@ -17,6 +18,7 @@ mod tls;
 pub use block_on::block_on;
 pub use conformance::{compress, routes, Reply};
 pub use h2::H2Server;
+pub use h2_frames::h2c_goaway_after_first_stream;
 pub use mock::{MockTransport, RecordedRequest};
 pub use proxy::TestProxy;
 pub use server::{echo, echo_loop, serve_echo, ServerConn, ServerRequest, ServerStats, TestServer};

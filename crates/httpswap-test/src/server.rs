@@ -265,6 +265,16 @@ impl ServerConn {
         Ok(n)
     }
 
+    /// Reads exactly `len` bytes (for scripts that speak a protocol of
+    /// their own, such as HTTP/2 frames).
+    ///
+    /// # Errors
+    ///
+    /// I/O errors, and `UnexpectedEof` if the client closes first.
+    pub async fn read_exact(&mut self, len: usize) -> io::Result<Bytes> {
+        self.read_exact_body(len).await
+    }
+
     async fn read_exact_body(&mut self, len: usize) -> io::Result<Bytes> {
         while self.buf.len() < len {
             if self.fill().await? == 0 {

@@ -105,6 +105,26 @@ pub async fn http2_connection_dies_under_a_request(b: Backend) {
     }
 }
 
+/// The server answers a new stream on an idle HTTP/2 connection with a
+/// GOAWAY naming an earlier stream as the last it processed, and closes
+/// (a server closing the idle connection as the request crossed it, as
+/// haproxy did): that stream was not processed (RFC 9113 8.7), and the GET
+/// is sent again, once, on a new connection.
+pub async fn http2_goaway_crossing_a_new_stream(b: Backend) {
+    let server = crate::h2c_goaway_after_first_stream().await;
+    let t = b.build(base().http2_prior_knowledge(true));
+    let first = t.send(get(&server.url("/first"))).await.expect("first");
+    assert_eq!(first.version(), Version::HTTP_2);
+    body_of(first).await.expect("first body");
+    let res = t
+        .send(get(&server.url("/crossed")))
+        .await
+        .unwrap_or_else(|e| panic!("sent again on a new connection: {e:?}"));
+    assert_eq!(res.status(), 200);
+    body_of(res).await.expect("body");
+    assert_eq!(server.stats().accepted(), 2, "one new connection");
+}
+
 /// 50 requests at once to a cold HTTP/2 origin (TLS with ALPN, and h2c by
 /// prior knowledge) share one connection: the requests wait for the
 /// connection being made instead of each opening its own.

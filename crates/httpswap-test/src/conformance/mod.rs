@@ -172,6 +172,7 @@ macro_rules! conformance_tests {
             http2_prior_knowledge,
             http2_server_restarted_under_an_idle_connection,
             http2_connection_dies_under_a_request,
+            http2_goaway_crossing_a_new_stream,
             http2_cold_origin_shares_one_connection,
             http2_beyond_the_servers_stream_limit,
             cancellation_leaks_no_slot,
