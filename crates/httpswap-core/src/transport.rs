@@ -187,11 +187,12 @@ pub struct Capabilities {
     /// A final response that arrived complete while the request body was
     /// still being sent (a 413 after a few KiB of a large upload) is
     /// returned, however the server then ends the connection. When `false`
-    /// (curl stops at the first failed send, before it reads what arrived),
-    /// a server that resets the connection right after its answer may fail
-    /// the request with `Write` instead; one that reads the rest of the
-    /// body before closing (nginx's lingering close) is answered as it
-    /// should be.
+    /// (curl stops at the first failed send, before it reads what arrived;
+    /// hyper under reqwest may try its next write before it has seen that
+    /// the socket is readable), a server that resets the connection right
+    /// after its answer may fail the request with `Write` instead; one
+    /// that reads the rest of the body before closing (nginx's lingering
+    /// close) is answered as it should be.
     pub early_response_survives_reset: bool,
     /// Requests beyond an HTTP/2 server's `SETTINGS_MAX_CONCURRENT_STREAMS`
     /// wait for a stream on the connection. When `false` (curl), each such
@@ -202,6 +203,15 @@ pub struct Capabilities {
     /// `select()`), every connection fails with `Connect` once the socket's
     /// file descriptor would be past 1023; the error says so.
     pub sockets_past_fd_1024: bool,
+    /// A request handed to a reused HTTP/1 connection at the moment that
+    /// connection ends (the server closed it while idle) is sent again on
+    /// a new one. When `false` (reqwest: hyper's request queue can keep
+    /// such a request after the connection's task has gone, and
+    /// hyper-util's pool holds the queue's sender while it waits, so no
+    /// answer ever comes), the request waits for the read timeout and fails
+    /// with `ReadTimeout`: about 1 in 10 000 GETs behind a proxy that
+    /// closes idle connections after 1 s (RELIABILITY.md).
+    pub answers_requests_queued_as_a_connection_ends: bool,
 }
 
 impl Default for Capabilities {
@@ -227,6 +237,7 @@ impl Capabilities {
         early_response_survives_reset: true,
         queues_beyond_stream_limit: true,
         sockets_past_fd_1024: true,
+        answers_requests_queued_as_a_connection_ends: true,
     };
 
     /// Sets [`socket_limit`](Self::socket_limit).
@@ -309,6 +320,12 @@ impl Capabilities {
     /// Sets [`sockets_past_fd_1024`](Self::sockets_past_fd_1024).
     pub const fn with_sockets_past_fd_1024(mut self, yes: bool) -> Self {
         self.sockets_past_fd_1024 = yes;
+        self
+    }
+
+    /// Sets [`answers_requests_queued_as_a_connection_ends`](Self::answers_requests_queued_as_a_connection_ends).
+    pub const fn with_answers_requests_queued_as_a_connection_ends(mut self, yes: bool) -> Self {
+        self.answers_requests_queued_as_a_connection_ends = yes;
         self
     }
 

@@ -298,6 +298,8 @@ impl Adapted for Inner {
             .with_reuse_known_at_checkout(false)
             .with_connect_timeout_per_request(false)
             .with_closes_after_ambiguous_framing(false)
+            .with_answers_requests_queued_as_a_connection_ends(false)
+            .with_early_response_survives_reset(false)
     }
 }
 
