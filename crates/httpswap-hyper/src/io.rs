@@ -46,7 +46,16 @@ pin_project_lite::pin_project! {
         stream: Stream,
         timeout: WriteTimeout,
         timer: Option<Pin<Box<Sleep>>>,
+        // a write the peer refused (reset, or closed), held back until
+        // what it sent before is read (see `poll_write`)
+        refused: Option<Refused>,
     }
+}
+
+/// A write the peer refused, and whether a read has had its turn since.
+struct Refused {
+    error: io::Error,
+    read_since: bool,
 }
 
 impl TimedIo {
@@ -55,7 +64,56 @@ impl TimedIo {
             stream,
             timeout,
             timer: None,
+            refused: None,
         }
+    }
+
+    /// A write (or flush) within the write timeout; one the peer refused
+    /// is held back (see [`poll_refused`](Self::poll_refused)).
+    fn write_op<T>(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        op: impl FnOnce(Pin<&mut Stream>, &mut Context<'_>) -> Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if self.refused.is_none() {
+            match self.as_mut().guard(cx, op) {
+                Poll::Ready(Err(e)) if refused_by_peer(&e) => {
+                    *self.as_mut().project().refused = Some(Refused {
+                        error: e,
+                        read_since: false,
+                    });
+                }
+                other => return other,
+            }
+        }
+        self.poll_refused(cx).map(Err)
+    }
+
+    /// A server may answer before it has read the whole request body (a
+    /// 413 during a large upload) and then reset the connection. The
+    /// answer is in the socket's receive queue, but hyper polls its read
+    /// side only once tokio has seen the socket readable, and a write
+    /// fails at once: the request would fail with the write's error and
+    /// the answer be lost. So a write the peer refused is held back until
+    /// the socket is readable and hyper has had its read turn, then
+    /// reported (`round_trip_early_response_during_upload`).
+    fn poll_refused(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Error> {
+        let this = self.project();
+        let refused = this.refused.as_mut().expect("a refused write");
+        if refused.read_since {
+            let error = this.refused.take().expect("a refused write").error;
+            return Poll::Ready(error);
+        }
+        let tcp = match &*this.stream {
+            Either::Left(tcp) => tcp,
+            Either::Right(tls) => tls.get_ref().0,
+        };
+        // a reset or a FIN makes the socket readable: this ends
+        ready!(tcp.poll_read_ready(cx)).ok();
+        refused.read_since = true;
+        // hyper reads before it writes again
+        cx.waker().wake_by_ref();
+        Poll::Pending
     }
 
     fn guard<T>(
@@ -109,22 +167,64 @@ impl AsyncWrite for TimedIo {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.guard(cx, |s, cx| s.poll_write(cx, buf))
+        self.write_op(cx, |s, cx| s.poll_write(cx, buf))
     }
     fn poll_write_vectored(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.guard(cx, |s, cx| s.poll_write_vectored(cx, bufs))
+        self.write_op(cx, |s, cx| s.poll_write_vectored(cx, bufs))
     }
     fn is_write_vectored(&self) -> bool {
         self.stream.is_write_vectored()
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.guard(cx, |s, cx| s.poll_flush(cx))
+        self.write_op(cx, |s, cx| s.poll_flush(cx))
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(self.project().stream).poll_shutdown(cx)
+    }
+}
+
+/// The peer reset or closed the connection under a write.
+fn refused_by_peer(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// The server answers and resets the connection; the client's next
+    /// write fails at once. That failure is held back until the answer
+    /// was read (hyper reads before it writes again), then reported.
+    #[tokio::test]
+    async fn a_write_the_peer_refused_waits_for_what_it_sent() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let client = TcpStream::connect(listener.local_addr().expect("addr"))
+            .await
+            .expect("connect");
+        let (mut server, _) = listener.accept().await.expect("accept");
+        server.write_all(b"answer").await.expect("answer");
+        server.set_zero_linger().expect("linger");
+        drop(server); // RST
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut io = TimedIo::new(Either::Left(client), WriteTimeout::default());
+        let first =
+            std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut io).poll_write(cx, b"more body")))
+                .await;
+        assert!(first.is_pending(), "held back: {first:?}");
+        let mut got = [0u8; 6];
+        io.read_exact(&mut got).await.expect("the answer");
+        assert_eq!(&got, b"answer");
+        let err = io.write(b"more body").await.expect_err("refused");
+        assert!(refused_by_peer(&err), "{err:?}");
     }
 }
