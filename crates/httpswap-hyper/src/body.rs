@@ -17,7 +17,7 @@ use tokio::sync::Notify;
 
 use crate::connect::Target;
 use crate::error::{map_hyper, Phase};
-use crate::pool::Leased as Lease;
+use crate::Lease;
 
 /// Whether the request body has been handed to hyper whole (the read
 /// timeout for the response head starts then). Not the adapter crate's

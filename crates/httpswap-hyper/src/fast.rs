@@ -1,6 +1,8 @@
 //! The fast path: the future of a request already handed to an idle
-//! HTTP/1 connection (see [`Inner::start`]), which only waits for the
-//! response head.
+//! HTTP/1 connection (see `Inner::start`), which only waits for the
+//! response head. It waits as the general path does
+//! ([`H1Conn::poll_answer`](crate::h1::H1Conn::poll_answer)), and resends
+//! by the same rule ([`Failed::resend`]).
 //!
 //! Written by hand rather than as an `async` block: such a block keeps what
 //! it captures (here hyper's send future, which has room for a whole
@@ -20,9 +22,10 @@ use httpswap_core::{Error, ErrorKind, Request, Response};
 use hyper::body::Incoming;
 
 use crate::connect::Target;
-use crate::error::{is_dead_connection, map_hyper, Phase, BACKEND};
-use crate::pool::{H1Lease, HeadWait, Leased};
-use crate::{respond, Inner, Start};
+use crate::error::BACKEND;
+use crate::h1::Waited;
+use crate::send::{respond, Choice, Failed};
+use crate::{H1Lease, Inner, Lease};
 
 /// What the future owns until the head arrives.
 pub(crate) struct Waiting {
@@ -32,7 +35,7 @@ pub(crate) struct Waiting {
     pub(crate) backup: Option<Box<Request>>,
 }
 
-type Retry<'a> = Pin<Box<dyn Future<Output = Result<Response, Error>> + Send + 'a>>;
+type Resend<'a> = Pin<Box<dyn Future<Output = Result<Response, Error>> + Send + 'a>>;
 
 pin_project_lite::pin_project! {
     /// A request handed to an idle HTTP/1 connection, waiting for its head
@@ -47,7 +50,7 @@ pin_project_lite::pin_project! {
         // `None` once the outcome is known
         pub(crate) waiting: Option<Waiting>,
         // the general path, after the connection turned out dead
-        pub(crate) retry: Option<Retry<'a>>,
+        pub(crate) resend: Option<Resend<'a>>,
     }
 }
 
@@ -59,95 +62,68 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        if let Some(retry) = this.retry {
-            return retry.as_mut().poll(cx);
+        if let Some(resend) = this.resend {
+            return resend.as_mut().poll(cx);
         }
-        // `None`: the connection ended without an answer (see `ConnEnd`)
-        let outcome = match this.send.as_mut().poll(cx) {
-            Poll::Ready(outcome) => Some(outcome),
-            Poll::Pending => {
-                let Some(waiting) = this.waiting.as_mut() else {
-                    return Poll::Pending;
-                };
-                let conn = waiting.lease.conn();
-                if let (Some(limit), false) = (*this.read, *this.timer_set) {
-                    // first poll: the pool read the clock at checkout,
-                    // microseconds ago, with nothing waited for since
-                    *this.timer_set = true;
-                    let now = conn
-                        .checkout_time()
-                        .unwrap_or_else(tokio::time::Instant::now);
-                    conn.set_head_deadline(now, limit);
-                }
-                match ready!(conn.poll_head_wait(cx, this.read.is_some())) {
-                    HeadWait::TimedOut => {
-                        let waiting = this.waiting.take().expect("checked above");
-                        let limit = this.read.unwrap_or_default();
-                        // the connection closes with the lease: its answer is late
-                        return Poll::Ready(Err(Error::timeout(
-                            ErrorKind::ReadTimeout,
-                            limit,
-                            waiting.target.origin(),
-                        )
-                        .with_backend(BACKEND)));
-                    }
-                    // one more look: hyper may have answered at that moment
-                    HeadWait::Ended => match this.send.as_mut().poll(cx) {
-                        Poll::Ready(outcome) => Some(outcome),
-                        Poll::Pending => None,
-                    },
-                }
-            }
+        let Some(waiting) = this.waiting.as_mut() else {
+            return Poll::Pending;
         };
+        let conn = waiting.lease.conn();
+        if let (Some(limit), false) = (*this.read, *this.timer_set) {
+            *this.timer_set = true;
+            conn.start_head_timer(limit, true);
+        }
+        let waited = ready!(conn.poll_answer(cx, this.send.as_mut(), this.read.is_some()));
         let Waiting {
             lease,
             target,
             backup,
-        } = this.waiting.take().expect("polled after completion");
-        let dead = match &outcome {
-            Some(Ok(_)) => false,
-            Some(Err(err)) => is_dead_connection(err),
-            None => true,
-        };
-        match (outcome, backup) {
-            (Some(Ok(res)), _) => {
+        } = this.waiting.take().expect("checked above");
+        let failed = match waited {
+            Waited::Answer(Ok(res)) => {
                 let limits = BodyLimits {
                     read: *this.read,
                     deadline: None,
                     backend: Some(BACKEND),
                 };
-                Poll::Ready(
+                return Poll::Ready(
                     respond(
                         res,
-                        Leased::H1(lease),
+                        Lease::H1(lease),
                         target,
                         &this.inner.config.response_head,
                         limits,
                     )
                     .map_err(|e| e.with_backend(BACKEND)),
-                )
-            }
-            (_, Some(request)) if dead => {
-                tracing::debug!(
-                    ?target,
-                    "reused connection was dead; retrying on a fresh one"
                 );
-                drop(lease);
+            }
+            Waited::TimedOut => {
+                let limit = this.read.unwrap_or_default();
+                // the connection closes with the lease: its answer is late
+                return Poll::Ready(Err(Error::timeout(
+                    ErrorKind::ReadTimeout,
+                    limit,
+                    target.origin(),
+                )
+                .with_backend(BACKEND)));
+            }
+            Waited::Answer(Err(err)) => Failed::from_hyper(err, None, &target),
+            Waited::NotSent => Failed::not_sent(&target),
+            Waited::BodyHandedOver => unreachable!("the fast path sends no body"),
+        };
+        drop(lease);
+        match failed.resend(backup, &target) {
+            Ok(request) => {
                 let inner = *this.inner;
                 let timeouts = inner.timeouts_for(&request);
-                let retry = this.retry.insert(Box::pin(
+                let resend = this.resend.insert(Box::pin(
                     inner
-                        .send_inner(request, timeouts, None, Start::Retry)
+                        .send_inner(request, timeouts, None, Choice::NewOnly)
                         .map_err(|e| e.with_backend(BACKEND)),
                 ));
-                retry.as_mut().poll(cx)
+                resend.as_mut().poll(cx)
             }
-            (Some(Err(err)), _) => {
-                Poll::Ready(Err(
-                    map_hyper(err, Phase::Request, &target.origin()).with_backend(BACKEND)
-                ))
-            }
-            (None, _) => Poll::Ready(Err(crate::not_sent(&target).error.with_backend(BACKEND))),
+            Err(e) => Poll::Ready(Err(e.with_backend(BACKEND))),
         }
     }
 }

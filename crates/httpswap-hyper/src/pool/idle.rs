@@ -1,0 +1,64 @@
+//! The idle queue's upkeep: idle connections older than
+//! `keepalive_expiry`, or closed by the server, are dropped by a reaper
+//! task, and never handed out.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::{Poolable, Shared, State};
+
+pub(super) struct IdleH1<C> {
+    pub(super) conn: Box<C>,
+    pub(super) since: Instant,
+}
+impl<C: Poolable> State<C> {
+    pub(super) fn idle_count(&self) -> usize {
+        self.idle.len() + self.h2.values().filter(|e| e.streams == 0).count()
+    }
+
+    /// Drops expired and closed idle connections; returns when the next
+    /// idle connection expires.
+    pub(super) fn sweep(&mut self, expiry: Duration, now: Instant) -> Option<Instant> {
+        self.idle
+            .retain(|i| i.since + expiry > now && !i.conn.is_closed());
+        self.h2.retain(|_, e| e.usable(now, expiry));
+        let h1 = self.idle.iter().map(|i| i.since + expiry);
+        let h2 = self
+            .h2
+            .values()
+            .filter(|e| e.streams == 0)
+            .map(|e| e.since + expiry);
+        h1.chain(h2).min()
+    }
+}
+pub(super) struct Reaper;
+impl Reaper {
+    /// Starts the task that closes expired idle connections; returns
+    /// whether it runs (it needs a tokio runtime).
+    pub(super) fn spawn<C: Poolable>(shared: &Arc<Shared<C>>) -> bool {
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return false;
+        };
+        let weak: Weak<Shared<C>> = Arc::downgrade(shared);
+        handle.spawn(async move {
+            loop {
+                let next = {
+                    let Some(shared) = weak.upgrade() else { return };
+                    let mut st = shared.lock();
+                    let next = st.sweep(shared.limits.keepalive_expiry, Instant::now());
+                    if next.is_none() {
+                        st.reaper = false;
+                        return;
+                    }
+                    next
+                };
+                if let Some(at) = next {
+                    tokio::time::sleep_until(at).await;
+                }
+            }
+        });
+        true
+    }
+}
