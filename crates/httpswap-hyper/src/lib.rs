@@ -107,7 +107,7 @@ impl HyperTransport {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Builder`] for an invalid configuration, an invalid
+    /// [`ErrorKind::Builder`](httpswap_core::ErrorKind::Builder) for an invalid configuration, an invalid
     /// proxy URL in the environment, or an invalid root certificate.
     pub fn new(config: TransportConfig) -> Result<Self, Error> {
         let build = || -> Result<Self, Error> {
@@ -301,18 +301,6 @@ mod tests {
         assert_eq!(res.headers().len(), 11);
     }
 
-    #[derive(Debug, Default)]
-    struct Log(std::sync::Mutex<Vec<&'static str>>);
-
-    impl httpswap_core::Events for Log {
-        fn connection_created(&self, _: &httpswap_core::events::ConnectionEvent) {
-            self.0.lock().expect("lock").push("created");
-        }
-        fn connection_reused(&self, _: &httpswap_core::events::ConnectionEvent) {
-            self.0.lock().expect("lock").push("reused");
-        }
-    }
-
     /// The fast path's retry (its reused connection was closed once the
     /// request was read) is sent on a new connection, and the request's own
     /// event hooks see that connection too: the copy kept for the retry
@@ -331,7 +319,7 @@ mod tests {
         };
         let res = t.send(get("/1")).await.expect("first");
         res.into_body().collect_bytes().await.expect("first body");
-        let log = std::sync::Arc::new(Log::default());
+        let log = std::sync::Arc::new(httpswap_test::EventLog::default());
         let mut second = get("/2");
         second
             .extensions_mut()
@@ -339,7 +327,7 @@ mod tests {
         let res = t.send(second).await.expect("retried on a new connection");
         assert_eq!(res.headers()["x-target"], "/2");
         res.into_body().collect_bytes().await.expect("second body");
-        assert_eq!(*log.0.lock().expect("lock"), ["reused", "created"]);
+        assert_eq!(log.connection_words(), ["reused", "created"]);
         let stats = t.pool_stats();
         assert_eq!((stats.created, stats.reused), (Some(2), Some(1)));
     }

@@ -8,6 +8,7 @@
 
 mod block_on;
 pub mod conformance;
+mod events;
 mod h2;
 mod h2_frames;
 mod mock;
@@ -16,10 +17,13 @@ mod server;
 mod tls;
 
 pub use block_on::block_on;
-pub use conformance::{compress, routes, Reply};
+pub use events::EventLog;
 pub use h2::H2Server;
 pub use h2_frames::h2c_goaway_after_first_stream;
 pub use mock::{MockTransport, RecordedRequest};
 pub use proxy::TestProxy;
-pub use server::{echo, echo_loop, serve_echo, ServerConn, ServerRequest, ServerStats, TestServer};
+pub use server::{
+    compress, echo, echo_loop, routes, serve_echo, Reply, ServerConn, ServerRequest, ServerStats,
+    TestServer,
+};
 pub use tls::TestCa;

@@ -4,17 +4,15 @@
 //! proves the backends give them what they need (raw 3xx, raw compressed
 //! bytes, exact error kinds, connection events in order).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::StatusCode;
-use httpswap::events::{ConnectionEvent, Redirect, RequestEnd, RequestError, RequestStart, Retry};
-use httpswap::{Body, Client, ClientBuilder, ErrorKind, Events, ResponseExt, RetryPolicy};
+use httpswap::{Body, Client, ClientBuilder, ErrorKind, ResponseExt, RetryPolicy};
 
 use super::{base, ms, Backend};
-use crate::server::{ServerConn, ServerRequest, TestServer};
+use crate::{compress, routes, EventLog, Reply};
 
 // ------------------------------------------------------------------ helpers
 
@@ -33,212 +31,6 @@ fn client_with(b: &Backend, f: impl FnOnce(ClientBuilder) -> ClientBuilder) -> C
 
 fn client(b: &Backend) -> Client {
     client_with(b, |c| c)
-}
-
-/// A canned answer of a [`routes`] server.
-///
-/// ```
-/// use httpswap_test::Reply;
-/// let moved = Reply::to(302, "/elsewhere");
-/// let gz = Reply::ok(vec![0x1f, 0x8b]).header("content-encoding", "gzip");
-/// ```
-#[derive(Clone, Debug, Default)]
-pub struct Reply {
-    status: u16,
-    headers: Vec<(&'static str, Vec<u8>)>,
-    body: Vec<u8>,
-    delay: Duration,
-    reset: bool,
-    /// Send the head and this many body bytes of `body`, then stall.
-    stall_after: Option<usize>,
-}
-
-impl Reply {
-    /// A reply with `status` and no body.
-    pub fn new(status: u16) -> Reply {
-        Reply {
-            status,
-            ..Reply::default()
-        }
-    }
-    /// A 200 with `body`.
-    pub fn ok(body: impl Into<Vec<u8>>) -> Reply {
-        Reply::new(200).body(body)
-    }
-    /// A redirect with `Location: location`.
-    pub fn to(status: u16, location: impl Into<Vec<u8>>) -> Reply {
-        Reply::new(status).header("location", location)
-    }
-    /// No reply: the connection is reset.
-    pub fn reset() -> Reply {
-        Reply {
-            reset: true,
-            ..Reply::default()
-        }
-    }
-    /// Adds a header.
-    pub fn header(mut self, name: &'static str, value: impl Into<Vec<u8>>) -> Reply {
-        self.headers.push((name, value.into()));
-        self
-    }
-    /// Sets the body.
-    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Reply {
-        self.body = body.into();
-        self
-    }
-    /// Waits `d` before replying.
-    pub fn after(mut self, d: Duration) -> Reply {
-        self.delay = d;
-        self
-    }
-    /// Sends the head and `n` bytes of the body, then stalls (3 s).
-    pub fn stall_after(mut self, n: usize) -> Reply {
-        self.stall_after = Some(n);
-        self
-    }
-}
-
-/// A server answering each request with `handler(request, n)`, where `n`
-/// counts requests from 0 across connections (keep-alive, HTTP/1.1).
-///
-/// # Panics
-///
-/// As [`TestServer::start`].
-pub async fn routes<F>(handler: F) -> TestServer
-where
-    F: Fn(&ServerRequest, usize) -> Reply + Send + Sync + 'static,
-{
-    let handler = Arc::new(handler);
-    let count = Arc::new(AtomicUsize::new(0));
-    TestServer::start(move |conn: ServerConn| {
-        let (handler, count) = (handler.clone(), count.clone());
-        serve(conn, move |r| {
-            handler(r, count.fetch_add(1, Ordering::SeqCst))
-        })
-    })
-    .await
-}
-
-async fn serve(mut conn: ServerConn, handler: impl Fn(&ServerRequest) -> Reply) {
-    while let Ok(Some(req)) = conn.read_request().await {
-        let reply = handler(&req);
-        if !reply.delay.is_zero() {
-            tokio::time::sleep(reply.delay).await;
-        }
-        if reply.reset {
-            conn.reset();
-            return;
-        }
-        let headers: Vec<(&str, &[u8])> = reply
-            .headers
-            .iter()
-            .map(|(n, v)| (*n, v.as_slice()))
-            .collect();
-        if let Some(n) = reply.stall_after {
-            let len = reply.body.len().to_string();
-            let mut all = headers.clone();
-            all.push(("content-length", len.as_bytes()));
-            if conn
-                .respond(reply.status, &all, &reply.body[..n])
-                .await
-                .is_err()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_secs(3)).await;
-            return;
-        }
-        let body = if req.method == "HEAD" {
-            &[][..]
-        } else {
-            &reply.body[..]
-        };
-        let len = reply.body.len().to_string();
-        let mut all = headers.clone();
-        if req.method == "HEAD" {
-            all.push(("content-length", len.as_bytes()));
-        }
-        if conn.respond(reply.status, &all, body).await.is_err() {
-            return;
-        }
-    }
-}
-
-/// Every event as a line, in order.
-#[derive(Debug, Default)]
-struct Log(Mutex<Vec<String>>);
-
-impl Log {
-    fn push(&self, s: String) {
-        self.0.lock().expect("lock").push(s);
-    }
-    fn lines(&self) -> Vec<String> {
-        self.0.lock().expect("lock").clone()
-    }
-}
-
-impl Events for Log {
-    fn request_start(&self, e: &RequestStart) {
-        self.push(format!(
-            "start {} {} #{}",
-            e.method,
-            e.uri.path(),
-            e.attempt
-        ));
-    }
-    fn request_end(&self, e: &RequestEnd) {
-        self.push(format!("end {} #{}", e.status.as_u16(), e.attempt));
-    }
-    fn request_error(&self, e: &RequestError) {
-        self.push(format!("error {:?} #{}", e.kind, e.attempt));
-    }
-    fn redirect(&self, e: &Redirect) {
-        self.push(format!(
-            "redirect {} {} {} {}",
-            e.status.as_u16(),
-            e.method,
-            e.to.path(),
-            e.count
-        ));
-    }
-    fn retry(&self, e: &Retry) {
-        self.push(format!(
-            "retry #{} status={:?} error={:?}",
-            e.attempt,
-            e.status.map(|s| s.as_u16()),
-            e.error
-        ));
-    }
-    // which of created/reused is the transport suite's business; here the
-    // place of the connection event in the sequence is what counts
-    fn connection_created(&self, _: &ConnectionEvent) {
-        self.push("connection".into());
-    }
-    fn connection_reused(&self, _: &ConnectionEvent) {
-        self.push("connection".into());
-    }
-}
-
-/// `data` compressed with `coding` (`gzip`, `zlib`, raw `deflate`, `br`,
-/// `zstd`), by async-compression's encoders (flate2, brotli and zstd).
-///
-/// # Panics
-///
-/// For another coding.
-pub async fn compress(coding: &str, data: &[u8]) -> Vec<u8> {
-    use async_compression::tokio::bufread as enc;
-    use tokio::io::AsyncReadExt as _;
-    let mut out = Vec::new();
-    let r = match coding {
-        "gzip" => enc::GzipEncoder::new(data).read_to_end(&mut out).await,
-        "zlib" => enc::ZlibEncoder::new(data).read_to_end(&mut out).await,
-        "deflate" => enc::DeflateEncoder::new(data).read_to_end(&mut out).await,
-        "br" => enc::BrotliEncoder::new(data).read_to_end(&mut out).await,
-        "zstd" => enc::ZstdEncoder::new(data).read_to_end(&mut out).await,
-        other => panic!("no encoder {other}"),
-    };
-    r.expect("encode");
-    out
 }
 
 fn text(n: usize) -> Vec<u8> {
@@ -260,7 +52,7 @@ pub async fn client_redirect_chain_followed(b: Backend) {
         other => Reply::new(404).body(other.to_owned()),
     })
     .await;
-    let log = Arc::new(Log::default());
+    let log = Arc::new(EventLog::default());
     let c = client_with(&b, |c| c.events(log.clone()));
     let res = c.get(&server.url("/a")).send().await.expect("response");
     assert_eq!(res.status(), 200);
@@ -268,7 +60,7 @@ pub async fn client_redirect_chain_followed(b: Backend) {
     let targets: Vec<String> = server.requests().into_iter().map(|r| r.target).collect();
     assert_eq!(targets, ["/a", "/b", "/c?x=1", "/d", "/e", "/f"]);
     let redirects: Vec<String> = log
-        .lines()
+        .with_connections_as_one()
         .into_iter()
         .filter(|l| l.starts_with("redirect"))
         .collect();
@@ -663,12 +455,12 @@ pub async fn client_retry_503_then_200(b: Backend) {
         }
     })
     .await;
-    let log = Arc::new(Log::default());
+    let log = Arc::new(EventLog::default());
     let c = client_with(&b, |c| c.events(log.clone()));
     let res = c.get(&server.url("/x")).send().await.expect("response");
     assert_eq!(res.status(), 200);
     assert_eq!(res.text().await.expect("body"), "fine");
-    let lines = log.lines();
+    let lines = log.with_connections_as_one();
     let no_conn: Vec<&str> = lines
         .iter()
         .map(String::as_str)
@@ -698,18 +490,11 @@ pub async fn client_retry_429_retry_after_and_x_should_retry(b: Backend) {
         _ => Reply::ok("ok"),
     })
     .await;
-    #[derive(Debug, Default)]
-    struct Delays(Mutex<Vec<Duration>>);
-    impl Events for Delays {
-        fn retry(&self, e: &Retry) {
-            self.0.lock().expect("lock").push(e.delay);
-        }
-    }
-    let delays = Arc::new(Delays::default());
-    let c = client_with(&b, |c| c.events(delays.clone()));
+    let log = Arc::new(EventLog::default());
+    let c = client_with(&b, |c| c.events(log.clone()));
     let res = c.get(&server.url("/ms")).send().await.expect("response");
     assert_eq!(res.status(), 200);
-    assert_eq!(*delays.0.lock().expect("lock"), [ms(30)]);
+    assert_eq!(log.retry_delays(), [ms(30)]);
     let res = c.get(&server.url("/long")).send().await.expect("response");
     assert_eq!(
         res.status(),
@@ -819,7 +604,7 @@ pub async fn client_retry_transport_errors(b: Backend) {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         l.local_addr().expect("addr").port()
     };
-    let log = Arc::new(Log::default());
+    let log = Arc::new(EventLog::default());
     let c = client_with(&b, |c| c.events(log.clone()));
     let err = c
         .post(&format!("http://127.0.0.1:{port}/"))
@@ -829,11 +614,11 @@ pub async fn client_retry_transport_errors(b: Backend) {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Connect, "{err}");
     let retries = log
-        .lines()
+        .with_connections_as_one()
         .iter()
         .filter(|l| l.starts_with("retry"))
         .count();
-    assert_eq!(retries, 2, "{:?}", log.lines());
+    assert_eq!(retries, 2, "{:?}", log.with_connections_as_one());
 }
 
 // ----------------------------------------------------------------- deadline
@@ -909,12 +694,12 @@ pub async fn client_events_in_documented_order(b: Backend) {
         _ => Reply::ok("ok"),
     })
     .await;
-    let log = Arc::new(Log::default());
+    let log = Arc::new(EventLog::default());
     let c = client_with(&b, |c| c.events(log.clone()));
     let res = c.get(&server.url("/r")).send().await.expect("response");
     assert_eq!(res.text().await.expect("body"), "ok");
     assert_eq!(
-        log.lines(),
+        log.with_connections_as_one(),
         [
             "start GET /r #1",
             "connection",

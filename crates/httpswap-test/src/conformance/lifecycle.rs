@@ -108,30 +108,6 @@ pub async fn cancellation_before_head_frees_slot(b: Backend) {
     assert_eq!(t.pool_stats().in_use, Some(0), "{:?}", t.pool_stats());
 }
 
-#[derive(Debug, Default)]
-struct Recorder(Mutex<Vec<String>>);
-
-impl Events for Recorder {
-    fn connection_created(&self, e: &ConnectionEvent) {
-        self.0
-            .lock()
-            .expect("lock")
-            .push(format!("created {}", e.origin));
-    }
-    fn connection_reused(&self, e: &ConnectionEvent) {
-        self.0
-            .lock()
-            .expect("lock")
-            .push(format!("reused {}", e.origin));
-    }
-    fn connection_queued(&self, e: &ConnectionEvent) {
-        self.0
-            .lock()
-            .expect("lock")
-            .push(format!("queued {}", e.origin));
-    }
-}
-
 /// created, then reused; queued when a request waits for the one slot;
 /// pool statistics add up.
 pub async fn events_in_order_and_stats_add_up(b: Backend) {
@@ -139,7 +115,7 @@ pub async fn events_in_order_and_stats_add_up(b: Backend) {
         echo_loop(&mut conn, |_| ms(30)).await;
     })
     .await;
-    let rec = Arc::new(Recorder::default());
+    let rec = Arc::new(crate::EventLog::default());
     let t = b.build(
         base()
             .pool_max_connections(1)
@@ -165,7 +141,7 @@ pub async fn events_in_order_and_stats_add_up(b: Backend) {
     );
     a.expect("3");
     b2.expect("4");
-    let got = rec.0.lock().expect("lock").clone();
+    let got = rec.connection_lines();
     let (created, reused, queued) = (
         format!("created {origin}"),
         format!("reused {origin}"),

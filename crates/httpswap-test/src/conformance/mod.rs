@@ -26,9 +26,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, StatusCode, Version};
-use httpswap_core::events::ConnectionEvent;
 use httpswap_core::{
-    Body, Certificate, Error, ErrorKind, Events, HttpTransport, Request, Response, SharedTransport,
+    Body, Certificate, Error, ErrorKind, HttpTransport, Request, Response, SharedTransport,
     TransportConfig, TransportConfigBuilder,
 };
 
