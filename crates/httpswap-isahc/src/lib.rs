@@ -54,14 +54,14 @@
 #![forbid(unsafe_code)]
 
 mod body;
+mod curl_settings;
 mod error;
+mod transfer;
 
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::{Arc, RwLock};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::TryStreamExt;
@@ -75,13 +75,15 @@ use httpswap_core::{
     TransportConfig,
 };
 use isahc::auth::{Authentication, Credentials};
-use isahc::config::{Configurable, RedirectPolicy, VersionNegotiation};
+use isahc::config::Configurable;
 use isahc::net::IpVersion;
 use isahc::{AsyncBody, HttpClient};
 use tokio::sync::watch;
 
 use crate::body::ReadBody;
+use crate::curl_settings::{client_for, tls_for, MAX_HEAD_SIZE};
 use crate::error::{died_before_response, map_error, Phase};
+use crate::transfer::{pump, Transfer};
 
 /// The backend's name, in errors and `HttpTransport::name`.
 pub const BACKEND: &str = "isahc";
@@ -158,74 +160,6 @@ impl IsahcTransport {
     pub fn config(&self) -> &TransportConfig {
         &self.inner.state.config
     }
-}
-
-/// The longest header line curl reads (`CURL_MAX_HTTP_HEADER`): a larger
-/// head limit could not be honoured for a head of one long line.
-const MAX_HEAD_SIZE: usize = 100 * 1024;
-
-/// curl's trust store: the webpki roots (unless turned off) and the extra CAs.
-fn trust_store(config: &TransportConfig) -> isahc::tls::TrustStore {
-    let mut b = isahc::tls::TrustStore::builder();
-    if config.tls.builtin_roots {
-        for root in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
-            b = b.certificate_from_der(root);
-        }
-    }
-    for extra in &config.tls.root_certificates {
-        b = b.certificate_from_der(extra.der());
-    }
-    b.build()
-}
-
-/// The TLS settings, given per `https://` request: curl copies a
-/// connection's TLS settings, the ~200 KiB root bundle included, into every
-/// new connection, plain ones too, which cost a 1000-connection burst of
-/// plain HTTP a fifth of its throughput when they were set on the client.
-fn tls_for(config: &TransportConfig) -> isahc::tls::TlsConfig {
-    isahc::tls::TlsConfig::builder()
-        .trust_store(trust_store(config))
-        .danger_accept_invalid_certs(config.tls.danger_accept_invalid_certs)
-        .danger_accept_invalid_hosts(config.tls.danger_accept_invalid_certs)
-        .build()
-}
-
-/// isahc settings for a configuration.
-fn client_for(config: &TransportConfig) -> Result<HttpClient, Error> {
-    let version = if config.http2_prior_knowledge {
-        VersionNegotiation::http2()
-    } else if config.http2 {
-        VersionNegotiation::latest_compatible()
-    } else {
-        VersionNegotiation::http11()
-    };
-    let mut b = HttpClient::builder()
-        .redirect_policy(RedirectPolicy::None)
-        .automatic_decompression(false)
-        .expect_continue(false)
-        .max_connections(config.limits.max_connections)
-        .connection_cache_size(config.limits.max_keepalive_connections)
-        .connection_cache_ttl(max_age(config.limits.keepalive_expiry))
-        .tcp_nodelay()
-        .version_negotiation(version)
-        // proxies are chosen per request; curl must not read the environment
-        .proxy(None);
-    if let Some(t) = config.timeouts.connect {
-        b = b.connect_timeout(t);
-    }
-    if let Some(ip) = config.local_address {
-        b = b.interface(ip);
-    }
-    b.build().map_err(|e| {
-        Error::builder(format!("isahc could not build its client: {e}")).with_source(e)
-    })
-}
-
-/// curl's `CURLOPT_MAXAGE_CONN` is in whole seconds (0 turns the limit
-/// off): the expiry rounded up, at least 1 s (100 ms becomes 1 s).
-fn max_age(expiry: Duration) -> Duration {
-    let ceil = expiry.as_secs() + u64::from(expiry.subsec_nanos() > 0);
-    Duration::from_secs(ceil.max(1))
 }
 
 impl Inner {
@@ -565,9 +499,6 @@ async fn tunnel_failure(error: Error, proxy: &Proxy, timeouts: &Timeouts, what: 
 /// The longest the tunnel probe waits for the proxy to accept.
 const TUNNEL_PROBE_LIMIT: Duration = Duration::from_secs(2);
 
-/// What isahc's `send_async` gives.
-type Sent = Result<http::Response<AsyncBody>, isahc::Error>;
-
 /// How a transfer failed.
 struct Failed {
     error: Error,
@@ -576,108 +507,6 @@ struct Failed {
     /// The remote address of a reused connection that died under it
     /// before any response byte (see [`Inner::died_reused`]).
     dead_on: Option<SocketAddr>,
-}
-
-/// A transfer on its way to the response head, holding its connection
-/// slot.
-///
-/// curl looks for cancellation only when data arrives (isahc's header and
-/// body callbacks), so a transfer whose future is dropped before the head
-/// keeps its connection until the server sends something or closes it.
-/// Dropped early, a `Transfer` hands its future and its slot to a task
-/// that waits for just that (or for `close()`), so that the slot, like the
-/// connection, is free only when curl lets go: requests past the limit then
-/// wait for a slot, up to the pool timeout, instead of queueing unseen
-/// inside curl.
-struct Transfer {
-    future: Option<Pin<Box<dyn Future<Output = Sent> + Send>>>,
-    slot: Option<Slot>,
-    closing: watch::Receiver<bool>,
-}
-
-impl Transfer {
-    fn start(
-        client: HttpClient,
-        request: http::Request<AsyncBody>,
-        slot: Slot,
-        closing: watch::Receiver<bool>,
-    ) -> Self {
-        Transfer {
-            future: Some(Box::pin(async move { client.send_async(request).await })),
-            slot: Some(slot),
-            closing,
-        }
-    }
-
-    /// The slot, for the response body to hold (or a resend).
-    fn into_slot(mut self) -> Slot {
-        self.slot.take().expect("the slot is taken once")
-    }
-
-    /// Whether curl is done with the transfer (its future finished).
-    fn ended(&self) -> bool {
-        self.future.is_none()
-    }
-}
-
-impl Future for Transfer {
-    type Output = Sent;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let future = self.future.as_mut().expect("polled after completion");
-        let out = std::task::ready!(future.as_mut().poll(cx));
-        self.future = None;
-        Poll::Ready(out)
-    }
-}
-
-impl Drop for Transfer {
-    fn drop(&mut self) {
-        let (Some(future), Some(slot)) = (self.future.take(), self.slot.take()) else {
-            return;
-        };
-        let Ok(rt) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let mut closing = self.closing.clone();
-        rt.spawn(async move {
-            tokio::select! {
-                // the head came (dropped here, the response ends the
-                // transfer at curl's next callback) or the transfer failed
-                _ = future => {}
-                // closed (or dropped): the agent ends with its clients
-                _ = closing.wait_for(|closed| *closed) => {}
-            }
-            drop(slot);
-        });
-    }
-}
-
-/// The request body, polled by a task on the caller's runtime and handed
-/// to curl through a one-chunk channel: isahc reads request bodies on its
-/// agent thread, where a body that needs the runtime (a timer, a channel
-/// of tokio's) could not run.
-fn pump(upload: Upload) -> impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> {
-    use futures_util::StreamExt as _;
-    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(1);
-    tokio::spawn(async move {
-        let mut chunks = http_body_util::BodyDataStream::new(upload);
-        loop {
-            let next = tokio::select! {
-                next = chunks.next() => next,
-                // curl gave up on the body: stop polling it
-                () = tx.closed() => return,
-            };
-            let Some(item) = next else { return };
-            let failed = item.is_err();
-            if tx.send(item.map_err(std::io::Error::other)).await.is_err() || failed {
-                return;
-            }
-        }
-    });
-    futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    })
 }
 
 #[allow(clippy::ptr_arg)] // the signature TimedBody asks for, with W = String
@@ -732,6 +561,7 @@ fn _assert_send_sync() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::curl_settings::max_age;
 
     #[test]
     fn a_head_limit_curl_cannot_honour_is_refused() {
