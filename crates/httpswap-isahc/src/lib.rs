@@ -565,17 +565,7 @@ mod tests {
 
     #[test]
     fn a_head_limit_curl_cannot_honour_is_refused() {
-        let config = |n| {
-            TransportConfig::builder()
-                .proxy_from_env(false)
-                .response_max_head_size(n)
-                .build()
-                .expect("config")
-        };
-        assert!(IsahcTransport::new(config(MAX_HEAD_SIZE)).is_ok());
-        let err = IsahcTransport::new(config(MAX_HEAD_SIZE + 1)).expect_err("too large for curl");
-        assert_eq!(err.kind(), ErrorKind::Builder);
-        assert!(err.to_string().contains("response_max_head_size"), "{err}");
+        httpswap_test::conformance::head_limit_refused_above(MAX_HEAD_SIZE, IsahcTransport::new);
     }
 
     #[test]

@@ -91,6 +91,25 @@ impl Backend {
     }
 }
 
+/// For a backend whose library cannot read a response head larger than
+/// `max` bytes: a larger `response_max_head_size` is refused when the
+/// transport is built (`build`), with a Builder error naming the setting,
+/// and `max` itself is taken.
+///
+/// # Panics
+///
+/// When the backend does otherwise (a test failure).
+pub fn head_limit_refused_above<T: std::fmt::Debug>(
+    max: usize,
+    build: impl Fn(httpswap_core::TransportConfig) -> Result<T, Error>,
+) {
+    let config = |n| base().response_max_head_size(n).build().expect("config");
+    build(config(max)).expect("the largest head limit it can read");
+    let err = build(config(max + 1)).expect_err("a head limit it cannot read");
+    assert_eq!(err.kind(), ErrorKind::Builder);
+    assert!(err.to_string().contains("response_max_head_size"), "{err}");
+}
+
 /// Settings for tests: no proxies from the environment, 2 s timeouts
 /// (generous: scenarios that test a timeout set their own, shorter one).
 pub fn base() -> TransportConfigBuilder {
