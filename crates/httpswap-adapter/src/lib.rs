@@ -38,6 +38,8 @@ mod h2gate;
 mod head;
 #[cfg(feature = "hyper")]
 pub mod hyper_errors;
+#[cfg(feature = "hyper")]
+pub mod hyper_limits;
 mod origin;
 mod request_body;
 mod resend;

@@ -4,9 +4,11 @@
 
 use std::sync::Arc;
 
-use httpswap_core::{Error, ErrorKind, Events, HeadLimits, Timeouts};
+use httpswap_core::{Error, ErrorKind, Events, Timeouts};
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+
+use httpswap_adapter::hyper_limits::{h2_header_list_size, hyper_max_headers};
 
 use crate::body::ReqBody;
 use crate::connect::{connect, ConnectOptions, Target};
@@ -20,15 +22,6 @@ const H1_DEFAULT_HEAD_ROOM: usize = 400 * 1024;
 /// Room in hyper's read buffer beside a head of the configured size: the
 /// status line, and what the size does not count.
 const H1_HEAD_SLACK: usize = 16 * 1024;
-
-/// HTTP/2's header list size for `head`: RFC 9113 counts 32 bytes a field
-/// on top of name and value, where [`HeadLimits::size_of`] counts 4.
-fn h2_header_list_size(head: &HeadLimits) -> u32 {
-    let size = head
-        .max_size
-        .saturating_add(head.max_headers.saturating_mul(32));
-    u32::try_from(size).unwrap_or(u32::MAX)
-}
 
 type Io = TokioIo<TimedIo>;
 
@@ -132,7 +125,9 @@ impl Inner {
                 Ok::<_, Error>(Established::H2(sender, Box::new(conn)))
             } else {
                 let mut builder = http1::Builder::new();
-                builder.max_headers(head.max_headers);
+                if let Some(n) = hyper_max_headers(head) {
+                    builder.max_headers(n);
+                }
                 if head.max_size > H1_DEFAULT_HEAD_ROOM {
                     builder.max_buf_size(head.max_size + H1_HEAD_SLACK);
                 }

@@ -61,6 +61,7 @@ use std::time::Duration;
 
 use http::header::PROXY_AUTHORIZATION;
 use httpswap_adapter::hyper_errors::Phase;
+use httpswap_adapter::hyper_limits::{h2_header_list_size, hyper_max_headers};
 use httpswap_adapter::{
     drive, is_idempotent, try_clone_request, within_total, Adapted, AdapterState, BodyLimits,
     Exchange, Slot, TimedBody, Upload, UPLOAD_CHUNK,
@@ -214,11 +215,13 @@ fn client_for(
         .pool_max_idle_per_host(idle)
         // hyper's head limits no lower than the configured ones, which
         // `respond` checks the same way on every backend
-        .http1_max_headers(config.response_head.max_headers)
         .http2_max_header_list_size(h2_header_list_size(&config.response_head))
         .pool_idle_timeout(config.limits.keepalive_expiry)
         .tcp_nodelay(true)
         .local_address(config.local_address);
+    if let Some(n) = hyper_max_headers(&config.response_head) {
+        b = b.http1_max_headers(n);
+    }
     if let Some(t) = config.timeouts.connect {
         b = b.connect_timeout(t);
     }
@@ -250,15 +253,6 @@ fn client_for(
 /// read buffer, about 400 KiB, less room for the status line); reqwest
 /// cannot raise it.
 const MAX_HEAD_SIZE: usize = 400 * 1024;
-
-/// HTTP/2's header list size for `head`: RFC 9113 counts 32 bytes a field
-/// on top of name and value, where `HeadLimits::size_of` counts 4.
-fn h2_header_list_size(head: &httpswap_core::HeadLimits) -> u32 {
-    let size = head
-        .max_size
-        .saturating_add(head.max_headers.saturating_mul(32));
-    u32::try_from(size).unwrap_or(u32::MAX)
-}
 
 /// Refuses head limits the library cannot honour.
 fn check_head_limits(config: &TransportConfig) -> Result<(), Error> {
