@@ -11,8 +11,8 @@ pub const HYPER_DEFAULT_MAX_HEADERS: usize = 100;
 
 /// The HTTP/1 header field limit to give hyper for `head`: `None` (hyper's
 /// own) unless the configured limit is higher. Given a limit, hyper fills
-/// that many header slots on the heap for every response (about 1 000
-/// instructions a request) where its default uses an inline array.
+/// that many header slots on the heap for every response, where its
+/// default uses an inline array (the cost is in BENCHMARKS.md).
 ///
 /// ```
 /// use httpswap_adapter::hyper_limits::hyper_max_headers;

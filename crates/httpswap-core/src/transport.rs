@@ -209,8 +209,8 @@ pub struct Capabilities {
     /// such a request after the connection's task has gone, and
     /// hyper-util's pool holds the queue's sender while it waits, so no
     /// answer ever comes), the request waits for the read timeout and fails
-    /// with `ReadTimeout`: about 1 in 10 000 GETs behind a proxy that
-    /// closes idle connections after 1 s (RELIABILITY.md).
+    /// with `ReadTimeout` (rare: how rare behind a proxy that closes idle
+    /// connections is in RELIABILITY.md).
     pub answers_requests_queued_as_a_connection_ends: bool,
 }
 

@@ -49,10 +49,10 @@ pub(crate) struct H1Conn {
 /// say: a request handed to hyper just as its dispatcher shut down (the
 /// server closed the idle connection at that moment) stays in hyper's
 /// queue, which outlives the dispatcher while the handle that sent it is
-/// held, and its response future never completes (seen behind squid: 2 in
-/// 15 000 GETs waited for the read timeout). Such a request was never
-/// written, so it is sent again (`Waited::NotSent`; the
-/// squid waves of `reliability/tests/stale.rs` found it).
+/// held, and its response future never completes. Such a request was
+/// never written, so it is sent again (`Waited::NotSent`). Held by the
+/// squid waves of `reliability/tests/stale.rs` (the figures are in
+/// RELIABILITY.md).
 #[derive(Clone, Default)]
 pub(crate) struct ConnEnd(Arc<EndState>);
 

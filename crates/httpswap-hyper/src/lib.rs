@@ -231,11 +231,10 @@ mod tests {
     use httpswap_core::HttpTransport;
 
     /// Every request allocates its future, and moves it whole at least once:
-    /// it must stay small (it was 3.7 KiB, with the request stored six
-    /// times over; now the request is boxed and the rare paths are too).
-    /// Under 1 KiB, glibc serves it from the thread's cache; above (it was
-    /// 1.3 KiB), every request took the arena lock to allocate and free it.
-    /// The fast path's future (a reused connection) is half that.
+    /// it must stay under 1 KiB, which glibc serves from the thread's cache
+    /// (larger blocks take the arena lock to allocate and free), and the
+    /// fast path's future (a reused connection) at most half the general
+    /// one's. The history of these sizes is in BENCHMARKS.md.
     #[tokio::test]
     async fn the_request_future_stays_small() {
         let server = httpswap_test::TestServer::echo().await;

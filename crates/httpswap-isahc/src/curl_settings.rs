@@ -25,10 +25,10 @@ fn trust_store(config: &TransportConfig) -> isahc::tls::TrustStore {
     b.build()
 }
 
-/// The TLS settings, given per `https://` request: curl copies a
+/// The TLS settings, given per `https://` request only: curl copies a
 /// connection's TLS settings, the ~200 KiB root bundle included, into every
-/// new connection, plain ones too, which cost a 1000-connection burst of
-/// plain HTTP a fifth of its throughput when they were set on the client.
+/// new connection, plain ones too, when they are set on the client (the
+/// cost is in BENCHMARKS.md).
 pub(crate) fn tls_for(config: &TransportConfig) -> isahc::tls::TlsConfig {
     isahc::tls::TlsConfig::builder()
         .trust_store(trust_store(config))
