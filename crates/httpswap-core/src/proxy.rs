@@ -24,7 +24,7 @@ use crate::error::{Error, ErrorKind};
 /// assert!(p.basic_auth_header().is_some());
 /// assert!(Proxy::parse("socks5://127.0.0.1:1080").is_err());
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Proxy {
     host: String,
     port: u16,

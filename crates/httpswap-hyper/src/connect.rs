@@ -28,24 +28,22 @@ pub(crate) struct Target {
     pub(crate) proxy: Option<Arc<ProxyKey>>,
 }
 
-/// The parts of a proxy that make connections distinct.
+/// A proxy, and its `Proxy-Authorization` value made once.
 #[derive(PartialEq, Eq, Hash)]
 pub(crate) struct ProxyKey {
-    pub(crate) host: String,
-    pub(crate) port: u16,
+    pub(crate) proxy: Proxy,
     pub(crate) auth: Option<http::HeaderValue>,
 }
 
 impl ProxyKey {
-    pub(crate) fn new(p: &Proxy) -> Self {
+    pub(crate) fn new(proxy: &Proxy) -> Self {
         ProxyKey {
-            host: p.host().to_owned(),
-            port: p.port(),
-            auth: p.basic_auth_header(),
+            auth: proxy.basic_auth_header(),
+            proxy: proxy.clone(),
         }
     }
     pub(crate) fn authority(&self) -> String {
-        format!("{}:{}", self.host, self.port)
+        self.proxy.authority()
     }
 }
 
@@ -169,7 +167,7 @@ pub(crate) async fn connect(
     opts: &ConnectOptions<'_>,
 ) -> Result<Connected, Error> {
     let tcp = match &target.proxy {
-        Some(p) => tcp(&p.host, p.port, opts.local_address)
+        Some(p) => tcp(p.proxy.host(), p.proxy.port(), opts.local_address)
             .await
             .map_err(|e| {
                 Error::new(
@@ -314,9 +312,7 @@ async fn tunnel(tcp: &mut TcpStream, target: &Target, proxy: &ProxyKey) -> Resul
                 if !(200..300).contains(&code) {
                     let status =
                         http::StatusCode::from_u16(code).unwrap_or(http::StatusCode::BAD_GATEWAY);
-                    let p = Proxy::parse(&format!("http://{}", proxy.authority()))
-                        .map_err(|e| e.with_backend(BACKEND))?;
-                    return Err(proxy_refused(status, &p).with_backend(BACKEND));
+                    return Err(proxy_refused(status, &proxy.proxy).with_backend(BACKEND));
                 }
                 if len != buf.len() {
                     return Err(proxy_err(format!(

@@ -11,7 +11,7 @@ use std::task::Poll;
 use futures_util::future::{Either, FutureExt, TryFutureExt};
 use http::header::{HOST, PROXY_AUTHORIZATION};
 use http::uri::{PathAndQuery, Uri};
-use http::Version;
+use http::{StatusCode, Version};
 use httpswap_adapter::{copy_request_head, is_idempotent, try_clone_request, BodyLimits};
 use httpswap_core::{
     Body, Error, ErrorKind, HeadLimits, Request, Response, SharedEvents, Timeouts,
@@ -484,17 +484,17 @@ pub(crate) fn respond(
 ) -> Result<Response, Error> {
     // refused, its connection closed with the lease dropped here
     httpswap_adapter::check_response_head(res.headers(), res.version(), head, || target.origin())?;
-    if res.status() == http::StatusCode::PROXY_AUTHENTICATION_REQUIRED && target.forward_proxied() {
-        let p = target
-            .proxy
-            .as_ref()
-            .map(|p| format!("{}:{}", p.host, p.port))
-            .unwrap_or_default();
-        return Err(Error::new(
-            ErrorKind::Proxy,
-            format!("proxy {p} refused the request with status 407 (authentication required)"),
-        )
-        .with_request_sent(false));
+    match &target.proxy {
+        Some(p)
+            if target.forward_proxied()
+                && res.status() == StatusCode::PROXY_AUTHENTICATION_REQUIRED =>
+        {
+            return Err(httpswap_core::backend::proxy_refused(
+                res.status(),
+                &p.proxy,
+            ));
+        }
+        _ => {}
     }
     Ok(res.map(|incoming| Body::new(ResBody::new(incoming, target, map_body_error, conn, limits))))
 }
