@@ -390,10 +390,21 @@ impl Deref for SharedTransport {
     }
 }
 
+/// The future [`HttpTransport::send`] returns, as `async_trait` writes it.
+type SendFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response, Error>> + Send + 'a>>;
+
+// `send` hands out the inner transport's own future rather than an
+// `async` wrapper around it: each wrapper is one more allocation and one
+// more layer to poll per request (`shared_transport_sends_the_inner_future`).
 #[async_trait]
 impl HttpTransport for SharedTransport {
-    async fn send(&self, request: Request) -> Result<Response, Error> {
-        self.0.send(request).await
+    fn send<'life0, 'async_trait>(&'life0 self, request: Request) -> SendFuture<'async_trait>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.0.send(request)
     }
     fn name(&self) -> &'static str {
         self.0.name()
@@ -414,8 +425,12 @@ impl HttpTransport for SharedTransport {
 
 #[async_trait]
 impl<T: HttpTransport + ?Sized> HttpTransport for Arc<T> {
-    async fn send(&self, request: Request) -> Result<Response, Error> {
-        (**self).send(request).await
+    fn send<'life0, 'async_trait>(&'life0 self, request: Request) -> SendFuture<'async_trait>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        (**self).send(request)
     }
     fn name(&self) -> &'static str {
         (**self).name()
@@ -443,4 +458,47 @@ fn _shared_is_send_sync() {
     _assert_send_sync::<SharedTransport>();
     _assert_send_sync::<Error>();
     _assert_send_sync::<Body>();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// Remembers where the future of its last `send` lives.
+    #[derive(Debug, Default)]
+    struct Marked(Mutex<usize>);
+
+    fn address(f: &SendFuture<'_>) -> usize {
+        let ptr: *const (dyn std::future::Future<Output = Result<Response, Error>> + Send) = &**f;
+        ptr.cast::<()>() as usize
+    }
+
+    #[async_trait]
+    impl HttpTransport for Marked {
+        fn send<'life0, 'async_trait>(&'life0 self, _request: Request) -> SendFuture<'async_trait>
+        where
+            'life0: 'async_trait,
+            Self: 'async_trait,
+        {
+            let f: SendFuture<'_> = Box::pin(async { Ok(Response::new(Body::empty())) });
+            *self.0.lock().expect("lock") = address(&f);
+            f
+        }
+        fn name(&self) -> &'static str {
+            "marked"
+        }
+    }
+
+    /// `SharedTransport` and `Arc<T>` hand out the transport's own future,
+    /// with no wrapper around it.
+    #[test]
+    fn shared_transport_sends_the_inner_future() {
+        let inner = Arc::new(Marked::default());
+        let shared = SharedTransport::from_arc(inner.clone());
+        let f = shared.send(Request::new(Body::empty()));
+        assert_eq!(address(&f), *inner.0.lock().expect("lock"));
+        let f = HttpTransport::send(&inner, Request::new(Body::empty()));
+        assert_eq!(address(&f), *inner.0.lock().expect("lock"));
+    }
 }
