@@ -4,8 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::{HeaderName, HeaderValue, ACCEPT_ENCODING, AUTHORIZATION, USER_AGENT};
-use http::{HeaderMap, Method};
+use http::header::{HeaderName, HeaderValue, ACCEPT_ENCODING, USER_AGENT};
+use http::{HeaderMap, Method, Uri};
 use httpswap_core::{
     redact_url, Body, Error, ErrorKind, Events, HttpTransport, Request, Response, SharedEvents,
     SharedTransport, Timeouts, TransportConfig, TransportConfigBuilder,
@@ -51,6 +51,8 @@ struct Inner {
     timeouts: Timeouts,
     /// The user's hooks behind the tracing forwarder.
     events: Arc<dyn Events>,
+    /// Whether the user gave hooks (else only `tracing` may listen).
+    hooks: bool,
     retry: RetryPolicy,
     max_redirects: Option<usize>,
     decompress: bool,
@@ -104,6 +106,7 @@ impl Client {
                 base_url: None,
                 headers,
                 events: Arc::new(Traced { user: None }),
+                hooks: false,
                 retry: RetryPolicy::default(),
                 max_redirects: Some(DEFAULT_MAX_REDIRECTS),
                 decompress: true,
@@ -133,18 +136,19 @@ impl Client {
     /// set on this request replaces it. It is removed from the URL, so it
     /// never appears in the request line, `Host`, events, `tracing` or
     /// errors (see [`redact_url`](crate::redact_url) for printing URLs).
+    ///
+    /// The client's default headers (`User-Agent`, those of
+    /// [`ClientBuilder::default_header`]) are added when the request is
+    /// sent, where it has no header of that name, as reqwest does: the
+    /// request [`RequestBuilder::build`] returns has only its own.
     pub fn request(&self, method: Method, url: &str) -> RequestBuilder {
-        let built = self.resolve(url).and_then(|url| {
-            let mut req = http::Request::builder()
-                .method(method)
-                .uri(url.as_str())
-                .body(Body::empty())?;
-            *req.headers_mut() = self.inner.headers.clone();
-            if !url.username().is_empty() || url.password().is_some() {
-                // the URL's credentials are this request's own: they win
-                // over a default `Authorization` (a header set on the
-                // builder later wins over them)
-                req.headers_mut().remove(AUTHORIZATION);
+        let built = self.resolve_uri(url).and_then(|(uri, credentials)| {
+            let mut req = Request::new(Body::empty());
+            *req.method_mut() = method;
+            *req.uri_mut() = uri;
+            if credentials {
+                // the URL's credentials are this request's own (a header
+                // set on the builder later wins over them)
                 httpswap_core::backend::apply_url_credentials(&mut req)?;
             }
             Ok(req)
@@ -155,6 +159,22 @@ impl Client {
             timeouts: None,
             options: RequestOptions::default(),
         }
+    }
+
+    /// `url` as the request's URL, and whether it carries user info. A URL
+    /// the WHATWG parser would give back unchanged is taken as is (see
+    /// `canonical`); any other goes through [`resolve`](Self::resolve).
+    fn resolve_uri(&self, url: &str) -> Result<(Uri, bool), Error> {
+        if self.inner.base_url.is_none() {
+            if let Some(uri) = crate::canonical::as_is(url) {
+                return Ok((uri, false));
+            }
+        }
+        let url = self.resolve(url)?;
+        let credentials = !url.username().is_empty() || url.password().is_some();
+        let uri = Uri::try_from(String::from(url))
+            .map_err(|e| Error::new(ErrorKind::InvalidUrl, "invalid url").with_source(e))?;
+        Ok((uri, credentials))
     }
 
     /// A `GET` request.
@@ -207,45 +227,36 @@ impl Client {
     /// an OpenTelemetry batch exporter's thread), the call runs on a
     /// runtime of httpswap's own instead of panicking (see
     /// [`outside_tokio`](httpswap_adapter::outside_tokio)).
-    pub async fn execute(&self, request: Request) -> Result<Response, Error> {
-        if tokio::runtime::Handle::try_current().is_err() {
-            let this = self.clone();
-            let call: std::pin::Pin<
-                Box<dyn std::future::Future<Output = Result<Response, Error>> + Send>,
-            > = Box::pin(async move { this.execute_here(request).await });
-            return httpswap_adapter::outside_tokio(call).await;
-        }
-        self.execute_here(request).await
+    pub fn execute(
+        &self,
+        request: Request,
+    ) -> impl std::future::Future<Output = Result<Response, Error>> + Send + '_ {
+        crate::send::Execution::new(self, request)
     }
 
-    async fn execute_here(&self, mut request: Request) -> Result<Response, Error> {
-        use tracing::Instrument;
+    /// What a call needs to know, taken from `request` (URL credentials
+    /// applied, the call's options taken out of its extensions). What it
+    /// then gets before each send is [`complete`](Self::complete)'s.
+    pub(crate) fn prepare(&self, request: &mut Request) -> Result<Call, Error> {
         let inner = &*self.inner;
         // user info leaves the URL before it is sent or recorded; an
         // `Authorization` the request has wins over it
-        httpswap_core::backend::apply_url_credentials(&mut request)?;
-        for (name, value) in &inner.headers {
-            if !request.headers().contains_key(name) {
-                request.headers_mut().insert(name.clone(), value.clone());
-            }
-        }
-        if inner.decompress && !request.headers().contains_key(ACCEPT_ENCODING) {
-            request
-                .headers_mut()
-                .insert(ACCEPT_ENCODING, crate::decompress::ACCEPT_ENCODING);
-        }
+        httpswap_core::backend::apply_url_credentials(request)?;
         let ext = request.extensions_mut();
         let options = ext.remove::<RequestOptions>().unwrap_or_default();
-        let events = match ext.get::<SharedEvents>() {
-            Some(own) => Arc::new(Traced {
-                user: Some(own.0.clone()),
-            }) as Arc<dyn Events>,
-            None => inner.events.clone(),
+        let (events, hooks) = match ext.get::<SharedEvents>() {
+            Some(own) => (
+                Arc::new(Traced {
+                    user: Some(own.0.clone()),
+                }) as Arc<dyn Events>,
+                true,
+            ),
+            None => (inner.events.clone(), inner.hooks),
         };
-        ext.insert(SharedEvents(events.clone()));
-        let timeouts = Timeouts::for_request(&request, &inner.timeouts);
-        let call = Call {
-            events,
+        let timeouts = Timeouts::for_request(request, &inner.timeouts);
+        Ok(Call {
+            events: Some(events),
+            hooks,
             timeouts,
             deadline: timeouts.total.map(|t| (Instant::now() + t, t)),
             retry: match options.max_retries {
@@ -259,14 +270,31 @@ impl Client {
             },
             decompress: inner.decompress,
             max_decompressed: inner.max_decompressed,
-        };
-        let span = tracing::debug_span!(
-            target: "httpswap",
-            "request",
-            method = %request.method(),
-            url = %request.uri(),
-        );
-        self.run(request, call).instrument(span).await
+        })
+    }
+
+    /// What every request of a call gets before it is sent (the first, a
+    /// retry, a redirect's next hop before its headers are rewritten for
+    /// the new origin): the default headers it has none of, the
+    /// `Accept-Encoding` the decoder handles, the call's events for the
+    /// transport's connection events.
+    pub(crate) fn complete(&self, request: &mut Request, call: &Call) {
+        let inner = &*self.inner;
+        for (name, value) in &inner.headers {
+            if !request.headers().contains_key(name) {
+                request.headers_mut().insert(name.clone(), value.clone());
+            }
+        }
+        if inner.decompress && !request.headers().contains_key(ACCEPT_ENCODING) {
+            request
+                .headers_mut()
+                .insert(ACCEPT_ENCODING, crate::decompress::ACCEPT_ENCODING);
+        }
+        if let Some(events) = &call.events {
+            request
+                .extensions_mut()
+                .insert(SharedEvents(events.clone()));
+        }
     }
 
     fn resolve(&self, url: &str) -> Result<Url, Error> {
@@ -499,6 +527,7 @@ impl ClientBuilder {
         if let Some(total) = self.timeout_total {
             inner.timeouts.total = total;
         }
+        inner.hooks = self.events.is_some();
         inner.events = Arc::new(Traced { user: self.events });
         if let Some(r) = self.retry {
             inner.retry = r;

@@ -124,6 +124,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod backend;
+mod canonical;
 mod client;
 pub mod decompress;
 pub mod redirect;

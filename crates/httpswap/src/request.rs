@@ -259,14 +259,27 @@ impl RequestBuilder {
     ///
     /// The first error met while building.
     pub fn build(self) -> Result<Request, Error> {
-        let (timeouts, options) = (self.timeouts, self.options);
-        self.request.map(|mut r| {
+        self.into_parts().1
+    }
+
+    fn into_parts(self) -> (Client, Result<Request, Error>) {
+        let RequestBuilder {
+            client,
+            request,
+            timeouts,
+            options,
+        } = self;
+        let request = request.map(|mut r| {
             if let Some(t) = timeouts {
                 r.extensions_mut().insert(t);
             }
-            r.extensions_mut().insert(options);
+            // the defaults need no entry (an extension costs allocations)
+            if options != RequestOptions::default() {
+                r.extensions_mut().insert(options);
+            }
             r
-        })
+        });
+        (client, request)
     }
 
     /// Sends the request.
@@ -276,9 +289,8 @@ impl RequestBuilder {
     /// The first error met while building, or any transport error. An
     /// HTTP error status is not an error (see
     /// [`ResponseExt::error_for_status`](crate::ResponseExt::error_for_status)).
-    pub async fn send(self) -> Result<Response, Error> {
-        let client = self.client.clone();
-        let request = self.build()?;
-        client.execute(request).await
+    pub fn send(self) -> impl std::future::Future<Output = Result<Response, Error>> + Send {
+        let (client, request) = self.into_parts();
+        async move { client.execute(request?).await }
     }
 }

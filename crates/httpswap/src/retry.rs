@@ -157,15 +157,7 @@ impl RetryPolicy {
         headers: &HeaderMap,
         retries_done: u32,
     ) -> Option<Duration> {
-        if !self.statuses {
-            return None;
-        }
-        let wanted = match headers.get("x-should-retry").map(|v| v.as_bytes()) {
-            Some(b"true") => true,
-            Some(b"false") => false,
-            _ => matches!(status.as_u16(), 408 | 409 | 429 | 500..=599),
-        };
-        if !wanted {
+        if !self.wants_retry_after(status, headers) {
             return None;
         }
         match retry_after(headers, SystemTime::now()) {
@@ -173,6 +165,19 @@ impl RetryPolicy {
             Some(d) if !d.is_zero() => Some(d),
             _ => Some(self.backoff_for(retries_done)),
         }
+    }
+
+    /// Whether a response with `status` and `headers` asks for a retry at
+    /// all (`x-should-retry`, else the status), before the retries left
+    /// and its `Retry-After` are looked at: what [`for_response`](Self::for_response)
+    /// looks at first, and the client's common path checks alone.
+    pub(crate) fn wants_retry_after(&self, status: StatusCode, headers: &HeaderMap) -> bool {
+        self.statuses
+            && match headers.get("x-should-retry").map(|v| v.as_bytes()) {
+                Some(b"true") => true,
+                Some(b"false") => false,
+                _ => matches!(status.as_u16(), 408 | 409 | 429 | 500..=599),
+            }
     }
 
     /// The wait before retrying after a transport error, or `None`.

@@ -1,6 +1,8 @@
 //! What `Client::execute` does above the transport: retries around
 //! redirects around single attempts, the total deadline across all of
-//! them, decompression of the final response, events and tracing.
+//! them, decompression of the final response, events and tracing. The
+//! common case (answered at once, nothing to follow or retry) takes none
+//! of that machinery: see [`Execution`].
 
 use std::future::Future;
 use std::pin::Pin;
@@ -22,7 +24,7 @@ use crate::retry::RetryPolicy;
 
 /// Per-request changes to the client's policies, carried in the request's
 /// extensions by the request builder.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct RequestOptions {
     pub(crate) max_retries: Option<u32>,
     pub(crate) follow_redirects: Option<bool>,
@@ -35,7 +37,12 @@ const DRAIN_TIME: Duration = Duration::from_millis(250);
 
 /// What one call needs to know.
 pub(crate) struct Call {
-    pub(crate) events: Arc<dyn Events>,
+    /// The hooks of the call, `tracing`'s and the user's; `None` when
+    /// nobody listens (no user hooks, `tracing` off for `httpswap` at
+    /// DEBUG), so that no event is made, here or in the transport.
+    pub(crate) events: Option<Arc<dyn Events>>,
+    /// Whether user hooks listen (the client's or the request's own).
+    pub(crate) hooks: bool,
     pub(crate) timeouts: Timeouts,
     pub(crate) deadline: Option<(Instant, Duration)>,
     pub(crate) retry: RetryPolicy,
@@ -45,12 +52,49 @@ pub(crate) struct Call {
     pub(crate) max_decompressed: Option<u64>,
 }
 
-/// A copy of `req` to send again, if its body is replayable, with all its
-/// extensions (the call's events, timeouts and options).
-fn try_clone(req: &Request) -> Option<Request> {
-    let mut copy = httpswap_adapter::try_clone_request(req)?;
-    *copy.extensions_mut() = req.extensions().clone();
-    Some(copy)
+/// A copy of a request made before the transport takes it: its head (with
+/// all its extensions: the call's events, timeouts and options) and its
+/// body when that is replayable. A retry sends the request again from it;
+/// a redirect makes the next hop from it. One copy serves both.
+pub(crate) struct Replay {
+    request: http::Request<Option<Body>>,
+    /// The copy was made after [`Client::complete`]: a next hop made
+    /// from it has its headers, rewritten for its origin, and must not get
+    /// the defaults again (a default `Authorization` dropped on the way to
+    /// another host stays dropped).
+    completed: bool,
+}
+
+impl Replay {
+    fn of(req: &Request, completed: bool) -> Box<Replay> {
+        let mut copy = http::Request::new(req.body().try_clone());
+        *copy.method_mut() = req.method().clone();
+        *copy.uri_mut() = req.uri().clone();
+        *copy.version_mut() = req.version();
+        *copy.headers_mut() = req.headers().clone();
+        *copy.extensions_mut() = req.extensions().clone();
+        Box::new(Replay {
+            request: copy,
+            completed,
+        })
+    }
+
+    /// The request again, when its body is replayable.
+    fn request(&self) -> Option<Request> {
+        let from = &self.request;
+        let body = from.body().as_ref()?.try_clone()?;
+        let mut again = Request::new(body);
+        *again.method_mut() = from.method().clone();
+        *again.uri_mut() = from.uri().clone();
+        *again.version_mut() = from.version();
+        *again.headers_mut() = from.headers().clone();
+        *again.extensions_mut() = from.extensions().clone();
+        Some(again)
+    }
+
+    fn replayable(&self) -> bool {
+        self.request.body().is_some()
+    }
 }
 
 /// Why an attempt failed: the transport (maybe worth a retry), or a policy
@@ -82,21 +126,117 @@ async fn drain(body: Body) {
     let _ = tokio::time::timeout(DRAIN_TIME, body.collect_bytes_limited(DRAIN_LIMIT)).await;
 }
 
+type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<Response, Error>> + Send + 'a>>;
+
+/// One request handed to the transport: what its end needs to know.
+struct Sent<'a> {
+    method: Method,
+    uri: Uri,
+    attempt: u32,
+    started: Instant,
+    send: SendFuture<'a>,
+}
+
+/// One request sent and answered (a hop of an attempt): the response or
+/// the transport's error, with the request's method and URL.
+struct Hop {
+    method: Method,
+    uri: Uri,
+    outcome: Result<Response, Error>,
+}
+
 impl Client {
-    pub(crate) async fn run(&self, request: Request, call: Call) -> Result<Response, Error> {
-        let template = if call.retry.retries() > 0 {
-            try_clone(&request)
-        } else {
-            None
+    /// Hands one request to the transport, with its start event and the
+    /// deadline's share (what is left of it bounds this attempt, body
+    /// included). `Err` when the deadline has passed already.
+    fn send_one(&self, mut request: Request, attempt: u32, call: &Call) -> Result<Sent<'_>, Error> {
+        let method = request.method().clone();
+        let uri: Uri = request.uri().clone();
+        if let Some((at, total)) = call.deadline {
+            let left = at.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(deadline_error(total));
+            }
+            let mut t = call.timeouts;
+            t.total = Some(left);
+            request.extensions_mut().insert(t);
+        }
+        if let Some(events) = &call.events {
+            events.request_start(&RequestStart::new(method.clone(), uri.clone(), attempt));
+        }
+        let started = Instant::now();
+        let send = self.transport().send(request);
+        let send = match call.deadline {
+            // boxed again, the rare case: the common one stays one future
+            Some((at, total)) => Box::pin(async move {
+                tokio::time::timeout_at(at, send)
+                    .await
+                    .unwrap_or_else(|_| Err(deadline_error(total)))
+            }),
+            None => send,
         };
+        Ok(Sent {
+            method,
+            uri,
+            attempt,
+            started,
+            send,
+        })
+    }
+
+    /// One request on the transport, sent and answered.
+    async fn hop(&self, request: Request, attempt: u32, call: &Call) -> Hop {
+        let method = request.method().clone();
+        let uri = request.uri().clone();
+        match self.send_one(request, attempt, call) {
+            Ok(mut sent) => {
+                let result = sent.send.as_mut().await;
+                answered(sent, result, call)
+            }
+            Err(e) => Hop {
+                method,
+                uri,
+                outcome: Err(e),
+            },
+        }
+    }
+
+    /// The general path, from the first answer on: redirects followed and
+    /// retries made as the policies say. `replay` is the copy of the
+    /// request (kept when it may be retried or redirected).
+    async fn resume(
+        &self,
+        call: Call,
+        replay: Option<Box<Replay>>,
+        first: Hop,
+    ) -> Result<Response, Error> {
         let mut attempt = 1u32;
-        let mut request = request;
+        let mut hop = first;
+        // redirects followed in this attempt, and the copy of the hop sent
+        // last when it is not the attempt's first
+        let mut count = 0;
+        let mut hop_copy: Option<Box<Replay>> = None;
         loop {
-            let result = self.follow(request, attempt, &call).await;
+            let result = match hop.outcome {
+                Err(e) => Err(Failure::Transport(e)),
+                Ok(res) => {
+                    let from = hop_copy.as_deref().or(replay.as_deref());
+                    match self.next_hop(&res, &hop.method, &hop.uri, &mut count, &call, from) {
+                        Ok(Some(next)) => {
+                            drain(res.into_body()).await;
+                            hop_copy = Some(Replay::of(&next, true));
+                            hop = self.hop(next, attempt, &call).await;
+                            continue;
+                        }
+                        Ok(None) => Ok((res, hop.method)),
+                        Err(e) => Err(Failure::Policy(e)),
+                    }
+                }
+            };
             let retries_done = attempt - 1;
-            let Some(tpl) = template
-                .as_ref()
-                .filter(|_| retries_done < call.retry.retries())
+            let Some(tpl) = replay
+                .as_deref()
+                .filter(|r| r.replayable() && retries_done < call.retry.retries())
             else {
                 return finish(result, &call);
             };
@@ -108,8 +248,12 @@ impl Client {
                     None,
                 ),
                 Err(Failure::Transport(e)) => (
-                    call.retry
-                        .for_error(e, tpl.method(), tpl.headers(), retries_done),
+                    call.retry.for_error(
+                        e,
+                        tpl.request.method(),
+                        tpl.request.headers(),
+                        retries_done,
+                    ),
                     None,
                     Some(e.kind()),
                 ),
@@ -127,129 +271,275 @@ impl Client {
                 return finish(result, &call);
             }
             attempt += 1;
-            let mut event = Retry::new(tpl.method().clone(), tpl.uri().clone(), attempt, delay);
+            let mut event = Retry::new(
+                tpl.request.method().clone(),
+                tpl.request.uri().clone(),
+                attempt,
+                delay,
+            );
             event.status = status;
             event.error = error;
-            call.events.retry(&event);
+            if let Some(events) = &call.events {
+                events.retry(&event);
+            }
             if let Ok((res, _)) = result {
                 drain(res.into_body()).await;
             }
             tokio::time::sleep(delay).await;
-            request = try_clone(tpl).expect("the template is replayable");
+            let mut request = tpl.request().expect("the template is replayable");
+            self.complete(&mut request, &call);
+            count = 0;
+            hop_copy = None;
+            hop = self.hop(request, attempt, &call).await;
         }
     }
+}
 
-    /// One attempt: the request and the redirects it leads to.
-    async fn follow(
+impl Client {
+    /// The next request when `res` (the answer to `method` `uri`) is a
+    /// redirect to follow, made from `from` (the copy of the request that got
+    /// it); `None` when it is not one. Counts it in `count`.
+    fn next_hop(
         &self,
-        mut request: Request,
-        attempt: u32,
+        res: &Response,
+        method: &Method,
+        uri: &Uri,
+        count: &mut usize,
         call: &Call,
-    ) -> Result<(Response, Method), Failure> {
-        let mut count = 0;
-        loop {
-            let method = request.method().clone();
-            let uri = request.uri().clone();
-            // what a redirect needs, before the transport takes the request
-            let replay = call.max_redirects.map(|_| {
-                (
-                    request.headers().clone(),
-                    request.body().try_clone(),
-                    request.extensions().clone(),
-                )
-            });
-            let response = self
-                .attempt(request, attempt, call)
-                .await
-                .map_err(Failure::Transport)?;
-            let status = response.status();
-            let (Some(max), true) = (call.max_redirects, is_redirect(status)) else {
-                return Ok((response, method));
-            };
-            let Some(location) = response.headers().get(LOCATION) else {
-                return Ok((response, method));
-            };
-            let to = resolve_location(&uri, location).map_err(Failure::Policy)?;
-            count += 1;
-            if count > max {
-                return Err(Failure::Policy(Error::new(
-                    ErrorKind::TooManyRedirects,
-                    format!("more than {max} redirects; the last one from {uri} to {to}"),
-                )));
-            }
-            let (mut headers, body, extensions) = replay.expect("kept when following");
-            let next = next_method(status, &method);
-            let drop_body = next != method || status.as_u16() == 303;
-            let body = match (drop_body, body) {
-                (true, _) => Body::empty(),
-                (false, Some(body)) => body,
-                (false, None) => {
-                    return Err(Failure::Policy(Error::new(
-                        ErrorKind::BodyNotReplayable,
-                        format!(
-                            "{status} redirect from {uri} to {to} needs the request body again, but it was a stream"
-                        ),
-                    )))
-                }
-            };
-            rewrite_headers(&mut headers, &uri, &to, drop_body);
-            let mut next_request = Request::new(body);
-            *next_request.method_mut() = next.clone();
-            *next_request.uri_mut() = to.clone();
-            *next_request.headers_mut() = headers;
-            *next_request.extensions_mut() = extensions;
-            call.events
-                .redirect(&Redirect::new(uri, to, status, next, count));
-            drain(response.into_body()).await;
-            request = next_request;
-        }
-    }
-
-    /// One request on the transport, with its events and the deadline.
-    async fn attempt(
-        &self,
-        mut request: Request,
-        attempt: u32,
-        call: &Call,
-    ) -> Result<Response, Error> {
-        let method = request.method().clone();
-        let uri: Uri = request.uri().clone();
-        if let Some((at, total)) = call.deadline {
-            let left = at.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(deadline_error(total));
-            }
-            // the transport bounds this attempt, body included, by what is left
-            let mut t = call.timeouts;
-            t.total = Some(left);
-            request.extensions_mut().insert(t);
-        }
-        call.events
-            .request_start(&RequestStart::new(method.clone(), uri.clone(), attempt));
-        let started = Instant::now();
-        let send = self.transport().send(request);
-        let result = match call.deadline {
-            Some((at, total)) => tokio::time::timeout_at(at, send)
-                .await
-                .unwrap_or_else(|_| Err(deadline_error(total))),
-            None => send.await,
+        from: Option<&Replay>,
+    ) -> Result<Option<Request>, Error> {
+        let status = res.status();
+        let (Some(max), true) = (call.max_redirects, is_redirect(status)) else {
+            return Ok(None);
         };
-        let elapsed = started.elapsed();
-        match result {
-            Ok(res) => {
-                let end = RequestEnd::new(method, uri, res.status(), attempt, elapsed);
-                call.events.request_end(&end);
-                Ok(res)
+        let Some(location) = res.headers().get(LOCATION) else {
+            return Ok(None);
+        };
+        let to = resolve_location(uri, location)?;
+        *count += 1;
+        if *count > max {
+            return Err(Error::new(
+                ErrorKind::TooManyRedirects,
+                format!("more than {max} redirects; the last one from {uri} to {to}"),
+            ));
+        }
+        let from = from.expect("a copy is kept when redirects are followed");
+        let completed = from.completed;
+        let from = &from.request;
+        let next = next_method(status, method);
+        let drop_body = next != *method || status.as_u16() == 303;
+        let body = match (drop_body, from.body().as_ref().and_then(Body::try_clone)) {
+            (true, _) => Body::empty(),
+            (false, Some(body)) => body,
+            (false, None) => {
+                return Err(Error::new(
+                    ErrorKind::BodyNotReplayable,
+                    format!(
+                        "{status} redirect from {uri} to {to} needs the request body again, but it was a stream"
+                    ),
+                ))
             }
-            Err(e) => {
-                let error = RequestError::new(method, uri.clone(), e.kind(), attempt, elapsed);
-                call.events.request_error(&error);
-                // the URL the call failed on, for `Error::url`
-                Err(match e.url() {
-                    Some(_) => e,
-                    None => e.with_url(uri),
-                })
+        };
+        let mut next_request = Request::new(body);
+        *next_request.method_mut() = next.clone();
+        *next_request.uri_mut() = to.clone();
+        *next_request.headers_mut() = from.headers().clone();
+        *next_request.extensions_mut() = from.extensions().clone();
+        // the defaults first, so that the rewrite for the new origin applies
+        // to them too (a default `Authorization` is not sent to another host)
+        if !completed {
+            self.complete(&mut next_request, call);
+        }
+        rewrite_headers(next_request.headers_mut(), uri, &to, drop_body);
+        if let Some(events) = &call.events {
+            events.redirect(&Redirect::new(uri.clone(), to, status, next, *count));
+        }
+        Ok(Some(next_request))
+    }
+}
+
+/// The end of one request on the transport: its end or error event, and
+/// the URL on the error (for `Error::url`).
+fn answered(sent: Sent<'_>, result: Result<Response, Error>, call: &Call) -> Hop {
+    let elapsed = sent.started.elapsed();
+    let outcome = match result {
+        Ok(res) => {
+            if let Some(events) = &call.events {
+                events.request_end(&RequestEnd::new(
+                    sent.method.clone(),
+                    sent.uri.clone(),
+                    res.status(),
+                    sent.attempt,
+                    elapsed,
+                ));
             }
+            Ok(res)
+        }
+        Err(e) => {
+            if let Some(events) = &call.events {
+                events.request_error(&RequestError::new(
+                    sent.method.clone(),
+                    sent.uri.clone(),
+                    e.kind(),
+                    sent.attempt,
+                    elapsed,
+                ));
+            }
+            Err(match e.url() {
+                Some(_) => e,
+                None => e.with_url(sent.uri.clone()),
+            })
+        }
+    };
+    Hop {
+        method: sent.method,
+        uri: sent.uri,
+        outcome,
+    }
+}
+
+/// A call to [`Client::execute`]: its common case, a request answered at
+/// once with no redirect to follow and no retry to make, is one request on
+/// the transport, with no state beyond it; anything else continues on the
+/// general path ([`Client::resume`], boxed).
+pub(crate) struct Execution<'a> {
+    client: &'a Client,
+    span: tracing::Span,
+    state: State<'a>,
+}
+
+enum State<'a> {
+    /// Not polled yet.
+    Start(Request),
+    /// The first request is with the transport.
+    First {
+        call: Box<Call>,
+        replay: Option<Box<Replay>>,
+        sent: Sent<'a>,
+    },
+    General(SendFuture<'a>),
+    Done,
+}
+
+impl<'a> Execution<'a> {
+    pub(crate) fn new(client: &'a Client, request: Request) -> Self {
+        Execution {
+            client,
+            span: tracing::Span::none(),
+            state: State::Start(request),
+        }
+    }
+
+    /// Starts the call: outside a tokio runtime, on httpswap's own;
+    /// else the request prepared (`Client::prepare`) and handed to the
+    /// transport, within the call's `request` span.
+    fn start(&mut self, request: Request) -> State<'a> {
+        let client = self.client;
+        if tokio::runtime::Handle::try_current().is_err() {
+            let this = client.clone();
+            return State::General(Box::pin(httpswap_adapter::outside_tokio(async move {
+                this.execute(request).await
+            })));
+        }
+        let mut request = request;
+        let call = match client.prepare(&mut request) {
+            Ok(call) => call,
+            Err(e) => return State::General(Box::pin(std::future::ready(Err(e)))),
+        };
+        self.span = tracing::debug_span!(
+            target: "httpswap",
+            "request",
+            method = %request.method(),
+            url = %request.uri(),
+        );
+        let _in = self.span.enter();
+        // asked here, in the call's span, as its events would be
+        let mut call = call;
+        if !call.hooks && !tracing::enabled!(target: "httpswap", tracing::Level::DEBUG) {
+            call.events = None;
+        }
+        // the copy is made before the defaults are added: a plain GET's
+        // has no header to copy (they are added again to what is sent
+        // from it)
+        let replay = (call.retry.retries() > 0 || call.max_redirects.is_some())
+            .then(|| Replay::of(&request, false));
+        client.complete(&mut request, &call);
+        match client.send_one(request, 1, &call) {
+            Ok(sent) => State::First {
+                call: Box::new(call),
+                replay,
+                sent,
+            },
+            Err(e) => State::General(Box::pin(std::future::ready(finish(
+                Err(Failure::Transport(e)),
+                &call,
+            )))),
+        }
+    }
+}
+
+impl Future for Execution<'_> {
+    type Output = Result<Response, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        loop {
+            match &mut this.state {
+                State::Start(_) => {
+                    let State::Start(request) = std::mem::replace(&mut this.state, State::Done)
+                    else {
+                        unreachable!("matched above")
+                    };
+                    this.state = this.start(request);
+                }
+                State::First { sent, .. } => {
+                    let _in = this.span.enter();
+                    let result = std::task::ready!(sent.send.as_mut().poll(cx));
+                    let State::First { call, replay, sent } =
+                        std::mem::replace(&mut this.state, State::Done)
+                    else {
+                        unreachable!("matched above")
+                    };
+                    let hop = answered(sent, result, &call);
+                    if !may_go_on(&hop, &call, replay.as_deref()) {
+                        return Poll::Ready(finish(
+                            hop.outcome
+                                .map(|res| (res, hop.method))
+                                .map_err(Failure::Transport),
+                            &call,
+                        ));
+                    }
+                    let client = this.client;
+                    this.state =
+                        State::General(Box::pin(
+                            async move { client.resume(*call, replay, hop).await },
+                        ));
+                }
+                State::General(rest) => {
+                    let _in = this.span.enter();
+                    let out = std::task::ready!(rest.as_mut().poll(cx));
+                    this.state = State::Done;
+                    return Poll::Ready(out);
+                }
+                State::Done => panic!("`Execution` polled after it completed"),
+            }
+        }
+    }
+}
+
+/// Whether the first answer may lead to more than itself: a redirect to
+/// follow, or a retry (an error, or a status that asks for one, with a
+/// replayable copy and retries allowed). Only then does the call take the
+/// general path, which decides.
+fn may_go_on(hop: &Hop, call: &Call, replay: Option<&Replay>) -> bool {
+    let retries = call.retry.retries() > 0 && replay.is_some_and(Replay::replayable);
+    match &hop.outcome {
+        Err(_) => retries,
+        Ok(res) => {
+            (call.max_redirects.is_some()
+                && is_redirect(res.status())
+                && res.headers().contains_key(LOCATION))
+                || (retries && call.retry.wants_retry_after(res.status(), res.headers()))
         }
     }
 }

@@ -5,7 +5,9 @@
 //! and retry events reach both the user's [`Events`] and `tracing`
 //! (target `httpswap`, level DEBUG; `connection reused`, the most frequent,
 //! at TRACE). Failures are DEBUG too: a failure that is retried is not a
-//! problem yet, and the caller gets the final error anyway.
+//! problem yet, and the caller gets the final error anyway. When nobody
+//! listens (no user hooks, `tracing` off for target `httpswap` at DEBUG in
+//! the call's span), no event is made at all, here or in the transport.
 
 use std::sync::Arc;
 

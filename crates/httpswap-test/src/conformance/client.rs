@@ -190,6 +190,32 @@ pub async fn client_redirect_cross_origin_drops_credentials(b: Backend) {
     assert!(landed.headers.get("authorization").is_none());
     assert!(landed.headers.get("cookie").is_none());
     assert_eq!(landed.headers["x-trace"], "t1");
+
+    // a client's default `Authorization` too, over two hops on the other
+    // origin: dropped on the way there, and not added back on the way on
+    let other = routes(|r, _| match r.target.as_str() {
+        "/landed" => Reply::to(302, "/again"),
+        _ => Reply::ok("again"),
+    })
+    .await;
+    let target = other.url("/landed");
+    let server = routes(move |r, _| match r.target.as_str() {
+        "/start" => Reply::to(302, target.clone()),
+        _ => Reply::new(404),
+    })
+    .await;
+    let c = client_with(&b, |c| c.default_header("authorization", "Bearer default"));
+    let res = c.get(&server.url("/start")).send().await.expect("response");
+    assert_eq!(res.text().await.expect("body"), "again");
+    assert_eq!(
+        server.requests()[0].headers["authorization"],
+        "Bearer default"
+    );
+    let hops = other.requests();
+    assert_eq!(hops.len(), 2, "{hops:?}");
+    for r in hops {
+        assert!(r.headers.get("authorization").is_none(), "{r:?}");
+    }
 }
 
 /// Credentials in the URL are sent as `Authorization: Basic`, never in the

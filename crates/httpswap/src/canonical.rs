@@ -1,0 +1,268 @@
+//! URLs the WHATWG parser would leave exactly as written: the usual
+//! `http://127.0.0.1:8080/v1/chat?x=1` needs no parse and rewrite by the
+//! `url` crate (IDNA, host and path normalisation: a third of the client
+//! layer's work on a plain GET), only `http::Uri`'s parse, which the
+//! request needs anyway. Anything else takes the `url` crate's path.
+//!
+//! The rule: a URL is taken as is only when `url::Url::parse` would give
+//! it back unchanged (`canonical_urls_are_what_the_url_crate_gives`, and
+//! `random_urls_taken_as_is_are_canonical`, hold it), so both paths make
+//! the same request.
+
+use http::Uri;
+
+/// `url` as a `Uri`, when it is an absolute `http`/`https` URL in the
+/// form the WHATWG parser gives back unchanged, with no user info and no
+/// fragment; `None` otherwise (not an error: the caller parses it fully).
+/// One pass over the bytes, no allocation but the `Uri`'s.
+pub(crate) fn as_is(url: &str) -> Option<Uri> {
+    let bytes = url.as_bytes();
+    let (https, rest) = if let Some(rest) = bytes.strip_prefix(b"http://") {
+        (false, rest)
+    } else {
+        (true, bytes.strip_prefix(b"https://")?)
+    };
+    // the authority ends at the path, which must be there: the parser
+    // adds `/` to `http://host`
+    let slash = rest.iter().position(|&b| b == b'/')?;
+    let (authority, path_and_query) = rest.split_at(slash);
+    if !authority_as_is(authority, https) || !path_and_query_as_is(path_and_query) {
+        return None;
+    }
+    Uri::try_from(url).ok()
+}
+
+/// `host[:port]`: a lowercase ASCII domain (no IDNA label) or a dotted
+/// decimal IPv4 address, and a port that is not the scheme's default.
+fn authority_as_is(authority: &[u8], https: bool) -> bool {
+    let (host, port) = match authority.iter().position(|&b| b == b':') {
+        Some(i) => (&authority[..i], Some(&authority[i + 1..])),
+        None => (authority, None),
+    };
+    let port_ok = match port {
+        None => true,
+        Some(p) => {
+            let mut n: u32 = 0;
+            !p.is_empty()
+                && p.len() <= 5
+                && p[0] != b'0'
+                && p.iter().all(|&b| {
+                    n = n * 10 + u32::from(b.wrapping_sub(b'0'));
+                    b.is_ascii_digit()
+                })
+                && n <= 65_535
+                && n != if https { 443 } else { 80 }
+        }
+    };
+    port_ok && host_as_is(host)
+}
+
+fn host_as_is(host: &[u8]) -> bool {
+    if host.is_empty() {
+        return false;
+    }
+    let labels_ok = host.split(|&b| b == b'.').all(|label| {
+        !label.is_empty()
+            && !label.starts_with(b"xn--")
+            && label
+                .iter()
+                .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    });
+    if !labels_ok {
+        return false;
+    }
+    // a host whose last label starts with a digit is read as an IPv4
+    // address (`127.1`, `0x7f.1`): only the canonical dotted form is kept
+    let last = host.rsplit(|&b| b == b'.').next().unwrap_or_default();
+    if !last.first().is_some_and(u8::is_ascii_digit) {
+        return true;
+    }
+    let mut parts = 0;
+    host.split(|&b| b == b'.').all(|p| {
+        parts += 1;
+        let mut n: u32 = 0;
+        p.len() <= 3
+            && (p.len() == 1 || p[0] != b'0')
+            && p.iter().all(|&b| {
+                n = n * 10 + u32::from(b.wrapping_sub(b'0'));
+                b.is_ascii_digit()
+            })
+            && n <= 255
+    }) && parts == 4
+}
+
+/// A path (and query) of characters the parser neither encodes nor
+/// rewrites: no dot segments (plain or percent-encoded), no backslash,
+/// `%` only before two hex digits, and in the query no `'` (which the
+/// parser encodes there).
+fn path_and_query_as_is(pq: &[u8]) -> bool {
+    let mut in_query = false;
+    // the bytes of the current path segment so far, when they are all dots
+    let mut dots: Option<usize> = Some(0);
+    for (i, &b) in pq.iter().enumerate() {
+        if !in_query {
+            dots = match b {
+                // a segment of `.` or `..` ends here
+                b'/' | b'?' if matches!(dots, Some(1 | 2)) => return false,
+                b'/' => Some(0),
+                b'.' => dots.map(|n| n + 1),
+                _ => None,
+            };
+        }
+        let ok = match b {
+            b'a'..=b'z'
+            | b'A'..=b'Z'
+            | b'0'..=b'9'
+            | b'-'
+            | b'_'
+            | b'~'
+            | b'!'
+            | b'$'
+            | b'&'
+            | b'('
+            | b')'
+            | b'*'
+            | b'+'
+            | b','
+            | b';'
+            | b'='
+            | b':'
+            | b'@' => true,
+            b'.' | b'/' => true,
+            b'\'' => !in_query,
+            b'?' => {
+                in_query = true;
+                true
+            }
+            b'%' => {
+                let hex = |j: usize| pq.get(j).is_some_and(u8::is_ascii_hexdigit);
+                // `%2e` is a dot to the parser, in a path segment
+                hex(i + 1)
+                    && hex(i + 2)
+                    && (in_query || !(pq[i + 1] == b'2' && pq[i + 2].eq_ignore_ascii_case(&b'e')))
+            }
+            _ => false,
+        };
+        if !ok {
+            return false;
+        }
+    }
+    // a last segment of `.` or `..`
+    in_query || !matches!(dots, Some(1 | 2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::as_is;
+
+    /// What the `url` crate gives back for `s`, if it parses.
+    fn whatwg(s: &str) -> Option<String> {
+        url::Url::parse(s).ok().map(|u| u.to_string())
+    }
+
+    #[test]
+    fn canonical_urls_are_what_the_url_crate_gives() {
+        let taken = [
+            "http://127.0.0.1:8080/",
+            "http://127.0.0.1:8080/v1/chat/completions?stream=true&x=1",
+            "https://api.example.com/v1/a-b_c~d/e.f?q=a%20b&r=%C3%A9",
+            "http://localhost:1/x/y/z/",
+            "https://s3.eu-west-1.amazonaws.com/bucket/key+with(parens)*;=:@",
+            "http://0.0.0.0:9/",
+            "http://255.255.255.255:65535/?",
+            "http://a.b.c/it's",
+        ];
+        for s in taken {
+            assert!(as_is(s).is_some(), "{s} should be taken as is");
+            assert_eq!(whatwg(s).as_deref(), Some(s), "{s}");
+            assert_eq!(as_is(s).unwrap().to_string(), s);
+        }
+        // each of these the WHATWG parser changes (or refuses), or http's
+        // `Uri` cannot hold as written: the full parse decides
+        let parsed = [
+            "http://127.0.0.1:8080",
+            "http://Example.com/",
+            "http://example.com:80/",
+            "https://example.com:443/",
+            "http://example.com:080/",
+            "http://127.1/",
+            "http://0x7f.0.0.1/",
+            "http://127.0.0.01/",
+            "http://256.0.0.1/",
+            "http://1.2.3.4.5/",
+            "http://xn--nxasmq6b.com/",
+            "http://example.com./",
+            "http://a..b/",
+            "http://[::1]:8080/",
+            "http://user:pw@example.com/",
+            "http://example.com/a/../b",
+            "http://example.com/a/./b",
+            "http://example.com/a/%2e%2E/b",
+            "http://example.com/a b",
+            "http://example.com/a\\b",
+            "http://example.com/a#frag",
+            "http://example.com/?q='x'",
+            "http://example.com/%zz",
+            "http://example.com/%4",
+            "http://example.com/é",
+            "HTTP://example.com/",
+            "ftp://example.com/",
+            "http://example.com/{x}",
+            "http:/example.com/",
+            "http:///x",
+            "http://:80/",
+        ];
+        for s in parsed {
+            assert!(as_is(s).is_none(), "{s} must take the full parse");
+        }
+    }
+
+    /// A bounded random walk over URLs built from the characters that
+    /// matter: whatever is taken as is, the `url` crate gives back
+    /// unchanged.
+    #[test]
+    fn random_urls_taken_as_is_are_canonical() {
+        let hosts = [
+            "a",
+            "example.com",
+            "EXAMPLE.com",
+            "127.0.0.1",
+            "127.1",
+            "10.0.0.01",
+            "x-y.z",
+            "xn--abc.d",
+            "1a",
+            "a.1",
+            "a.b1",
+            "300.1.1.1",
+            "0.0.0.0",
+        ];
+        let ports = [
+            "", ":1", ":80", ":443", ":08", ":65535", ":65536", ":", ":8080",
+        ];
+        let pieces = [
+            "/", "a", ".", "..", "%2e", "%2E", "/.", "%41", "%", "%g1", "?", "=", "&", "'", "\\",
+            " ", "#", "@", ":", ";", "~", "+", "é", "|", "^", "`", "{", "\"", "<",
+        ];
+        let mut rng = fastrand::Rng::with_seed(19);
+        let mut taken = 0;
+        for _ in 0..50_000 {
+            let scheme = if rng.bool() { "http://" } else { "https://" };
+            let mut s = format!(
+                "{scheme}{}{}/",
+                hosts[rng.usize(..hosts.len())],
+                ports[rng.usize(..ports.len())]
+            );
+            for _ in 0..rng.usize(0..8) {
+                s.push_str(pieces[rng.usize(..pieces.len())]);
+            }
+            if let Some(uri) = as_is(&s) {
+                taken += 1;
+                assert_eq!(whatwg(&s).as_deref(), Some(s.as_str()), "{s}");
+                assert_eq!(uri.to_string(), s, "{s}");
+            }
+        }
+        // the walk must exercise the fast path, not only refuse
+        assert!(taken > 1000, "only {taken} taken as is");
+    }
+}
