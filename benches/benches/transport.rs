@@ -1,5 +1,7 @@
-//! Each backend through the trait vs its library used directly, against
-//! the same local server in the same run: the hyper backend vs hyper-util's
+//! Each backend through the trait vs its library used directly, and the
+//! `httpswap::Client` over each backend vs its transport alone
+//! (`{backend}_client_sustained_c100`), against the same local server in
+//! the same run: the hyper backend vs hyper-util's
 //! legacy client, the reqwest backend vs the very `reqwest::Client` it
 //! wraps, the isahc backend vs an `isahc::HttpClient` with the same curl
 //! settings. The clients are `httpswap bench`'s (same settings: no proxies,
@@ -21,7 +23,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use httpswap_benches::{all_subjects, burst, client_runtime, sustained, LocalServer, Subject};
+use httpswap_benches::{
+    all_subjects, burst, client_runtime, sustained, Layer, LocalServer, Subject,
+};
 
 const SUSTAINED_REQUESTS: usize = 2000;
 const CONCURRENCY: usize = 100;
@@ -117,13 +121,20 @@ fn bench(c: &mut Criterion) {
             burst(s, url, BURST).await;
         }
     });
+    let find = |backend: &str, layer: Layer| {
+        subjects
+            .iter()
+            .find(|s| s.backend == backend && s.layer == layer)
+    };
     for backend in ["hyper", "reqwest", "isahc"] {
-        // the adapter first, then the library used directly
-        let mut pair = subjects.iter().filter(|s| s.backend == backend);
-        let (Some(adapter), Some(direct)) = (pair.next(), pair.next()) else {
+        // the transport first, then the library used directly
+        let (Some(transport), Some(direct)) = (
+            find(backend, Layer::Transport),
+            find(backend, Layer::Direct),
+        ) else {
             continue;
         };
-        let pair = [adapter, direct];
+        let pair = [transport, direct];
         group(
             c,
             &rt,
@@ -140,6 +151,17 @@ fn bench(c: &mut Criterion) {
             pair,
             |s| async move { burst(&s, url, BURST).await },
         );
+        // what users call, against the transport under it
+        if let Some(client) = find(backend, Layer::Client) {
+            group(
+                c,
+                &rt,
+                &format!("{backend}_client_sustained_c100"),
+                SUSTAINED_REQUESTS,
+                [client, transport],
+                |s| async move { sustained(&s, url, SUSTAINED_REQUESTS, CONCURRENCY).await },
+            );
+        }
     }
 }
 

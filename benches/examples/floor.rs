@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body::Body as _;
 use http_body_util::Empty;
-use httpswap_benches::{client_runtime, subjects, LocalServer, Subject};
+use httpswap_benches::{client_runtime, subjects, Layers, LocalServer, Subject};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 
@@ -124,7 +124,7 @@ fn main() {
     let server = LocalServer::start(256);
     let url = server.url();
     let (rounds, requests) = (env("FLOOR_ROUNDS", 20), env("FLOOR_REQUESTS", 20_000));
-    let mut clients: Vec<(String, Client)> = subjects(Some(&["hyper".to_owned()]), true)
+    let mut clients: Vec<(String, Client)> = subjects(Some(&["hyper".to_owned()]), Layers::ALL)
         .expect("subjects")
         .into_iter()
         .map(|s| (s.name.clone(), Client::Subject(s)))

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 pub use httpswap_cli::server::LocalServer;
-pub use httpswap_cli::subject::{subjects, Subject};
+pub use httpswap_cli::subject::{subjects, Layer, Layers, Subject};
 
 /// The runtime clients are measured on: two workers, as many as the
 /// machine has cores.
@@ -25,13 +25,14 @@ pub fn client_runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
-/// Every enabled backend through the trait and its library used directly.
+/// Every enabled backend: its `Client`, its transport through the trait,
+/// and its library used directly.
 ///
 /// # Panics
 ///
 /// If a backend cannot be built.
 pub fn all_subjects() -> Vec<Subject> {
-    subjects(None, true).expect("subjects")
+    subjects(None, Layers::ALL).expect("subjects")
 }
 
 async fn get(subject: &Subject, url: &str) {

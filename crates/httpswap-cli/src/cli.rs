@@ -14,8 +14,9 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Compare the enabled backends side by side: each through the trait
-    /// and its library used directly, interleaved, in one run.
+    /// Compare the enabled backends side by side: for each, the `Client`
+    /// users call, the transport through the trait and its library used
+    /// directly, interleaved, in one run.
     Bench(BenchArgs),
 }
 
@@ -33,6 +34,17 @@ pub enum ScenarioName {
     Upload,
 }
 
+/// Which httpswap layers `httpswap bench` runs for each backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LayerArg {
+    /// `httpswap::Client` over each backend (what users call).
+    Client,
+    /// Each backend's transport through the trait.
+    Transport,
+    /// Both, side by side.
+    Both,
+}
+
 /// Arguments of `httpswap bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -47,6 +59,11 @@ pub struct BenchArgs {
     /// Skip the direct-use reference of each library.
     #[arg(long)]
     pub no_direct: bool,
+
+    /// The httpswap layer to measure for each backend: the `Client` users
+    /// call, the transport through the trait, or both.
+    #[arg(long, value_enum, default_value_t = LayerArg::Both)]
+    pub layer: LayerArg,
 
     /// Scenarios to run (default: all with the embedded server; sustained
     /// and burst with a URL).

@@ -1,5 +1,6 @@
-//! `httpswap bench`: every enabled backend through the trait, and the
-//! library it adapts used directly, side by side in one run.
+//! `httpswap bench`: for every enabled backend, the `httpswap::Client`
+//! users call, the transport through the trait, and the library it adapts
+//! used directly, side by side in one run.
 //!
 //! ```text
 //! cargo run --release -p httpswap-cli -- bench                 # embedded server, all scenarios
@@ -13,8 +14,8 @@
 //! (`--repetitions`), and reported as medians: requests/s, MiB/s, latency
 //! percentiles (hdrhistogram), errors by kind, connections the embedded
 //! server accepted, the process's peak RSS during the run, and throughput
-//! and p99 as ratios to the same library used directly and to the fastest
-//! client. The server and the clients live in one process, on separate
+//! and p99 as ratios to the same library used directly, to the same
+//! backend's transport (for the `Client` rows) and to the fastest client. The server and the clients live in one process, on separate
 //! runtimes; the peak RSS is the process's, reset before every run.
 #![forbid(unsafe_code)]
 
@@ -24,7 +25,7 @@ pub mod run;
 pub mod server;
 pub mod subject;
 
-use cli::{BenchArgs, ScenarioName};
+use cli::{BenchArgs, LayerArg, ScenarioName};
 use report::{Machine, Report};
 use run::{Scenario, TRANSFER_CONCURRENCY};
 
@@ -105,7 +106,12 @@ pub fn bench(args: &BenchArgs) -> Result<Report, String> {
             }
         }
     }
-    let subjects = subject::subjects(args.backends.as_deref(), !args.no_direct)?;
+    let layers = subject::Layers {
+        client: args.layer != LayerArg::Transport,
+        transport: args.layer != LayerArg::Client,
+        direct: !args.no_direct,
+    };
+    let subjects = subject::subjects(args.backends.as_deref(), layers)?;
     if subjects.is_empty() {
         return Err("no backend to benchmark: build with the `hyper` or `reqwest` feature".into());
     }

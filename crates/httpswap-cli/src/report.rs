@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::run::{Sample, Scenario};
-use crate::subject::Subject;
+use crate::subject::{Layer, Subject};
 
 /// The whole report (the `--json` document).
 #[derive(Debug, Serialize)]
@@ -57,6 +57,8 @@ pub struct SubjectResult {
     pub subject: String,
     /// Its backend.
     pub backend: String,
+    /// What it drives: `client`, `transport` or `direct`.
+    pub layer: crate::subject::Layer,
     /// Whether it is the library used directly.
     pub direct: bool,
     /// Successful requests per second.
@@ -77,6 +79,9 @@ pub struct SubjectResult {
     /// (`None` without a direct run, or with no successful request). The
     /// throughput ratio is the median of the rounds' own ratios.
     pub ratio_to_direct: Option<Ratios>,
+    /// For a `Client` row: throughput and p99 as ratios to the same
+    /// backend's transport alone (paired by round, as `ratio_to_direct`).
+    pub ratio_to_transport: Option<Ratios>,
     /// Throughput and p99 as ratios to the fastest client of the scenario.
     pub ratio_to_fastest: Option<Ratios>,
 }
@@ -167,7 +172,8 @@ pub fn summarise(
             SubjectResult {
                 subject: subject.name.clone(),
                 backend: subject.backend.to_owned(),
-                direct: subject.direct,
+                layer: subject.layer,
+                direct: subject.layer == Layer::Direct,
                 requests_per_sec: rps,
                 mib_per_sec: mibps,
                 latency_us: Latency {
@@ -186,6 +192,7 @@ pub fn summarise(
                 connections_opened: opt_median(|s| s.connections),
                 peak_rss_kib: opt_median(|s| s.peak_rss_kib),
                 ratio_to_direct: None,
+                ratio_to_transport: None,
                 ratio_to_fastest: None,
             }
         })
@@ -203,32 +210,48 @@ pub fn summarise(
         .enumerate()
         .max_by(|a, b| a.1.requests_per_sec.total_cmp(&b.1.requests_per_sec))
         .map(|(i, _)| i);
-    let directs: BTreeMap<String, usize> = results
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.direct)
-        .map(|(i, r)| (r.backend.clone(), i))
+    let by_layer = |layer: Layer| -> BTreeMap<String, usize> {
+        results
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.layer == layer)
+            .map(|(i, r)| (r.backend.clone(), i))
+            .collect()
+    };
+    let (directs, transports) = (by_layer(Layer::Direct), by_layer(Layer::Transport));
+    // Throughput is paired: the median of the rounds' own ratios (both ran
+    // in the same round, moments apart), which a slow spell of the machine
+    // moves far less than the ratio of the medians.
+    let paired = |i: usize, reference: usize| {
+        let mut r = ratio(&results[i], &results[reference])?;
+        let rounds: Vec<f64> = rates[i]
+            .iter()
+            .zip(&rates[reference])
+            .filter(|(a, b)| **a > 0.0 && **b > 0.0)
+            .map(|(a, b)| a / b)
+            .collect();
+        if !rounds.is_empty() {
+            r.throughput = median_f64(rounds);
+        }
+        Some(r)
+    };
+    let all: Vec<_> = (0..results.len())
+        .map(|i| {
+            let backend = &results[i].backend;
+            let to_transport = (results[i].layer == Layer::Client)
+                .then(|| transports.get(backend).and_then(|&t| paired(i, t)))
+                .flatten();
+            (
+                directs.get(backend).and_then(|&d| paired(i, d)),
+                to_transport,
+                fastest.and_then(|f| ratio(&results[i], &results[f])),
+            )
+        })
         .collect();
-    for i in 0..results.len() {
-        // to the library used directly, throughput is paired: the median of
-        // the rounds' own ratios (both ran in the same round, moments
-        // apart), which a slow spell of the machine moves far less
-        let to_direct = directs.get(&results[i].backend).and_then(|&d| {
-            let mut r = ratio(&results[i], &results[d])?;
-            let paired: Vec<f64> = rates[i]
-                .iter()
-                .zip(&rates[d])
-                .filter(|(a, b)| **a > 0.0 && **b > 0.0)
-                .map(|(a, b)| a / b)
-                .collect();
-            if !paired.is_empty() {
-                r.throughput = median_f64(paired);
-            }
-            Some(r)
-        });
-        let to_fastest = fastest.and_then(|f| ratio(&results[i], &results[f]));
-        results[i].ratio_to_direct = to_direct;
-        results[i].ratio_to_fastest = to_fastest;
+    for (r, (to_direct, to_transport, to_fastest)) in results.iter_mut().zip(all) {
+        r.ratio_to_direct = to_direct;
+        r.ratio_to_transport = to_transport;
+        r.ratio_to_fastest = to_fastest;
     }
     ScenarioReport {
         scenario: scenario.clone(),
@@ -265,7 +288,7 @@ pub fn table(report: &Report) -> String {
         );
         let _ = writeln!(
             out,
-            "{:<22} {:>10} {:>9} {:>8} {:>8} {:>8} {:>9} {:>7} {:>6} {:>10} {:>8} {:>8}",
+            "{:<22} {:>10} {:>9} {:>8} {:>8} {:>8} {:>9} {:>7} {:>6} {:>10} {:>8} {:>10} {:>8}",
             "client",
             "req/s",
             "MiB/s",
@@ -277,12 +300,13 @@ pub fn table(report: &Report) -> String {
             "conns",
             "peak RSS",
             "×direct",
+            "×transport",
             "×fastest"
         );
         for r in &s.results {
             let _ = writeln!(
                 out,
-                "{:<22} {:>10.0} {:>9.1} {:>8} {:>8} {:>8} {:>9} {:>7} {:>6} {:>10} {:>8} {:>8}",
+                "{:<22} {:>10.0} {:>9.1} {:>8} {:>8} {:>8} {:>9} {:>7} {:>6} {:>10} {:>8} {:>10} {:>8}",
                 r.subject,
                 r.requests_per_sec,
                 r.mib_per_sec,
@@ -295,6 +319,7 @@ pub fn table(report: &Report) -> String {
                 r.peak_rss_kib
                     .map_or_else(|| "-".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0)),
                 fmt_ratio(r.ratio_to_direct),
+                fmt_ratio(r.ratio_to_transport),
                 fmt_ratio(r.ratio_to_fastest),
             );
             for (kind, n) in &r.error_kinds {
@@ -409,12 +434,17 @@ mod tests {
     /// medians' ratio, not the median of the rounds' ratios.
     #[test]
     fn ratio_to_direct_is_paired_by_round() {
-        let adapter = crate::subject::subjects(Some(&["hyper".to_owned()]), false)
+        let only_transport = crate::subject::Layers {
+            client: false,
+            transport: true,
+            direct: false,
+        };
+        let adapter = crate::subject::subjects(Some(&["hyper".to_owned()]), only_transport)
             .expect("subjects")
             .remove(0);
         let mut direct = adapter.clone();
         direct.name = "direct".into();
-        direct.direct = true;
+        direct.layer = Layer::Direct;
         // milliseconds for 1000 requests, per round
         let library = [110, 110, 220, 220, 110];
         let ours = [100, 200, 200, 200, 100];

@@ -1,5 +1,6 @@
-//! The clients under test: each enabled backend through the trait, and
-//! the library it adapts used directly, driven the same way. Every call
+//! The clients under test: for each enabled backend, the `httpswap::Client`
+//! users call, the transport through the trait, and the library it adapts
+//! used directly, driven the same way. Every call
 //! reads the response body to its end, so the work compared is the same.
 
 use bytes::Bytes;
@@ -9,21 +10,56 @@ use httpswap_core::{Body, SharedTransport, TransportConfig};
 /// taxonomy for transports, the library's own class for direct use).
 pub type Failure = String;
 
+/// What a subject drives: the [`httpswap::Client`] users call, the
+/// transport through the trait, or the library the backend adapts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layer {
+    /// `httpswap::Client` (defaults: redirects followed, decompression,
+    /// retries, events and tracing) over the backend's transport.
+    Client,
+    /// The backend's transport through `HttpTransport::send`.
+    Transport,
+    /// The library used directly (the reference).
+    Direct,
+}
+
+/// Which layers [`subjects`] makes for each backend.
+#[derive(Debug, Clone, Copy)]
+pub struct Layers {
+    /// A [`Layer::Client`] subject.
+    pub client: bool,
+    /// A [`Layer::Transport`] subject.
+    pub transport: bool,
+    /// A [`Layer::Direct`] subject.
+    pub direct: bool,
+}
+
+impl Layers {
+    /// Every layer.
+    pub const ALL: Layers = Layers {
+        client: true,
+        transport: true,
+        direct: true,
+    };
+}
+
 /// One client under test.
 #[derive(Clone)]
 pub struct Subject {
-    /// `httpswap-hyper`, `hyper-util (direct)`, ...
+    /// `httpswap-hyper`, `Client over hyper`, `hyper-util (direct)`, ...
     pub name: String,
     /// The backend this subject belongs to (`hyper`, `reqwest`, `isahc`).
     pub backend: &'static str,
-    /// Whether this is the library used directly (the reference).
-    pub direct: bool,
+    /// What it drives.
+    pub layer: Layer,
     client: Client,
 }
 
 #[derive(Clone)]
 enum Client {
     Transport(SharedTransport),
+    Httpswap(httpswap::Client),
     #[cfg(feature = "hyper")]
     HyperLegacy(
         Box<
@@ -49,115 +85,120 @@ pub fn bench_config() -> TransportConfig {
 }
 
 /// The subjects of the enabled backends, restricted to `only` when given:
-/// for each backend, the transport through the trait, then (unless
-/// `with_direct` is false) its library used directly.
+/// for each backend, the layers asked for, in the order `Client`, the
+/// transport, the library used directly. The `Client` is built with its
+/// defaults over the very transport of the transport subject (one pool).
 ///
 /// # Errors
 ///
 /// A backend that cannot be built, as text.
-pub fn subjects(only: Option<&[String]>, with_direct: bool) -> Result<Vec<Subject>, String> {
+pub fn subjects(only: Option<&[String]>, layers: Layers) -> Result<Vec<Subject>, String> {
     let mut out = Vec::new();
     for &backend in httpswap::enabled_backends() {
         if only.is_some_and(|o| !o.iter().any(|b| b == backend)) {
             continue;
         }
-        match backend {
-            #[cfg(feature = "hyper")]
-            "hyper" => {
-                out.push(Subject {
-                    name: "httpswap-hyper".into(),
-                    backend,
-                    direct: false,
-                    client: Client::Transport(
-                        httpswap::transport_by_name("hyper", bench_config())
-                            .map_err(|e| e.to_string())?,
-                    ),
-                });
-                if with_direct {
-                    let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
-                    connector.set_nodelay(true);
-                    let client = hyper_util::client::legacy::Client::builder(
-                        hyper_util::rt::TokioExecutor::new(),
-                    )
-                    .pool_max_idle_per_host(httpswap_core::DEFAULT_MAX_KEEPALIVE_CONNECTIONS)
-                    .build(connector);
-                    out.push(Subject {
-                        name: "hyper-util (direct)".into(),
-                        backend,
-                        direct: true,
-                        client: Client::HyperLegacy(Box::new(client)),
-                    });
-                }
-            }
-            #[cfg(feature = "reqwest")]
-            "reqwest" => {
-                let config = bench_config();
-                let tls = httpswap_adapter::tls::build(&config.tls).map_err(|e| e.to_string())?;
-                let client = reqwest::Client::builder()
-                    .redirect(reqwest::redirect::Policy::none())
-                    .no_proxy()
-                    .tls_backend_preconfigured((*tls.http1).clone())
-                    .pool_max_idle_per_host(config.limits.max_keepalive_connections)
-                    .tcp_nodelay(true)
-                    .build()
-                    .map_err(|e| e.to_string())?;
-                let transport =
-                    httpswap_reqwest::ReqwestTransport::from_client(client.clone(), config)
-                        .map_err(|e| e.to_string())?;
-                out.push(Subject {
-                    name: "httpswap-reqwest".into(),
-                    backend,
-                    direct: false,
-                    client: Client::Transport(SharedTransport::new(transport)),
-                });
-                if with_direct {
-                    out.push(Subject {
-                        name: "reqwest (direct)".into(),
-                        backend,
-                        direct: true,
-                        client: Client::Reqwest(client),
-                    });
-                }
-            }
-            #[cfg(feature = "isahc")]
-            "isahc" => {
-                let config = bench_config();
-                let transport = httpswap_isahc::IsahcTransport::new(config.clone())
-                    .map_err(|e| e.to_string())?;
-                out.push(Subject {
-                    name: "httpswap-isahc".into(),
-                    backend,
-                    direct: false,
-                    client: Client::Transport(SharedTransport::new(transport)),
-                });
-                if with_direct {
-                    use isahc::config::{Configurable, RedirectPolicy, VersionNegotiation};
-                    // the settings the adapter gives curl, minus what it adds
-                    let mut builder = isahc::HttpClient::builder()
-                        .redirect_policy(RedirectPolicy::None)
-                        .automatic_decompression(false)
-                        .expect_continue(false)
-                        .max_connections(config.limits.max_connections)
-                        .connection_cache_size(config.limits.max_keepalive_connections)
-                        .tcp_nodelay()
-                        .version_negotiation(VersionNegotiation::latest_compatible())
-                        .proxy(None);
-                    if let Some(t) = config.timeouts.connect {
-                        builder = builder.connect_timeout(t);
-                    }
-                    let client = builder.build().map_err(|e| e.to_string())?;
-                    out.push(Subject {
-                        name: "isahc (direct)".into(),
-                        backend,
-                        direct: true,
-                        client: Client::Isahc(client),
-                    });
-                }
-            }
-            _ => {}
+        let Some((transport, direct)) = backend_subjects(backend)? else {
+            continue;
+        };
+        if layers.client {
+            let client = httpswap::Client::builder()
+                .transport(transport.clone())
+                .build()
+                .map_err(|e| e.to_string())?;
+            out.push(Subject {
+                name: format!("Client over {backend}"),
+                backend,
+                layer: Layer::Client,
+                client: Client::Httpswap(client),
+            });
+        }
+        if layers.transport {
+            out.push(Subject {
+                name: format!("httpswap-{backend}"),
+                backend,
+                layer: Layer::Transport,
+                client: Client::Transport(transport),
+            });
+        }
+        if layers.direct {
+            out.push(direct);
         }
     }
     Ok(out)
+}
+
+/// A backend's transport, and its library used directly with the same
+/// settings (`None` for a backend this build does not know).
+fn backend_subjects(backend: &'static str) -> Result<Option<(SharedTransport, Subject)>, String> {
+    let direct = |name: &str, client: Client| Subject {
+        name: name.into(),
+        backend,
+        layer: Layer::Direct,
+        client,
+    };
+    match backend {
+        #[cfg(feature = "hyper")]
+        "hyper" => {
+            let transport =
+                httpswap::transport_by_name("hyper", bench_config()).map_err(|e| e.to_string())?;
+            let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            connector.set_nodelay(true);
+            let client =
+                hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                    .pool_max_idle_per_host(httpswap_core::DEFAULT_MAX_KEEPALIVE_CONNECTIONS)
+                    .build(connector);
+            Ok(Some((
+                transport,
+                direct("hyper-util (direct)", Client::HyperLegacy(Box::new(client))),
+            )))
+        }
+        #[cfg(feature = "reqwest")]
+        "reqwest" => {
+            let config = bench_config();
+            let tls = httpswap_adapter::tls::build(&config.tls).map_err(|e| e.to_string())?;
+            let client = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .no_proxy()
+                .tls_backend_preconfigured((*tls.http1).clone())
+                .pool_max_idle_per_host(config.limits.max_keepalive_connections)
+                .tcp_nodelay(true)
+                .build()
+                .map_err(|e| e.to_string())?;
+            let transport = httpswap_reqwest::ReqwestTransport::from_client(client.clone(), config)
+                .map_err(|e| e.to_string())?;
+            Ok(Some((
+                SharedTransport::new(transport),
+                direct("reqwest (direct)", Client::Reqwest(client)),
+            )))
+        }
+        #[cfg(feature = "isahc")]
+        "isahc" => {
+            use isahc::config::{Configurable, RedirectPolicy, VersionNegotiation};
+            let config = bench_config();
+            let transport =
+                httpswap_isahc::IsahcTransport::new(config.clone()).map_err(|e| e.to_string())?;
+            // the settings the adapter gives curl, minus what it adds
+            let mut builder = isahc::HttpClient::builder()
+                .redirect_policy(RedirectPolicy::None)
+                .automatic_decompression(false)
+                .expect_continue(false)
+                .max_connections(config.limits.max_connections)
+                .connection_cache_size(config.limits.max_keepalive_connections)
+                .tcp_nodelay()
+                .version_negotiation(VersionNegotiation::latest_compatible())
+                .proxy(None);
+            if let Some(t) = config.timeouts.connect {
+                builder = builder.connect_timeout(t);
+            }
+            let client = builder.build().map_err(|e| e.to_string())?;
+            Ok(Some((
+                SharedTransport::new(transport),
+                direct("isahc (direct)", Client::Isahc(client)),
+            )))
+        }
+        _ => Ok(None),
+    }
 }
 
 impl Subject {
@@ -166,7 +207,7 @@ impl Subject {
         Subject {
             name: name.into(),
             backend,
-            direct: false,
+            layer: Layer::Transport,
             client: Client::Transport(t),
         }
     }
@@ -191,6 +232,18 @@ impl Subject {
                     .map_err(|_| "invalid_url".to_owned())?;
                 let res = t.send(req).await.map_err(|e| kind_name(e.kind()))?;
                 // streamed and counted, like every library's body below
+                count(res.into_body(), |e: httpswap_core::Error| {
+                    kind_name(e.kind())
+                })
+                .await
+            }
+            Client::Httpswap(c) => {
+                let res = c
+                    .request(method.clone(), url)
+                    .body(body)
+                    .send()
+                    .await
+                    .map_err(|e| kind_name(e.kind()))?;
                 count(res.into_body(), |e: httpswap_core::Error| {
                     kind_name(e.kind())
                 })

@@ -118,8 +118,9 @@ fn tiny_run_prints_json_with_every_figure_per_backend() {
     assert_eq!(names, ["sustained", "burst", "download", "upload"]);
     for s in scenarios {
         let results = s["results"].as_array().expect("results");
-        // each enabled backend through the trait, and its library direct
-        assert_eq!(results.len(), 2 * httpswap::enabled_backends().len(), "{s}");
+        // each enabled backend's Client, its transport through the trait,
+        // and its library direct
+        assert_eq!(results.len(), 3 * httpswap::enabled_backends().len(), "{s}");
         for r in results {
             assert!(r["requests_per_sec"].as_f64().unwrap() > 0.0, "{r}");
             assert_eq!(r["errors"], 0, "{r}");
@@ -133,6 +134,10 @@ fn tiny_run_prints_json_with_every_figure_per_backend() {
             if r["direct"] == true {
                 assert_eq!(to_direct, 1.0);
             }
+            // a Client row has its ratio to the transport under it, and
+            // only a Client row
+            let to_transport = r["ratio_to_transport"]["throughput"].as_f64();
+            assert_eq!(to_transport.is_some(), r["layer"] == "client", "{r}");
             assert!(r["ratio_to_fastest"]["throughput"].as_f64().unwrap() <= 1.0);
             assert!(r["connections_opened"].is_u64(), "{r}");
         }
