@@ -280,15 +280,14 @@ impl Client {
     /// transport's connection events.
     pub(crate) fn complete(&self, request: &mut Request, call: &Call) {
         let inner = &*self.inner;
+        let headers = request.headers_mut();
         for (name, value) in &inner.headers {
-            if !request.headers().contains_key(name) {
-                request.headers_mut().insert(name.clone(), value.clone());
-            }
+            headers.entry(name).or_insert_with(|| value.clone());
         }
-        if inner.decompress && !request.headers().contains_key(ACCEPT_ENCODING) {
-            request
-                .headers_mut()
-                .insert(ACCEPT_ENCODING, crate::decompress::ACCEPT_ENCODING);
+        if inner.decompress {
+            headers
+                .entry(ACCEPT_ENCODING)
+                .or_insert(crate::decompress::ACCEPT_ENCODING);
         }
         if let Some(events) = &call.events {
             request

@@ -37,6 +37,9 @@ use httpswap_core::{Error, ErrorKind};
 /// after a transient error even if its method is not idempotent.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
+/// Looked up in every response: a name made once, not parsed per lookup.
+const X_SHOULD_RETRY: http::HeaderName = http::HeaderName::from_static("x-should-retry");
+
 /// When and how often the client sends a request again. The default is the
 /// OpenAI SDK's: 2 retries, backoff from 0.5 s doubling up to 8 s with up to
 /// 25 % jitter, server-requested waits obeyed up to 120 s.
@@ -173,7 +176,7 @@ impl RetryPolicy {
     /// looks at first, and the client's common path checks alone.
     pub(crate) fn wants_retry_after(&self, status: StatusCode, headers: &HeaderMap) -> bool {
         self.statuses
-            && match headers.get("x-should-retry").map(|v| v.as_bytes()) {
+            && match headers.get(&X_SHOULD_RETRY).map(|v| v.as_bytes()) {
                 Some(b"true") => true,
                 Some(b"false") => false,
                 _ => matches!(status.as_u16(), 408 | 409 | 429 | 500..=599),

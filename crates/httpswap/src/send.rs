@@ -413,7 +413,7 @@ enum State<'a> {
     Start(Request),
     /// The first request is with the transport.
     First {
-        call: Box<Call>,
+        call: Call,
         replay: Option<Box<Replay>>,
         sent: Sent<'a>,
     },
@@ -465,11 +465,7 @@ impl<'a> Execution<'a> {
             .then(|| Replay::of(&request, false));
         client.complete(&mut request, &call);
         match client.send_one(request, 1, &call) {
-            Ok(sent) => State::First {
-                call: Box::new(call),
-                replay,
-                sent,
-            },
+            Ok(sent) => State::First { call, replay, sent },
             Err(e) => State::General(Box::pin(std::future::ready(finish(
                 Err(Failure::Transport(e)),
                 &call,
@@ -512,7 +508,7 @@ impl Future for Execution<'_> {
                     let client = this.client;
                     this.state =
                         State::General(Box::pin(
-                            async move { client.resume(*call, replay, hop).await },
+                            async move { client.resume(call, replay, hop).await },
                         ));
                 }
                 State::General(rest) => {
