@@ -18,10 +18,27 @@ pub enum Command {
     /// users call, the transport through the trait and its library used
     /// directly, interleaved, in one run.
     Bench(BenchArgs),
+    /// Internal to `bench`: the embedded server in a process of its own.
+    #[command(name = "__serve", hide = true)]
+    Serve {
+        /// Size of `GET /`'s body.
+        #[arg(long)]
+        body_size: u64,
+    },
+    /// Internal to `bench`: one client in a process of its own.
+    #[command(name = "__worker", hide = true)]
+    Worker {
+        /// Its backend.
+        #[arg(long)]
+        backend: String,
+        /// Its layer.
+        #[arg(long, value_enum)]
+        layer: crate::subject::Layer,
+    },
 }
 
 /// A scenario of `httpswap bench`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ScenarioName {
     /// `--requests` GETs by `--concurrency` workers.

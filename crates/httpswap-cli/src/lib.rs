@@ -20,6 +20,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod process;
 pub mod report;
 pub mod run;
 pub mod server;
@@ -87,14 +88,31 @@ pub fn scenarios(args: &BenchArgs) -> Result<Vec<Scenario>, String> {
         .collect())
 }
 
-/// Runs the benchmark the arguments describe.
+/// The runtime each client runs on: as many workers as the machine has
+/// cores.
+///
+/// # Errors
+///
+/// The runtime cannot start.
+pub fn client_runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the client runtime: {e}"))
+}
+
+/// Runs the benchmark the arguments describe. `exe` is the `httpswap`
+/// binary: the embedded server and every client run in a process of
+/// their own, started from it (see [`process`]).
 ///
 /// # Errors
 ///
 /// Invalid arguments (an unknown or disabled backend, a bad URL, a
-/// scenario that needs the embedded server), as a message for the user.
+/// scenario that needs the embedded server), as a message for the user;
+/// a server or client process that cannot start or dies.
 /// Failed requests are not errors: they are counted in the report.
-pub fn bench(args: &BenchArgs) -> Result<Report, String> {
+pub fn bench(args: &BenchArgs, exe: &std::path::Path) -> Result<Report, String> {
     let scenarios = scenarios(args)?;
     if let Some(only) = &args.backends {
         for b in only {
@@ -111,8 +129,8 @@ pub fn bench(args: &BenchArgs) -> Result<Report, String> {
         transport: args.layer != LayerArg::Client,
         direct: !args.no_direct,
     };
-    let subjects = subject::subjects(args.backends.as_deref(), layers)?;
-    if subjects.is_empty() {
+    let specs = subject::specs(args.backends.as_deref(), layers);
+    if specs.is_empty() {
         return Err("no backend to benchmark: build with the `hyper` or `reqwest` feature".into());
     }
     if let Some(url) = &args.url {
@@ -125,24 +143,20 @@ pub fn bench(args: &BenchArgs) -> Result<Report, String> {
             ));
         }
     }
-    let server = args
-        .url
-        .is_none()
-        .then(|| server::LocalServer::start(args.body_size as usize));
+    let server = match &args.url {
+        None => Some(process::ServerProcess::start(exe, args.body_size)?),
+        Some(_) => None,
+    };
     let base = match (&server, &args.url) {
-        (Some(s), _) => s.url(),
+        (Some(s), _) => s.url().to_owned(),
         (None, Some(u)) => u.clone(),
         (None, None) => unreachable!("a server is started when no URL is given"),
     };
-    let accepted = server.as_ref().map(|s| move || s.accepted());
-    let accepted_dyn: Option<&(dyn Fn() -> u64 + Sync)> = accepted.as_ref().map(|f| f as _);
-
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get()))
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the client runtime: {e}"))?;
-    let total = (scenarios.len() * subjects.len()) as u64 * args.repetitions;
+    let mut workers = specs
+        .iter()
+        .map(|s| process::Worker::start(exe, s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let total = (scenarios.len() * specs.len()) as u64 * args.repetitions;
     let bar = if args.quiet {
         indicatif::ProgressBar::hidden()
     } else {
@@ -152,36 +166,44 @@ pub fn bench(args: &BenchArgs) -> Result<Report, String> {
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} runs  {msg}")
             .expect("progress template"),
     );
+    let job = |scenario: &Scenario| process::Job {
+        scenario: scenario.clone(),
+        base: base.clone(),
+        max_errors: args.max_errors,
+    };
     let mut reports = Vec::new();
-    rt.block_on(async {
-        for scenario in &scenarios {
-            let mut samples = vec![Vec::new(); subjects.len()];
-            // a short warm-up, so that the first measured run of the first
-            // client does not pay for connection set-up alone
-            for s in &subjects {
-                let mut warm = scenario.clone();
-                warm.requests = warm.requests.min(warm.concurrency).min(200);
-                let _ = run::run_once(s, &warm, &base, args.max_errors, accepted_dyn).await;
-            }
-            for round in 0..args.repetitions {
-                // the order turns every round: on a shared machine, going
-                // right after another client is worth a few per cent
-                let mut order: Vec<usize> = (0..subjects.len()).collect();
-                if round % 2 == 1 {
-                    order.reverse();
-                }
-                for i in order {
-                    let s = &subjects[i];
-                    bar.set_message(format!("{:?} / {}", scenario.name, s.name));
-                    samples[i].push(
-                        run::run_once(s, scenario, &base, args.max_errors, accepted_dyn).await,
-                    );
-                    bar.inc(1);
-                }
-            }
-            reports.push(report::summarise(scenario, &subjects, &samples));
+    for scenario in &scenarios {
+        let mut samples = vec![Vec::new(); specs.len()];
+        // a short warm-up, so that the first measured run of a client does
+        // not pay for connection set-up alone
+        for w in &mut workers {
+            let mut warm = scenario.clone();
+            warm.requests = warm.requests.min(warm.concurrency).min(200);
+            w.run(&job(&warm))?;
         }
-    });
+        for round in 0..args.repetitions {
+            // the order turns every round: on a shared machine, going
+            // right after another client is worth a few per cent
+            let mut order: Vec<usize> = (0..specs.len()).collect();
+            if round % 2 == 1 {
+                order.reverse();
+            }
+            for i in order {
+                bar.set_message(format!("{:?} / {}", scenario.name, specs[i].name));
+                let before = server.as_ref().map(|s| s.accepted()).transpose()?;
+                let mut sample = workers[i].run(&job(scenario))?;
+                let after = server.as_ref().map(|s| s.accepted()).transpose()?;
+                sample.connections = before.zip(after).map(|(b, a)| a.saturating_sub(b));
+                samples[i].push(sample);
+                bar.inc(1);
+            }
+        }
+        let mut report = report::summarise(scenario, &specs, &samples);
+        for (r, w) in report.results.iter_mut().zip(&workers) {
+            r.baseline_rss_kib = w.baseline_rss_kib;
+        }
+        reports.push(report);
+    }
     bar.finish_and_clear();
     Ok(Report {
         machine: Machine::here(),

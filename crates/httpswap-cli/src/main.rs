@@ -9,8 +9,17 @@ use httpswap_cli::cli::{Cli, Command};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Serve { body_size } => httpswap_cli::process::serve_main(body_size),
+        Command::Worker { backend, layer } => httpswap_cli::process::worker_main(&backend, layer),
         Command::Bench(args) => {
-            let report = match httpswap_cli::bench(&args) {
+            let exe = match std::env::current_exe() {
+                Ok(exe) => exe,
+                Err(e) => {
+                    eprintln!("httpswap bench: cannot find its own binary: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let report = match httpswap_cli::bench(&args, &exe) {
                 Ok(r) => r,
                 Err(msg) => {
                     eprintln!("httpswap bench: {msg}");

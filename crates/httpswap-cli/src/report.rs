@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::run::{Sample, Scenario};
-use crate::subject::{Layer, Subject};
+use crate::subject::{Layer, Spec};
 
 /// The whole report (the `--json` document).
 #[derive(Debug, Serialize)]
@@ -73,8 +73,15 @@ pub struct SubjectResult {
     pub error_kinds: BTreeMap<String, u64>,
     /// Connections the embedded server accepted per run (median).
     pub connections_opened: Option<u64>,
-    /// Peak resident memory of the process during a run (median), KiB.
+    /// Peak resident memory of the client's own process during a run
+    /// (median), KiB.
     pub peak_rss_kib: Option<u64>,
+    /// Resident memory the client's process gained over a run (median),
+    /// KiB: what a run leaves behind.
+    pub rss_growth_kib: Option<i64>,
+    /// Resident memory of the client's process before its first request,
+    /// KiB: the process without any traffic (runtime, client built).
+    pub baseline_rss_kib: Option<u64>,
     /// Throughput and p99 as ratios to the same library used directly
     /// (`None` without a direct run, or with no successful request). The
     /// throughput ratio is the median of the rounds' own ratios.
@@ -128,7 +135,7 @@ fn median_u64(mut v: Vec<u64>) -> u64 {
 /// Summarises the samples of one scenario (`samples[i]` for `subjects[i]`).
 pub fn summarise(
     scenario: &Scenario,
-    subjects: &[Subject],
+    subjects: &[Spec],
     samples: &[Vec<Sample>],
 ) -> ScenarioReport {
     // requests per second of every run, by subject then round
@@ -151,11 +158,11 @@ pub fn summarise(
                     .map(|s| s.bytes as f64 / (1024.0 * 1024.0) / s.elapsed.as_secs_f64().max(1e-9))
                     .collect(),
             );
-            let pct = |q: f64| {
+            let pct = |q: fn(&crate::run::Percentiles) -> u64| {
                 median_u64(
                     runs.iter()
                         .filter(|s| s.ok > 0)
-                        .map(|s| s.latency.value_at_quantile(q))
+                        .map(|s| q(&s.latency))
                         .collect(),
                 )
             };
@@ -177,20 +184,21 @@ pub fn summarise(
                 requests_per_sec: rps,
                 mib_per_sec: mibps,
                 latency_us: Latency {
-                    p50: pct(0.5),
-                    p90: pct(0.9),
-                    p99: pct(0.99),
-                    max: median_u64(
-                        runs.iter()
-                            .filter(|s| s.ok > 0)
-                            .map(|s| s.latency.max())
-                            .collect(),
-                    ),
+                    p50: pct(|p| p.p50),
+                    p90: pct(|p| p.p90),
+                    p99: pct(|p| p.p99),
+                    max: pct(|p| p.max),
                 },
                 errors: error_kinds.values().sum(),
                 error_kinds,
                 connections_opened: opt_median(|s| s.connections),
                 peak_rss_kib: opt_median(|s| s.peak_rss_kib),
+                rss_growth_kib: {
+                    let mut v: Vec<i64> = runs.iter().filter_map(|s| s.rss_growth_kib).collect();
+                    v.sort_unstable();
+                    v.get(v.len() / 2).copied()
+                },
+                baseline_rss_kib: None,
                 ratio_to_direct: None,
                 ratio_to_transport: None,
                 ratio_to_fastest: None,
@@ -288,7 +296,7 @@ pub fn table(report: &Report) -> String {
         );
         let _ = writeln!(
             out,
-            "{:<22} {:>10} {:>9} {:>8} {:>8} {:>8} {:>9} {:>7} {:>6} {:>10} {:>8} {:>10} {:>8}",
+            "{:<22} {:>10} {:>9} {:>8} {:>8} {:>8} {:>9} {:>7} {:>6} {:>10} {:>9} {:>8} {:>10} {:>8}",
             "client",
             "req/s",
             "MiB/s",
@@ -299,6 +307,7 @@ pub fn table(report: &Report) -> String {
             "errors",
             "conns",
             "peak RSS",
+            "growth",
             "×direct",
             "×transport",
             "×fastest"
@@ -306,7 +315,7 @@ pub fn table(report: &Report) -> String {
         for r in &s.results {
             let _ = writeln!(
                 out,
-                "{:<22} {:>10.0} {:>9.1} {:>8} {:>8} {:>8} {:>9} {:>7} {:>6} {:>10} {:>8} {:>10} {:>8}",
+                "{:<22} {:>10.0} {:>9.1} {:>8} {:>8} {:>8} {:>9} {:>7} {:>6} {:>10} {:>9} {:>8} {:>10} {:>8}",
                 r.subject,
                 r.requests_per_sec,
                 r.mib_per_sec,
@@ -318,6 +327,8 @@ pub fn table(report: &Report) -> String {
                 fmt_opt(r.connections_opened),
                 r.peak_rss_kib
                     .map_or_else(|| "-".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0)),
+                r.rss_growth_kib
+                    .map_or_else(|| "-".into(), |k| format!("{:+.1} MiB", k as f64 / 1024.0)),
                 fmt_ratio(r.ratio_to_direct),
                 fmt_ratio(r.ratio_to_transport),
                 fmt_ratio(r.ratio_to_fastest),
@@ -409,15 +420,19 @@ fn escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
-#[cfg(all(test, feature = "hyper"))]
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::cli::ScenarioName;
     use std::time::Duration;
 
     fn sample(ok: u64, millis: u64) -> Sample {
-        let mut latency = hdrhistogram::Histogram::new(3).expect("histogram");
-        latency.record(1000).expect("record");
+        let latency = crate::run::Percentiles {
+            p50: 1000,
+            p90: 1000,
+            p99: 1000,
+            max: 1000,
+        };
         Sample {
             ok,
             errors: BTreeMap::new(),
@@ -426,6 +441,7 @@ mod tests {
             bytes: 0,
             connections: None,
             peak_rss_kib: None,
+            rss_growth_kib: None,
         }
     }
 
@@ -434,17 +450,16 @@ mod tests {
     /// medians' ratio, not the median of the rounds' ratios.
     #[test]
     fn ratio_to_direct_is_paired_by_round() {
-        let only_transport = crate::subject::Layers {
-            client: false,
-            transport: true,
-            direct: false,
+        let adapter = Spec {
+            name: "httpswap-hyper".into(),
+            backend: "hyper",
+            layer: Layer::Transport,
         };
-        let adapter = crate::subject::subjects(Some(&["hyper".to_owned()]), only_transport)
-            .expect("subjects")
-            .remove(0);
-        let mut direct = adapter.clone();
-        direct.name = "direct".into();
-        direct.layer = Layer::Direct;
+        let direct = Spec {
+            name: "direct".into(),
+            layer: Layer::Direct,
+            ..adapter.clone()
+        };
         // milliseconds for 1000 requests, per round
         let library = [110, 110, 220, 220, 110];
         let ours = [100, 200, 200, 200, 100];

@@ -17,7 +17,7 @@ use crate::subject::Subject;
 pub const TRANSFER_CONCURRENCY: u64 = 4;
 
 /// One scenario with its parameters.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Scenario {
     /// Which one.
     pub name: ScenarioName,
@@ -53,8 +53,9 @@ impl Scenario {
     }
 }
 
-/// What one run of one client measured.
-#[derive(Debug, Clone)]
+/// What one run of one client measured (sent by a worker process to the
+/// parent as one JSON line).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Sample {
     /// Requests that succeeded.
     pub ok: u64,
@@ -63,13 +64,40 @@ pub struct Sample {
     /// Wall time of the run.
     pub elapsed: Duration,
     /// Latency of successful requests, in microseconds.
-    pub latency: Histogram<u64>,
+    pub latency: Percentiles,
     /// Body bytes moved (downloaded or uploaded).
     pub bytes: u64,
-    /// Connections the embedded server accepted during the run.
+    /// Connections the server accepted during the run.
     pub connections: Option<u64>,
-    /// Peak resident memory of the process during the run, in KiB.
+    /// Peak resident memory of the client's process during the run, KiB.
     pub peak_rss_kib: Option<u64>,
+    /// Resident memory of the client's process after the run minus
+    /// before it, KiB: what the run left behind (pools, caches).
+    pub rss_growth_kib: Option<i64>,
+}
+
+/// Latency percentiles of one run, in microseconds.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
+pub struct Percentiles {
+    /// Median.
+    pub p50: u64,
+    /// 90th percentile.
+    pub p90: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// Slowest.
+    pub max: u64,
+}
+
+impl Percentiles {
+    fn of(h: &Histogram<u64>) -> Self {
+        Percentiles {
+            p50: h.value_at_quantile(0.5),
+            p90: h.value_at_quantile(0.9),
+            p99: h.value_at_quantile(0.99),
+            max: h.max(),
+        }
+    }
 }
 
 /// Runs `scenario` once with `subject`. A run stops early after
@@ -88,6 +116,7 @@ pub async fn run_once(
     let stop = Arc::new(AtomicBool::new(false));
     let errors = Arc::new(Mutex::new(BTreeMap::<String, u64>::new()));
     let before = accepted.map(|a| a());
+    let rss_before = rss_kib();
     reset_peak_rss();
     let started = Instant::now();
     let workers: Vec<_> = (0..scenario.concurrency.min(scenario.requests))
@@ -98,15 +127,18 @@ pub async fn run_once(
                 (next.clone(), failed.clone(), stop.clone(), errors.clone());
             let total = scenario.requests;
             tokio::spawn(async move {
-                let mut hist =
-                    Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("histogram");
+                // latencies in a plain list, merged into one histogram at
+                // the end: a histogram per worker (190 KiB at this range
+                // and precision) would make a burst of 1000 weigh 190 MiB
+                // of the tool's own, reported as the client's
+                let mut hist = Vec::new();
                 let (mut ok, mut bytes) = (0u64, 0u64);
                 while !stop.load(Ordering::Relaxed) && next.fetch_add(1, Ordering::Relaxed) < total
                 {
                     let t = Instant::now();
                     match subject.call(&method, &url, body.clone()).await {
                         Ok(n) => {
-                            hist.saturating_record(t.elapsed().as_micros() as u64);
+                            hist.push(t.elapsed().as_micros() as u64);
                             ok += 1;
                             bytes += if method == Method::POST {
                                 body.len() as u64
@@ -130,7 +162,9 @@ pub async fn run_once(
     let (mut ok, mut bytes) = (0, 0);
     for w in workers {
         if let Ok((h, n, b)) = w.await {
-            let _ = latency.add(h);
+            for micros in h {
+                latency.saturating_record(micros);
+            }
             ok += n;
             bytes += b;
         }
@@ -141,10 +175,13 @@ pub async fn run_once(
         ok,
         errors,
         elapsed,
-        latency,
+        latency: Percentiles::of(&latency),
         bytes,
         connections: before.zip(accepted).map(|(b, a)| a() - b),
         peak_rss_kib: peak_rss_kib(),
+        rss_growth_kib: rss_kib()
+            .zip(rss_before)
+            .map(|(after, before)| after as i64 - before as i64),
     }
 }
 
@@ -156,7 +193,16 @@ fn reset_peak_rss() {
 
 /// `VmHWM` of this process, in KiB (Linux).
 fn peak_rss_kib() -> Option<u64> {
+    status_kib("VmHWM:")
+}
+
+/// `VmRSS` of this process, in KiB (Linux).
+pub fn rss_kib() -> Option<u64> {
+    status_kib("VmRSS:")
+}
+
+fn status_kib(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }

@@ -4,7 +4,9 @@
 //!
 //! - `GET /` (any path): a body of the configured size;
 //! - `GET /download?size=N`: N bytes streamed in 64 KiB chunks;
-//! - `POST /upload`: reads the body, answers with its length.
+//! - `POST /upload`: reads the body, answers with its length;
+//! - `GET /__accepted`: the connections accepted so far (this one
+//!   included), for `httpswap bench` to count each run's.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -71,10 +73,12 @@ impl LocalServer {
                         counter.fetch_add(1, Ordering::Relaxed);
                         let _ = tcp.set_nodelay(true);
                         let body = body.clone();
+                        let counter = counter.clone();
                         tokio::spawn(async move {
                             let svc = hyper::service::service_fn(move |req| {
                                 let body = body.clone();
-                                async move { Ok::<_, Infallible>(route(req, body).await) }
+                                let accepted = counter.load(Ordering::Relaxed);
+                                async move { Ok::<_, Infallible>(route(req, body, accepted).await) }
                             });
                             let _ = hyper::server::conn::http1::Builder::new()
                                 .serve_connection(TokioIo::new(tcp), svc)
@@ -107,8 +111,15 @@ impl LocalServer {
     }
 }
 
-async fn route(req: http::Request<hyper::body::Incoming>, body: Bytes) -> http::Response<ResBody> {
+async fn route(
+    req: http::Request<hyper::body::Incoming>,
+    body: Bytes,
+    accepted: u64,
+) -> http::Response<ResBody> {
     match (req.method().as_str(), req.uri().path()) {
+        ("GET", "/__accepted") => {
+            http::Response::new(Full::new(Bytes::from(accepted.to_string())).boxed())
+        }
         ("POST", "/upload") => {
             let mut n = 0usize;
             let mut incoming = req.into_body();

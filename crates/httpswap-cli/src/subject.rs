@@ -12,7 +12,7 @@ pub type Failure = String;
 
 /// What a subject drives: the [`httpswap::Client`] users call, the
 /// transport through the trait, or the library the backend adapts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Layer {
     /// `httpswap::Client` (defaults: redirects followed, decompression,
@@ -84,6 +84,63 @@ pub fn bench_config() -> TransportConfig {
         .expect("the default configuration is valid")
 }
 
+/// What names a subject, without its client: what the parent process of
+/// `httpswap bench` knows of the clients its workers run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spec {
+    /// As [`Subject::name`].
+    pub name: String,
+    /// As [`Subject::backend`].
+    pub backend: &'static str,
+    /// As [`Subject::layer`].
+    pub layer: Layer,
+}
+
+/// The specs of the subjects [`subjects`] makes for the same arguments, in
+/// the same order, without building any client.
+pub fn specs(only: Option<&[String]>, layers: Layers) -> Vec<Spec> {
+    let mut out = Vec::new();
+    for &backend in httpswap::enabled_backends() {
+        if only.is_some_and(|o| !o.iter().any(|b| b == backend)) {
+            continue;
+        }
+        for (wanted, layer) in [
+            (layers.client, Layer::Client),
+            (layers.transport, Layer::Transport),
+            (layers.direct, Layer::Direct),
+        ] {
+            if wanted {
+                out.push(Spec {
+                    name: name_of(backend, layer),
+                    backend,
+                    layer,
+                });
+            }
+        }
+    }
+    out
+}
+
+fn name_of(backend: &str, layer: Layer) -> String {
+    match (layer, backend) {
+        (Layer::Client, _) => format!("Client over {backend}"),
+        (Layer::Transport, _) => format!("httpswap-{backend}"),
+        (Layer::Direct, "hyper") => "hyper-util (direct)".into(),
+        (Layer::Direct, _) => format!("{backend} (direct)"),
+    }
+}
+
+impl Subject {
+    /// Its spec.
+    pub fn spec(&self) -> Spec {
+        Spec {
+            name: self.name.clone(),
+            backend: self.backend,
+            layer: self.layer,
+        }
+    }
+}
+
 /// The subjects of the enabled backends, restricted to `only` when given:
 /// for each backend, the layers asked for, in the order `Client`, the
 /// transport, the library used directly. The `Client` is built with its
@@ -107,7 +164,7 @@ pub fn subjects(only: Option<&[String]>, layers: Layers) -> Result<Vec<Subject>,
                 .build()
                 .map_err(|e| e.to_string())?;
             out.push(Subject {
-                name: format!("Client over {backend}"),
+                name: name_of(backend, Layer::Client),
                 backend,
                 layer: Layer::Client,
                 client: Client::Httpswap(client),
@@ -115,7 +172,7 @@ pub fn subjects(only: Option<&[String]>, layers: Layers) -> Result<Vec<Subject>,
         }
         if layers.transport {
             out.push(Subject {
-                name: format!("httpswap-{backend}"),
+                name: name_of(backend, Layer::Transport),
                 backend,
                 layer: Layer::Transport,
                 client: Client::Transport(transport),
@@ -131,8 +188,8 @@ pub fn subjects(only: Option<&[String]>, layers: Layers) -> Result<Vec<Subject>,
 /// A backend's transport, and its library used directly with the same
 /// settings (`None` for a backend this build does not know).
 fn backend_subjects(backend: &'static str) -> Result<Option<(SharedTransport, Subject)>, String> {
-    let direct = |name: &str, client: Client| Subject {
-        name: name.into(),
+    let direct = |_: &str, client: Client| Subject {
+        name: name_of(backend, Layer::Direct),
         backend,
         layer: Layer::Direct,
         client,

@@ -16,7 +16,9 @@ fn httpswap(args: &[&str]) -> std::process::Output {
 #[test]
 fn arguments_parse_with_defaults_and_units() {
     let cli = Cli::try_parse_from(["httpswap", "bench"]).expect("defaults");
-    let Sub::Bench(args) = cli.command;
+    let Sub::Bench(args) = cli.command else {
+        panic!("parsed as bench")
+    };
     assert_eq!(
         (args.concurrency, args.burst, args.repetitions),
         (100, 1000, 5)
@@ -36,7 +38,9 @@ fn arguments_parse_with_defaults_and_units() {
         "64KiB",
     ])
     .expect("parsed");
-    let Sub::Bench(args) = cli.command;
+    let Sub::Bench(args) = cli.command else {
+        panic!("parsed as bench")
+    };
     assert_eq!(
         args.backends.as_deref(),
         Some(&["hyper".to_owned(), "reqwest".to_owned()][..])
@@ -68,7 +72,9 @@ fn download_against_a_url_is_refused_with_a_reason() {
         "download",
     ])
     .expect("parsed");
-    let Sub::Bench(args) = cli.command;
+    let Sub::Bench(args) = cli.command else {
+        panic!("parsed as bench")
+    };
     let err = httpswap_cli::scenarios(&args).unwrap_err();
     assert!(err.contains("embedded server"), "{err}");
 }
@@ -140,6 +146,10 @@ fn tiny_run_prints_json_with_every_figure_per_backend() {
             assert_eq!(to_transport.is_some(), r["layer"] == "client", "{r}");
             assert!(r["ratio_to_fastest"]["throughput"].as_f64().unwrap() <= 1.0);
             assert!(r["connections_opened"].is_u64(), "{r}");
+            // each client runs in a process of its own: its memory is its own
+            assert!(r["peak_rss_kib"].as_u64().unwrap() > 0, "{r}");
+            assert!(r["baseline_rss_kib"].as_u64().unwrap() > 0, "{r}");
+            assert!(r["rss_growth_kib"].is_i64(), "{r}");
         }
         if s["scenario"]["name"] == "download" {
             let r = &s["results"][0];
@@ -156,9 +166,13 @@ fn an_unreachable_url_is_reported_per_backend_with_its_kind() {
         .unwrap()
         .port();
     let url = format!("http://127.0.0.1:{port}/");
+    // the transports only: a Client retries a refused connection twice,
+    // with its backoff, which would only make this test slow
     let out = httpswap(&[
         "bench",
         &url,
+        "--layer",
+        "transport",
         "-n",
         "10",
         "-c",
