@@ -88,7 +88,7 @@ pub struct BenchArgs {
     pub scenarios: Option<Vec<ScenarioName>>,
 
     /// Requests of the sustained scenario.
-    #[arg(short = 'n', long, default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    #[arg(short = 'n', long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub requests: u64,
 
     /// Workers of the sustained scenario.
