@@ -44,8 +44,11 @@
 //! The adapter still enforces, from the [`TransportConfig`] you pass:
 //! `max_connections` (requests in flight) with the pool timeout, the read,
 //! write and total timeouts, the dead-connection retry, error mapping,
-//! events and statistics. The retry then goes through your client, so it
-//! may land on another idle connection of its pool rather than a new one. Proxy refusals and the stripping of a stray
+//! events and statistics. The resend then goes through your client, whose
+//! pool may hand out another stale connection rather than a new one: so
+//! it is repeated while each failure is a dead connection used before, at
+//! most once per connection the pool may keep idle, and once more. Proxy
+//! refusals and the stripping of a stray
 //! `Proxy-Authorization` follow the config's proxy rules, so give it the
 //! same proxies as your client.
 #![forbid(unsafe_code)]
@@ -338,9 +341,19 @@ impl Inner {
             true => self.state.h2_gate.enter(&ex.what, timeouts.pool).await?,
             false => None,
         };
-        let mut retried = false;
+        // One resend, on a new connection (`fresh`: a client with no idle
+        // pool). Around a user's own client (`from_client`) there is no such
+        // client: its pool may hand out another stale connection, so the
+        // request is sent again while each failure is a dead connection it
+        // had used before, at most once per connection its pool may keep
+        // idle, and one more (`own_client_resends_past_every_stale_connection`).
+        let resends_allowed = match &self.fresh {
+            Some(_) => 1,
+            None => self.state.config.limits.max_keepalive_connections + 1,
+        };
+        let mut resends = 0;
         loop {
-            let backup = (!retried && is_idempotent(request.method()))
+            let backup = (resends < resends_allowed && is_idempotent(request.method()))
                 .then(|| try_clone_request(&request))
                 .flatten();
             match self.attempt(&client, request, timeouts, ex).await {
@@ -350,11 +363,11 @@ impl Inner {
                     }
                     return self.respond(res, permit, timeouts, deadline, ex);
                 }
-                Err((error, Some(dead_conn))) if backup.is_some() && !retried => {
+                Err((error, Some(dead_conn))) if backup.is_some() => {
                     if self.state.connections.was_seen(&dead_conn) {
                         tracing::debug!(origin = %ex.what, "reused connection was dead; sending again on a new one");
                         request = backup.expect("checked");
-                        retried = true;
+                        resends += 1;
                         if let Some(fresh) = &self.fresh {
                             client = fresh.clone();
                         }

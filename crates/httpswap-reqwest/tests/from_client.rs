@@ -79,3 +79,18 @@ async fn own_client_keeps_the_adapter_rules() {
     assert_eq!(err.backend(), Some("reqwest"));
     drop(held);
 }
+
+/// Around the user's own client the resend cannot ask for a new
+/// connection: with two stale connections in its pool, the GET is sent
+/// again past both and answered on a new one (the conformance scenario,
+/// run on `from_client`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn own_client_resends_past_every_stale_connection() {
+    let backend = httpswap_test::conformance::Backend::new(|config| {
+        ReqwestTransport::from_client(user_client(), config)
+    });
+    httpswap_test::conformance::stale_get_resent_on_a_fresh_connection_not_another_stale_one(
+        backend,
+    )
+    .await;
+}
