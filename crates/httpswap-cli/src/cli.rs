@@ -49,6 +49,15 @@ pub enum ScenarioName {
     Download,
     /// `--uploads` POSTs of `--upload-size` bytes each, 4 at a time.
     Upload,
+    /// GETs at concurrency 1, 10, 100 and 1000 (`--sweep-requests` each,
+    /// at least twice the concurrency): how throughput and p99 move with
+    /// load.
+    Sweep,
+    /// `--flaky-requests` GETs, 10 at a time, from a server that closes
+    /// each keep-alive connection without notice after 1-5 responses and
+    /// 0-10 ms idle, with the `Client`'s retries off: the success rate of
+    /// each client (failures here do not fail the command).
+    Flaky,
 }
 
 /// Which httpswap layers `httpswap bench` runs for each backend.
@@ -98,6 +107,14 @@ pub struct BenchArgs {
     /// Requests started at once in the burst scenario.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub burst: u64,
+
+    /// Requests at each concurrency of the sweep scenario.
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub sweep_requests: u64,
+
+    /// Requests of the flaky scenario.
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub flaky_requests: u64,
 
     /// Response body size of the embedded server, in bytes (suffixes
     /// KiB, MiB accepted).

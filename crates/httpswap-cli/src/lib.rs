@@ -48,44 +48,68 @@ pub fn scenarios(args: &BenchArgs) -> Result<Vec<Scenario>, String> {
         (None, Some(_)) => vec![ScenarioName::Sustained, ScenarioName::Burst],
     };
     if args.url.is_some() {
-        if let Some(n) = names
-            .iter()
-            .find(|n| matches!(n, ScenarioName::Download | ScenarioName::Upload))
-        {
+        if let Some(n) = names.iter().find(|n| {
+            matches!(
+                n,
+                ScenarioName::Download | ScenarioName::Upload | ScenarioName::Flaky
+            )
+        }) {
             return Err(format!(
-                "the {n:?} scenario needs the embedded server (its /download and /upload routes): run it without a URL"
+                "the {n:?} scenario needs the embedded server (its /download and /upload routes, its flaky listener): run it without a URL"
             ));
         }
     }
     Ok(names
         .into_iter()
-        .map(|name| match name {
-            ScenarioName::Sustained => Scenario {
+        .flat_map(|name| match name {
+            ScenarioName::Sweep => [1, 10, 100, 1000]
+                .map(|c| Scenario {
+                    name,
+                    requests: args.sweep_requests.max(2 * c),
+                    concurrency: c,
+                    bytes_per_request: None,
+                })
+                .to_vec(),
+            ScenarioName::Flaky => vec![Scenario {
                 name,
-                requests: args.requests,
-                concurrency: args.concurrency,
+                requests: args.flaky_requests,
+                concurrency: 10,
                 bytes_per_request: None,
-            },
-            ScenarioName::Burst => Scenario {
-                name,
-                requests: args.burst,
-                concurrency: args.burst,
-                bytes_per_request: None,
-            },
-            ScenarioName::Download => Scenario {
-                name,
-                requests: args.downloads,
-                concurrency: TRANSFER_CONCURRENCY,
-                bytes_per_request: Some(args.download_size),
-            },
-            ScenarioName::Upload => Scenario {
-                name,
-                requests: args.uploads,
-                concurrency: TRANSFER_CONCURRENCY,
-                bytes_per_request: Some(args.upload_size),
-            },
+            }],
+            _ => vec![one(args, name)],
         })
         .collect())
+}
+
+/// A scenario other than the sweep and flaky ones, from the arguments.
+fn one(args: &BenchArgs, name: ScenarioName) -> Scenario {
+    match name {
+        ScenarioName::Sustained => Scenario {
+            name,
+            requests: args.requests,
+            concurrency: args.concurrency,
+            bytes_per_request: None,
+        },
+        ScenarioName::Burst => Scenario {
+            name,
+            requests: args.burst,
+            concurrency: args.burst,
+            bytes_per_request: None,
+        },
+        ScenarioName::Download => Scenario {
+            name,
+            requests: args.downloads,
+            concurrency: TRANSFER_CONCURRENCY,
+            bytes_per_request: Some(args.download_size),
+        },
+        ScenarioName::Upload => Scenario {
+            name,
+            requests: args.uploads,
+            concurrency: TRANSFER_CONCURRENCY,
+            bytes_per_request: Some(args.upload_size),
+        },
+        ScenarioName::Sweep | ScenarioName::Flaky => unreachable!("expanded by `scenarios`"),
+    }
 }
 
 /// The runtime each client runs on: as many workers as the machine has
@@ -147,8 +171,8 @@ pub fn bench(args: &BenchArgs, exe: &std::path::Path) -> Result<Report, String> 
         None => Some(process::ServerProcess::start(exe, args.body_size)?),
         Some(_) => None,
     };
-    let base = match (&server, &args.url) {
-        (Some(s), _) => s.url().to_owned(),
+    let base = |scenario: &Scenario| match (&server, &args.url) {
+        (Some(s), _) => s.url(scenario.name == ScenarioName::Flaky).to_owned(),
         (None, Some(u)) => u.clone(),
         (None, None) => unreachable!("a server is started when no URL is given"),
     };
@@ -168,8 +192,14 @@ pub fn bench(args: &BenchArgs, exe: &std::path::Path) -> Result<Report, String> 
     );
     let job = |scenario: &Scenario| process::Job {
         scenario: scenario.clone(),
-        base: base.clone(),
-        max_errors: args.max_errors,
+        base: base(scenario),
+        // what the transports survive: the client's retries would hide it
+        client_retries: scenario.name != ScenarioName::Flaky,
+        max_errors: if scenario.name == ScenarioName::Flaky {
+            u64::MAX
+        } else {
+            args.max_errors
+        },
     };
     let mut reports = Vec::new();
     for scenario in &scenarios {
@@ -190,9 +220,10 @@ pub fn bench(args: &BenchArgs, exe: &std::path::Path) -> Result<Report, String> 
             }
             for i in order {
                 bar.set_message(format!("{:?} / {}", scenario.name, specs[i].name));
-                let before = server.as_ref().map(|s| s.accepted()).transpose()?;
+                let flaky = scenario.name == ScenarioName::Flaky;
+                let before = server.as_ref().map(|s| s.accepted(flaky)).transpose()?;
                 let mut sample = workers[i].run(&job(scenario))?;
-                let after = server.as_ref().map(|s| s.accepted()).transpose()?;
+                let after = server.as_ref().map(|s| s.accepted(flaky)).transpose()?;
                 sample.connections = before.zip(after).map(|(b, a)| a.saturating_sub(b));
                 samples[i].push(sample);
                 bar.inc(1);

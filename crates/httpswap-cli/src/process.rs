@@ -72,9 +72,10 @@ impl Drop for Proc {
 /// The embedded server in a process of its own.
 pub struct ServerProcess {
     proc: Proc,
-    url: String,
-    /// Connections [`accepted`](Self::accepted) made so far.
-    asked: std::cell::Cell<u64>,
+    /// The server's URL, and the flaky one's.
+    urls: [String; 2],
+    /// Connections [`accepted`](Self::accepted) made so far, to each.
+    asked: [std::cell::Cell<u64>; 2],
 }
 
 impl ServerProcess {
@@ -90,28 +91,34 @@ impl ServerProcess {
             &["__serve", "--body-size", &size],
             "benchmark server".into(),
         )?;
-        let url = proc.line()?.trim().to_owned();
+        let line = proc.line()?;
+        let mut urls = line.split_whitespace().map(str::to_owned);
+        let (Some(url), Some(flaky)) = (urls.next(), urls.next()) else {
+            return Err(format!("the benchmark server said {line:?}"));
+        };
         Ok(ServerProcess {
             proc,
-            url,
-            asked: std::cell::Cell::new(0),
+            urls: [url, flaky],
+            asked: Default::default(),
         })
     }
 
-    /// `http://127.0.0.1:PORT/`.
-    pub fn url(&self) -> &str {
-        &self.url
+    /// `http://127.0.0.1:PORT/`; the flaky server's (see
+    /// [`LocalServer::start_flaky`](crate::server::LocalServer::start_flaky))
+    /// when `flaky`.
+    pub fn url(&self, flaky: bool) -> &str {
+        &self.urls[usize::from(flaky)]
     }
 
-    /// Connections the server accepted so far, not counting the ones
-    /// these questions took.
+    /// Connections the server (or the flaky one) accepted so far, not
+    /// counting the ones these questions took.
     ///
     /// # Errors
     ///
     /// The server does not answer.
-    pub fn accepted(&self) -> Result<u64, String> {
-        let addr = self
-            .url
+    pub fn accepted(&self, flaky: bool) -> Result<u64, String> {
+        let which = usize::from(flaky);
+        let addr = self.urls[which]
             .trim_start_matches("http://")
             .trim_end_matches('/')
             .to_owned();
@@ -130,8 +137,9 @@ impl ServerProcess {
             .and_then(|b| b.trim().parse::<u64>().ok())
             .ok_or_else(|| format!("the benchmark server answered {answer:?}"))?;
         // this question's connection and every earlier one's were counted
-        self.asked.set(self.asked.get() + 1);
-        Ok(count.saturating_sub(self.asked.get()))
+        let asked = &self.asked[which];
+        asked.set(asked.get() + 1);
+        Ok(count.saturating_sub(asked.get()))
     }
 
     /// The pid of the server's process.
@@ -149,6 +157,8 @@ pub struct Job {
     pub base: String,
     /// A run stops early after this many failures.
     pub max_errors: u64,
+    /// The `Client` layer's retries (off for the flaky scenario).
+    pub client_retries: bool,
 }
 
 /// One client in a process of its own.
@@ -208,15 +218,16 @@ impl Worker {
     }
 }
 
-/// `__serve`: the embedded server until standard input closes; its URL is
-/// the first line written.
+/// `__serve`: the embedded server and its flaky twin until standard input
+/// closes; their URLs are the first line written.
 pub fn serve_main(body_size: u64) -> std::process::ExitCode {
     let server = crate::server::LocalServer::start(body_size as usize);
-    println!("{}", server.url());
+    let flaky = crate::server::LocalServer::start_flaky(body_size as usize);
+    println!("{} {}", server.url(), flaky.url());
     let _ = std::io::stdout().flush();
     // until the parent closes our input (or ends)
     let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
-    drop(server);
+    drop((server, flaky));
     std::process::ExitCode::SUCCESS
 }
 
@@ -259,6 +270,13 @@ pub fn worker_main(backend: &str, layer: Layer) -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    let without_retries = match subject.without_client_retries() {
+        Ok(s) => s,
+        Err(e) => {
+            ready(false, Some(e));
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     ready(true, None);
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { break };
@@ -269,8 +287,13 @@ pub fn worker_main(backend: &str, layer: Layer) -> std::process::ExitCode {
                 return std::process::ExitCode::FAILURE;
             }
         };
+        let subject = if job.client_retries {
+            &subject
+        } else {
+            &without_retries
+        };
         let sample = rt.block_on(crate::run::run_once(
-            &subject,
+            subject,
             &job.scenario,
             &job.base,
             job.max_errors,

@@ -69,6 +69,8 @@ pub struct SubjectResult {
     pub latency_us: Latency,
     /// Failed requests over all repetitions.
     pub errors: u64,
+    /// Requests that succeeded over all that were made, all repetitions.
+    pub success_rate: f64,
     /// Failed requests by error kind.
     pub error_kinds: BTreeMap<String, u64>,
     /// Connections the embedded server accepted per run (median).
@@ -190,6 +192,15 @@ pub fn summarise(
                     max: pct(|p| p.max),
                 },
                 errors: error_kinds.values().sum(),
+                success_rate: {
+                    let ok: u64 = runs.iter().map(|s| s.ok).sum();
+                    let failed: u64 = error_kinds.values().sum();
+                    if ok + failed == 0 {
+                        0.0
+                    } else {
+                        ok as f64 / (ok + failed) as f64
+                    }
+                },
                 error_kinds,
                 connections_opened: opt_median(|s| s.connections),
                 peak_rss_kib: opt_median(|s| s.peak_rss_kib),
@@ -333,6 +344,14 @@ pub fn table(report: &Report) -> String {
                 fmt_ratio(r.ratio_to_transport),
                 fmt_ratio(r.ratio_to_fastest),
             );
+            if sc.name == crate::cli::ScenarioName::Flaky {
+                let _ = writeln!(
+                    out,
+                    "{:<22}   {:.2} % succeeded (the Client's retries off)",
+                    "",
+                    100.0 * r.success_rate
+                );
+            }
             for (kind, n) in &r.error_kinds {
                 let _ = writeln!(out, "{:<22}   {n} failed with {kind}", "");
             }
@@ -364,8 +383,8 @@ pub fn svg(report: &Report) -> String {
     for s in &report.scenarios {
         let _ = writeln!(
             out,
-            "<text x=\"10\" y=\"{:.0}\" font-weight=\"bold\">{:?}</text><text x=\"{LABEL}\" y=\"{:.0}\">req/s</text><text x=\"{:.0}\" y=\"{:.0}\">p99 µs</text>",
-            y + 14.0, s.scenario.name, y + 14.0, LABEL + BAR + 60.0, y + 14.0
+            "<text x=\"10\" y=\"{:.0}\" font-weight=\"bold\">{:?}, {} at once</text><text x=\"{LABEL}\" y=\"{:.0}\">req/s</text><text x=\"{:.0}\" y=\"{:.0}\">p99 µs</text>",
+            y + 14.0, s.scenario.name, s.scenario.concurrency, y + 14.0, LABEL + BAR + 60.0, y + 14.0
         );
         y += ROW;
         let max_rps = s

@@ -32,9 +32,10 @@ pub struct Scenario {
 impl Scenario {
     fn method_url_body(&self, base: &str) -> (Method, String, Bytes) {
         match self.name {
-            ScenarioName::Sustained | ScenarioName::Burst => {
-                (Method::GET, base.to_owned(), Bytes::new())
-            }
+            ScenarioName::Sustained
+            | ScenarioName::Burst
+            | ScenarioName::Sweep
+            | ScenarioName::Flaky => (Method::GET, base.to_owned(), Bytes::new()),
             ScenarioName::Download => (
                 Method::GET,
                 format!(

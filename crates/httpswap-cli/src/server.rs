@@ -45,6 +45,22 @@ impl LocalServer {
     ///
     /// If no loopback port can be bound or the runtime cannot start.
     pub fn start(body_size: usize) -> LocalServer {
+        Self::start_with(body_size, false)
+    }
+
+    /// A flaky server: as [`start`](Self::start), but every connection is
+    /// closed without notice (no `Connection: close`) after a random 1 to
+    /// 5 responses and 0 to 10 ms of idling: a client that reuses it at
+    /// that moment meets the stale-connection race.
+    ///
+    /// # Panics
+    ///
+    /// As [`start`](Self::start).
+    pub fn start_flaky(body_size: usize) -> LocalServer {
+        Self::start_with(body_size, true)
+    }
+
+    fn start_with(body_size: usize, flaky: bool) -> LocalServer {
         // a deep accept queue, so that a burst of new connections measures
         // the clients and not SYN retransmits
         let listener = tokio::net::TcpSocket::new_v4().expect("socket");
@@ -75,14 +91,34 @@ impl LocalServer {
                         let body = body.clone();
                         let counter = counter.clone();
                         tokio::spawn(async move {
+                            let closing = Arc::new(tokio::sync::Notify::new());
+                            let last = flaky.then(|| fastrand::u64(1..=5));
+                            let served = AtomicU64::new(0);
+                            let close = closing.clone();
                             let svc = hyper::service::service_fn(move |req| {
                                 let body = body.clone();
                                 let accepted = counter.load(Ordering::Relaxed);
+                                if last == Some(served.fetch_add(1, Ordering::Relaxed) + 1) {
+                                    close.notify_one();
+                                }
                                 async move { Ok::<_, Infallible>(route(req, body, accepted).await) }
                             });
-                            let _ = hyper::server::conn::http1::Builder::new()
-                                .serve_connection(TokioIo::new(tcp), svc)
-                                .await;
+                            let conn = hyper::server::conn::http1::Builder::new()
+                                .serve_connection(TokioIo::new(tcp), svc);
+                            tokio::pin!(conn);
+                            let idle_then_close = async {
+                                closing.notified().await;
+                                let idle = fastrand::u64(0..=10);
+                                tokio::time::sleep(std::time::Duration::from_millis(idle)).await;
+                            };
+                            tokio::select! {
+                                _ = conn.as_mut() => return,
+                                () = idle_then_close => {}
+                            }
+                            // closes an idle connection at once, without a
+                            // `Connection: close` the client could see
+                            conn.as_mut().graceful_shutdown();
+                            let _ = conn.await;
                         });
                     }
                 };

@@ -259,6 +259,26 @@ fn backend_subjects(backend: &'static str) -> Result<Option<(SharedTransport, Su
 }
 
 impl Subject {
+    /// The same client with the `Client` layer's retries off (the others
+    /// have none): for measuring what the transport underneath survives.
+    ///
+    /// # Errors
+    ///
+    /// The client cannot be rebuilt.
+    pub fn without_client_retries(&self) -> Result<Subject, String> {
+        let mut out = self.clone();
+        if let Client::Httpswap(c) = &self.client {
+            out.client = Client::Httpswap(
+                httpswap::Client::builder()
+                    .transport(c.transport().clone())
+                    .max_retries(0)
+                    .build()
+                    .map_err(|e| e.to_string())?,
+            );
+        }
+        Ok(out)
+    }
+
     /// Wraps any transport (for tests and custom comparisons).
     pub fn transport(name: &str, backend: &'static str, t: SharedTransport) -> Subject {
         Subject {

@@ -216,3 +216,51 @@ fn bad_arguments_exit_non_zero_with_a_message() {
     let out = httpswap(&["frobnicate"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// The sweep runs GETs at concurrency 1, 10, 100 and 1000; the flaky
+/// scenario reports a success rate per client, its failures do not fail
+/// the command, and its server closes connections: with each connection
+/// closed after at most 5 responses, 100 requests after a warm-up of 10
+/// connections need at least (100 - 10 * 4) / 5 = 12 new ones.
+#[test]
+fn sweep_and_flaky_scenarios_run_and_report() {
+    let out = httpswap(&[
+        "bench",
+        "--scenarios",
+        "sweep,flaky",
+        "--sweep-requests",
+        "20",
+        "--flaky-requests",
+        "100",
+        "--backends",
+        "hyper",
+        "-r",
+        "1",
+        "--json",
+        "-q",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let scenarios = v["scenarios"].as_array().expect("scenarios");
+    let levels: Vec<_> = scenarios
+        .iter()
+        .filter(|s| s["scenario"]["name"] == "sweep")
+        .map(|s| s["scenario"]["concurrency"].as_u64().unwrap())
+        .collect();
+    assert_eq!(levels, [1, 10, 100, 1000]);
+    let flaky = scenarios
+        .iter()
+        .find(|s| s["scenario"]["name"] == "flaky")
+        .expect("the flaky scenario");
+    let results = flaky["results"].as_array().expect("results");
+    assert_eq!(results.len(), 3, "Client, transport and direct");
+    for r in results {
+        let rate = r["success_rate"].as_f64().unwrap();
+        assert!(rate > 0.0 && rate <= 1.0, "{r}");
+        assert!(r["connections_opened"].as_u64().unwrap() >= 12, "{r}");
+    }
+}
