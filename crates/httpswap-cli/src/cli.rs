@@ -39,7 +39,7 @@ pub enum Command {
 
 /// A scenario of `httpswap bench`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum ScenarioName {
     /// `--requests` GETs by `--concurrency` workers.
     Sustained,
@@ -58,6 +58,13 @@ pub enum ScenarioName {
     /// 0-10 ms idle, with the `Client`'s retries off: the success rate of
     /// each client (failures here do not fail the command).
     Flaky,
+    /// `--requests` GETs by `--concurrency` workers over HTTP/2 with prior
+    /// knowledge (h2c): every client multiplexes on its connections.
+    Http2,
+    /// 100 GETs at once from a client with no connection yet to an h2c
+    /// origin (a new client every run): how many connections it opens, and
+    /// how fast it gets going.
+    Http2Cold,
 }
 
 /// Which httpswap layers `httpswap bench` runs for each backend.

@@ -51,11 +51,15 @@ pub fn scenarios(args: &BenchArgs) -> Result<Vec<Scenario>, String> {
         if let Some(n) = names.iter().find(|n| {
             matches!(
                 n,
-                ScenarioName::Download | ScenarioName::Upload | ScenarioName::Flaky
+                ScenarioName::Download
+                    | ScenarioName::Upload
+                    | ScenarioName::Flaky
+                    | ScenarioName::Http2
+                    | ScenarioName::Http2Cold
             )
         }) {
             return Err(format!(
-                "the {n:?} scenario needs the embedded server (its /download and /upload routes, its flaky listener): run it without a URL"
+                "the {n:?} scenario needs the embedded server (its /download and /upload routes, its flaky and h2c listeners): run it without a URL"
             ));
         }
     }
@@ -70,6 +74,18 @@ pub fn scenarios(args: &BenchArgs) -> Result<Vec<Scenario>, String> {
                     bytes_per_request: None,
                 })
                 .to_vec(),
+            ScenarioName::Http2Cold => vec![Scenario {
+                name,
+                requests: 100,
+                concurrency: 100,
+                bytes_per_request: None,
+            }],
+            ScenarioName::Http2 => vec![Scenario {
+                name,
+                requests: args.requests,
+                concurrency: args.concurrency,
+                bytes_per_request: None,
+            }],
             ScenarioName::Flaky => vec![Scenario {
                 name,
                 requests: args.flaky_requests,
@@ -108,7 +124,10 @@ fn one(args: &BenchArgs, name: ScenarioName) -> Scenario {
             concurrency: TRANSFER_CONCURRENCY,
             bytes_per_request: Some(args.upload_size),
         },
-        ScenarioName::Sweep | ScenarioName::Flaky => unreachable!("expanded by `scenarios`"),
+        ScenarioName::Sweep
+        | ScenarioName::Flaky
+        | ScenarioName::Http2
+        | ScenarioName::Http2Cold => unreachable!("made by `scenarios`"),
     }
 }
 
@@ -172,7 +191,7 @@ pub fn bench(args: &BenchArgs, exe: &std::path::Path) -> Result<Report, String> 
         Some(_) => None,
     };
     let base = |scenario: &Scenario| match (&server, &args.url) {
-        (Some(s), _) => s.url(scenario.name == ScenarioName::Flaky).to_owned(),
+        (Some(s), _) => s.url(process::Listener::of(scenario.name)).to_owned(),
         (None, Some(u)) => u.clone(),
         (None, None) => unreachable!("a server is started when no URL is given"),
     };
@@ -195,6 +214,8 @@ pub fn bench(args: &BenchArgs, exe: &std::path::Path) -> Result<Report, String> 
         base: base(scenario),
         // what the transports survive: the client's retries would hide it
         client_retries: scenario.name != ScenarioName::Flaky,
+        h2c: matches!(scenario.name, ScenarioName::Http2 | ScenarioName::Http2Cold),
+        new_client: scenario.name == ScenarioName::Http2Cold,
         max_errors: if scenario.name == ScenarioName::Flaky {
             u64::MAX
         } else {
@@ -220,10 +241,10 @@ pub fn bench(args: &BenchArgs, exe: &std::path::Path) -> Result<Report, String> 
             }
             for i in order {
                 bar.set_message(format!("{:?} / {}", scenario.name, specs[i].name));
-                let flaky = scenario.name == ScenarioName::Flaky;
-                let before = server.as_ref().map(|s| s.accepted(flaky)).transpose()?;
+                let listener = process::Listener::of(scenario.name);
+                let before = server.as_ref().map(|s| s.accepted(listener)).transpose()?;
                 let mut sample = workers[i].run(&job(scenario))?;
-                let after = server.as_ref().map(|s| s.accepted(flaky)).transpose()?;
+                let after = server.as_ref().map(|s| s.accepted(listener)).transpose()?;
                 sample.connections = before.zip(after).map(|(b, a)| a.saturating_sub(b));
                 samples[i].push(sample);
                 bar.inc(1);

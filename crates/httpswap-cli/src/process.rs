@@ -8,12 +8,12 @@
 //! (`__serve`, `__worker`); each ends when its standard input closes (the
 //! parent ended) and is killed when the parent drops its handle.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use crate::run::{Sample, Scenario};
-use crate::subject::{Layer, Layers, Spec};
+use crate::subject::{Layer, Layers, Spec, Subject};
 
 /// A child process and its pipes.
 struct Proc {
@@ -69,13 +69,34 @@ impl Drop for Proc {
     }
 }
 
+/// The listeners of the embedded server's process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// HTTP/1.1 with keep-alive.
+    Plain,
+    /// HTTP/1.1 closing connections without notice (`start_flaky`).
+    Flaky,
+    /// HTTP/2 with prior knowledge.
+    H2c,
+}
+
+impl Listener {
+    /// The listener a scenario runs against.
+    pub fn of(scenario: crate::cli::ScenarioName) -> Listener {
+        use crate::cli::ScenarioName as S;
+        match scenario {
+            S::Flaky => Listener::Flaky,
+            S::Http2 | S::Http2Cold => Listener::H2c,
+            _ => Listener::Plain,
+        }
+    }
+}
+
 /// The embedded server in a process of its own.
 pub struct ServerProcess {
-    proc: Proc,
-    /// The server's URL, and the flaky one's.
-    urls: [String; 2],
-    /// Connections [`accepted`](Self::accepted) made so far, to each.
-    asked: [std::cell::Cell<u64>; 2],
+    proc: std::cell::RefCell<Proc>,
+    /// The URL of each [`Listener`].
+    urls: [String; 3],
 }
 
 impl ServerProcess {
@@ -93,58 +114,39 @@ impl ServerProcess {
         )?;
         let line = proc.line()?;
         let mut urls = line.split_whitespace().map(str::to_owned);
-        let (Some(url), Some(flaky)) = (urls.next(), urls.next()) else {
+        let (Some(url), Some(flaky), Some(h2c)) = (urls.next(), urls.next(), urls.next()) else {
             return Err(format!("the benchmark server said {line:?}"));
         };
         Ok(ServerProcess {
-            proc,
-            urls: [url, flaky],
-            asked: Default::default(),
+            proc: std::cell::RefCell::new(proc),
+            urls: [url, flaky, h2c],
         })
     }
 
-    /// `http://127.0.0.1:PORT/`; the flaky server's (see
-    /// [`LocalServer::start_flaky`](crate::server::LocalServer::start_flaky))
-    /// when `flaky`.
-    pub fn url(&self, flaky: bool) -> &str {
-        &self.urls[usize::from(flaky)]
+    /// `http://127.0.0.1:PORT/` of a listener.
+    pub fn url(&self, listener: Listener) -> &str {
+        &self.urls[listener as usize]
     }
 
-    /// Connections the server (or the flaky one) accepted so far, not
-    /// counting the ones these questions took.
+    /// Connections a listener accepted so far (asked over the process's
+    /// standard input, so the question takes no connection).
     ///
     /// # Errors
     ///
-    /// The server does not answer.
-    pub fn accepted(&self, flaky: bool) -> Result<u64, String> {
-        let which = usize::from(flaky);
-        let addr = self.urls[which]
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .to_owned();
-        let ask = || -> std::io::Result<String> {
-            let mut tcp = std::net::TcpStream::connect(&addr)?;
-            tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
-            tcp.write_all(b"GET /__accepted HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")?;
-            let mut answer = String::new();
-            tcp.read_to_string(&mut answer)?;
-            Ok(answer)
-        };
-        let answer = ask().map_err(|e| format!("cannot ask the benchmark server: {e}"))?;
-        let count = answer
-            .rsplit("\r\n\r\n")
-            .next()
-            .and_then(|b| b.trim().parse::<u64>().ok())
-            .ok_or_else(|| format!("the benchmark server answered {answer:?}"))?;
-        // this question's connection and every earlier one's were counted
-        let asked = &self.asked[which];
-        asked.set(asked.get() + 1);
-        Ok(count.saturating_sub(asked.get()))
+    /// The server process does not answer.
+    pub fn accepted(&self, listener: Listener) -> Result<u64, String> {
+        let mut proc = self.proc.borrow_mut();
+        proc.send("accepted")?;
+        let line = proc.line()?;
+        line.split_whitespace()
+            .nth(listener as usize)
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| format!("the benchmark server answered {line:?}"))
     }
 
     /// The pid of the server's process.
     pub fn id(&self) -> u32 {
-        self.proc.child.id()
+        self.proc.borrow().child.id()
     }
 }
 
@@ -159,6 +161,10 @@ pub struct Job {
     pub max_errors: u64,
     /// The `Client` layer's retries (off for the flaky scenario).
     pub client_retries: bool,
+    /// The clients speak HTTP/2 by prior knowledge.
+    pub h2c: bool,
+    /// A client made for this run alone (a cold start).
+    pub new_client: bool,
 }
 
 /// One client in a process of its own.
@@ -218,16 +224,31 @@ impl Worker {
     }
 }
 
-/// `__serve`: the embedded server and its flaky twin until standard input
-/// closes; their URLs are the first line written.
+/// `__serve`: the embedded server's listeners (plain, flaky, h2c) until
+/// standard input closes; their URLs are the first line written, and each
+/// `accepted` line read is answered with their counts of accepted
+/// connections.
 pub fn serve_main(body_size: u64) -> std::process::ExitCode {
     let server = crate::server::LocalServer::start(body_size as usize);
     let flaky = crate::server::LocalServer::start_flaky(body_size as usize);
-    println!("{} {}", server.url(), flaky.url());
+    let h2c = crate::server::LocalServer::start_h2c(body_size as usize);
+    println!("{} {} {}", server.url(), flaky.url(), h2c.url());
     let _ = std::io::stdout().flush();
-    // until the parent closes our input (or ends)
-    let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
-    drop((server, flaky));
+    // until the parent closes our input (or ends); `accepted` asks for
+    // each listener's count of accepted connections
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        if line.trim() == "accepted" {
+            println!(
+                "{} {} {}",
+                server.accepted(),
+                flaky.accepted(),
+                h2c.accepted()
+            );
+            let _ = std::io::stdout().flush();
+        }
+    }
+    drop((server, flaky, h2c));
     std::process::ExitCode::SUCCESS
 }
 
@@ -255,16 +276,16 @@ pub fn worker_main(backend: &str, layer: Layer) -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    let built = {
+    let build = |h2c: bool| {
         let _on = rt.enter();
-        crate::subject::subjects(Some(&[backend.to_owned()]), layers)
+        crate::subject::subjects_over(Some(&[backend.to_owned()]), layers, h2c).and_then(|mut v| {
+            v.pop()
+                .ok_or_else(|| format!("backend {backend:?} is not enabled"))
+        })
     };
-    let subject = match built.map(|mut v| v.pop()) {
-        Ok(Some(s)) => s,
-        Ok(None) => {
-            ready(false, Some(format!("backend {backend:?} is not enabled")));
-            return std::process::ExitCode::FAILURE;
-        }
+    let built = build(false);
+    let subject = match built {
+        Ok(s) => s,
         Err(e) => {
             ready(false, Some(e));
             return std::process::ExitCode::FAILURE;
@@ -278,6 +299,7 @@ pub fn worker_main(backend: &str, layer: Layer) -> std::process::ExitCode {
         }
     };
     ready(true, None);
+    let mut h2c_subject: Option<Subject> = None;
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { break };
         let job: Job = match serde_json::from_str(&line) {
@@ -287,7 +309,24 @@ pub fn worker_main(backend: &str, layer: Layer) -> std::process::ExitCode {
                 return std::process::ExitCode::FAILURE;
             }
         };
-        let subject = if job.client_retries {
+        let made;
+        let subject = if job.h2c {
+            if job.new_client || h2c_subject.is_none() {
+                match build(true) {
+                    Ok(s) if job.new_client => {
+                        made = s;
+                        &made
+                    }
+                    Ok(s) => h2c_subject.insert(s),
+                    Err(e) => {
+                        eprintln!("httpswap __worker: {e}");
+                        return std::process::ExitCode::FAILURE;
+                    }
+                }
+            } else {
+                h2c_subject.as_ref().expect("built above")
+            }
+        } else if job.client_retries {
             &subject
         } else {
             &without_retries

@@ -35,7 +35,9 @@ impl Scenario {
             ScenarioName::Sustained
             | ScenarioName::Burst
             | ScenarioName::Sweep
-            | ScenarioName::Flaky => (Method::GET, base.to_owned(), Bytes::new()),
+            | ScenarioName::Flaky
+            | ScenarioName::Http2
+            | ScenarioName::Http2Cold => (Method::GET, base.to_owned(), Bytes::new()),
             ScenarioName::Download => (
                 Method::GET,
                 format!(

@@ -4,9 +4,7 @@
 //!
 //! - `GET /` (any path): a body of the configured size;
 //! - `GET /download?size=N`: N bytes streamed in 64 KiB chunks;
-//! - `POST /upload`: reads the body, answers with its length;
-//! - `GET /__accepted`: the connections accepted so far (this one
-//!   included), for `httpswap bench` to count each run's.
+//! - `POST /upload`: reads the body, answers with its length.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -38,6 +36,13 @@ impl Drop for LocalServer {
 
 type ResBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Plain,
+    Flaky,
+    H2c,
+}
+
 impl LocalServer {
     /// Starts the server; `GET /` answers with `body_size` bytes.
     ///
@@ -60,7 +65,22 @@ impl LocalServer {
         Self::start_with(body_size, true)
     }
 
+    /// An HTTP/2 server with prior knowledge (h2c): the same routes, every
+    /// connection multiplexed.
+    ///
+    /// # Panics
+    ///
+    /// As [`start`](Self::start).
+    pub fn start_h2c(body_size: usize) -> LocalServer {
+        Self::start_inner(body_size, Mode::H2c)
+    }
+
     fn start_with(body_size: usize, flaky: bool) -> LocalServer {
+        Self::start_inner(body_size, if flaky { Mode::Flaky } else { Mode::Plain })
+    }
+
+    fn start_inner(body_size: usize, mode: Mode) -> LocalServer {
+        let flaky = mode == Mode::Flaky;
         // a deep accept queue, so that a burst of new connections measures
         // the clients and not SYN retransmits
         let listener = tokio::net::TcpSocket::new_v4().expect("socket");
@@ -89,7 +109,6 @@ impl LocalServer {
                         counter.fetch_add(1, Ordering::Relaxed);
                         let _ = tcp.set_nodelay(true);
                         let body = body.clone();
-                        let counter = counter.clone();
                         tokio::spawn(async move {
                             let closing = Arc::new(tokio::sync::Notify::new());
                             let last = flaky.then(|| fastrand::u64(1..=5));
@@ -97,12 +116,20 @@ impl LocalServer {
                             let close = closing.clone();
                             let svc = hyper::service::service_fn(move |req| {
                                 let body = body.clone();
-                                let accepted = counter.load(Ordering::Relaxed);
                                 if last == Some(served.fetch_add(1, Ordering::Relaxed) + 1) {
                                     close.notify_one();
                                 }
-                                async move { Ok::<_, Infallible>(route(req, body, accepted).await) }
+                                async move { Ok::<_, Infallible>(route(req, body).await) }
                             });
+                            if mode == Mode::H2c {
+                                let _ = hyper::server::conn::http2::Builder::new(
+                                    hyper_util::rt::TokioExecutor::new(),
+                                )
+                                .max_concurrent_streams(1000)
+                                .serve_connection(TokioIo::new(tcp), svc)
+                                .await;
+                                return;
+                            }
                             let conn = hyper::server::conn::http1::Builder::new()
                                 .serve_connection(TokioIo::new(tcp), svc);
                             tokio::pin!(conn);
@@ -147,15 +174,8 @@ impl LocalServer {
     }
 }
 
-async fn route(
-    req: http::Request<hyper::body::Incoming>,
-    body: Bytes,
-    accepted: u64,
-) -> http::Response<ResBody> {
+async fn route(req: http::Request<hyper::body::Incoming>, body: Bytes) -> http::Response<ResBody> {
     match (req.method().as_str(), req.uri().path()) {
-        ("GET", "/__accepted") => {
-            http::Response::new(Full::new(Bytes::from(accepted.to_string())).boxed())
-        }
         ("POST", "/upload") => {
             let mut n = 0usize;
             let mut incoming = req.into_body();

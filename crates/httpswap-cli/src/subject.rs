@@ -78,8 +78,14 @@ enum Client {
 /// The configuration every transport gets: the defaults, without proxies
 /// from the environment (a benchmark of loopback must not go through one).
 pub fn bench_config() -> TransportConfig {
+    config_for(false)
+}
+
+/// [`bench_config`], or with HTTP/2 by prior knowledge (h2c) when `h2c`.
+fn config_for(h2c: bool) -> TransportConfig {
     TransportConfig::builder()
         .proxy_from_env(false)
+        .http2_prior_knowledge(h2c)
         .build()
         .expect("the default configuration is valid")
 }
@@ -150,12 +156,26 @@ impl Subject {
 ///
 /// A backend that cannot be built, as text.
 pub fn subjects(only: Option<&[String]>, layers: Layers) -> Result<Vec<Subject>, String> {
+    subjects_over(only, layers, false)
+}
+
+/// As [`subjects`], every client speaking HTTP/2 by prior knowledge (h2c)
+/// when `h2c`.
+///
+/// # Errors
+///
+/// A backend that cannot be built, as text.
+pub fn subjects_over(
+    only: Option<&[String]>,
+    layers: Layers,
+    h2c: bool,
+) -> Result<Vec<Subject>, String> {
     let mut out = Vec::new();
     for &backend in httpswap::enabled_backends() {
         if only.is_some_and(|o| !o.iter().any(|b| b == backend)) {
             continue;
         }
-        let Some((transport, direct)) = backend_subjects(backend)? else {
+        let Some((transport, direct)) = backend_subjects(backend, h2c)? else {
             continue;
         };
         if layers.client {
@@ -187,7 +207,10 @@ pub fn subjects(only: Option<&[String]>, layers: Layers) -> Result<Vec<Subject>,
 
 /// A backend's transport, and its library used directly with the same
 /// settings (`None` for a backend this build does not know).
-fn backend_subjects(backend: &'static str) -> Result<Option<(SharedTransport, Subject)>, String> {
+fn backend_subjects(
+    backend: &'static str,
+    h2c: bool,
+) -> Result<Option<(SharedTransport, Subject)>, String> {
     let direct = |_: &str, client: Client| Subject {
         name: name_of(backend, Layer::Direct),
         backend,
@@ -198,12 +221,13 @@ fn backend_subjects(backend: &'static str) -> Result<Option<(SharedTransport, Su
         #[cfg(feature = "hyper")]
         "hyper" => {
             let transport =
-                httpswap::transport_by_name("hyper", bench_config()).map_err(|e| e.to_string())?;
+                httpswap::transport_by_name("hyper", config_for(h2c)).map_err(|e| e.to_string())?;
             let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
             connector.set_nodelay(true);
             let client =
                 hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
                     .pool_max_idle_per_host(httpswap_core::DEFAULT_MAX_KEEPALIVE_CONNECTIONS)
+                    .http2_only(h2c)
                     .build(connector);
             Ok(Some((
                 transport,
@@ -212,16 +236,18 @@ fn backend_subjects(backend: &'static str) -> Result<Option<(SharedTransport, Su
         }
         #[cfg(feature = "reqwest")]
         "reqwest" => {
-            let config = bench_config();
+            let config = config_for(h2c);
             let tls = httpswap_adapter::tls::build(&config.tls).map_err(|e| e.to_string())?;
-            let client = reqwest::Client::builder()
+            let mut builder = reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .no_proxy()
                 .tls_backend_preconfigured((*tls.http1).clone())
                 .pool_max_idle_per_host(config.limits.max_keepalive_connections)
-                .tcp_nodelay(true)
-                .build()
-                .map_err(|e| e.to_string())?;
+                .tcp_nodelay(true);
+            if h2c {
+                builder = builder.http2_prior_knowledge();
+            }
+            let client = builder.build().map_err(|e| e.to_string())?;
             let transport = httpswap_reqwest::ReqwestTransport::from_client(client.clone(), config)
                 .map_err(|e| e.to_string())?;
             Ok(Some((
@@ -232,7 +258,7 @@ fn backend_subjects(backend: &'static str) -> Result<Option<(SharedTransport, Su
         #[cfg(feature = "isahc")]
         "isahc" => {
             use isahc::config::{Configurable, RedirectPolicy, VersionNegotiation};
-            let config = bench_config();
+            let config = config_for(h2c);
             let transport =
                 httpswap_isahc::IsahcTransport::new(config.clone()).map_err(|e| e.to_string())?;
             // the settings the adapter gives curl, minus what it adds
@@ -243,7 +269,11 @@ fn backend_subjects(backend: &'static str) -> Result<Option<(SharedTransport, Su
                 .max_connections(config.limits.max_connections)
                 .connection_cache_size(config.limits.max_keepalive_connections)
                 .tcp_nodelay()
-                .version_negotiation(VersionNegotiation::latest_compatible())
+                .version_negotiation(if h2c {
+                    VersionNegotiation::http2()
+                } else {
+                    VersionNegotiation::latest_compatible()
+                })
                 .proxy(None);
             if let Some(t) = config.timeouts.connect {
                 builder = builder.connect_timeout(t);

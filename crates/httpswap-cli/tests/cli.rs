@@ -264,3 +264,38 @@ fn sweep_and_flaky_scenarios_run_and_report() {
         assert!(r["connections_opened"].as_u64().unwrap() >= 12, "{r}");
     }
 }
+
+/// Over h2c every client multiplexes; from a cold start, 100 GETs at once
+/// on httpswap (the `Client` and the transport) open one connection.
+#[test]
+fn http2_scenarios_multiplex_and_a_cold_start_opens_one_connection() {
+    let out = httpswap(&[
+        "bench",
+        "--scenarios",
+        "http2,http2-cold",
+        "-n",
+        "200",
+        "-c",
+        "20",
+        "-r",
+        "1",
+        "--json",
+        "-q",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let scenarios = v["scenarios"].as_array().expect("scenarios");
+    assert_eq!(scenarios.len(), 2);
+    for s in scenarios {
+        for r in s["results"].as_array().expect("results") {
+            assert_eq!(r["errors"], 0, "{r}");
+            if s["scenario"]["name"] == "http2-cold" && r["layer"] != "direct" {
+                assert_eq!(r["connections_opened"], 1, "{r}");
+            }
+        }
+    }
+}
