@@ -309,23 +309,18 @@ pub fn worker_main(backend: &str, layer: Layer) -> std::process::ExitCode {
                 return std::process::ExitCode::FAILURE;
             }
         };
-        let made;
-        let subject = if job.h2c {
-            if job.new_client || h2c_subject.is_none() {
-                match build(true) {
-                    Ok(s) if job.new_client => {
-                        made = s;
-                        &made
-                    }
-                    Ok(s) => h2c_subject.insert(s),
-                    Err(e) => {
-                        eprintln!("httpswap __worker: {e}");
-                        return std::process::ExitCode::FAILURE;
-                    }
+        // a cold start gets a client of its own, dropped with the next one
+        if job.h2c && (job.new_client || h2c_subject.is_none()) {
+            match build(true) {
+                Ok(s) => h2c_subject = Some(s),
+                Err(e) => {
+                    eprintln!("httpswap __worker: {e}");
+                    return std::process::ExitCode::FAILURE;
                 }
-            } else {
-                h2c_subject.as_ref().expect("built above")
             }
+        }
+        let subject = if let (true, Some(h2c)) = (job.h2c, &h2c_subject) {
+            h2c
         } else if job.client_retries {
             &subject
         } else {
