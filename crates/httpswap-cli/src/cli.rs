@@ -34,6 +34,9 @@ pub enum Command {
         /// Its layer.
         #[arg(long, value_enum)]
         layer: crate::subject::Layer,
+        /// The CA the https scenario's server certificate is signed by.
+        #[arg(long)]
+        ca_file: Option<std::path::PathBuf>,
     },
 }
 
@@ -65,6 +68,9 @@ pub enum ScenarioName {
     /// origin (a new client every run): how many connections it opens, and
     /// how fast it gets going.
     Http2Cold,
+    /// `--burst` GETs at once over HTTPS (rustls; curl's TLS for isahc):
+    /// every connection the burst opens is a TLS handshake.
+    Https,
 }
 
 /// Which httpswap layers `httpswap bench` runs for each backend.

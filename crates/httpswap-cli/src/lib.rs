@@ -25,6 +25,7 @@ pub mod report;
 pub mod run;
 pub mod server;
 pub mod subject;
+pub mod tls;
 
 use cli::{BenchArgs, LayerArg, ScenarioName};
 use report::{Machine, Report};
@@ -56,10 +57,11 @@ pub fn scenarios(args: &BenchArgs) -> Result<Vec<Scenario>, String> {
                     | ScenarioName::Flaky
                     | ScenarioName::Http2
                     | ScenarioName::Http2Cold
+                    | ScenarioName::Https
             )
         }) {
             return Err(format!(
-                "the {n:?} scenario needs the embedded server (its /download and /upload routes, its flaky and h2c listeners): run it without a URL"
+                "the {n:?} scenario needs the embedded server (its /download and /upload routes, its flaky, h2c and TLS listeners): run it without a URL"
             ));
         }
     }
@@ -74,6 +76,12 @@ pub fn scenarios(args: &BenchArgs) -> Result<Vec<Scenario>, String> {
                     bytes_per_request: None,
                 })
                 .to_vec(),
+            ScenarioName::Https => vec![Scenario {
+                name,
+                requests: args.burst,
+                concurrency: args.burst,
+                bytes_per_request: None,
+            }],
             ScenarioName::Http2Cold => vec![Scenario {
                 name,
                 requests: 100,
@@ -127,7 +135,8 @@ fn one(args: &BenchArgs, name: ScenarioName) -> Scenario {
         ScenarioName::Sweep
         | ScenarioName::Flaky
         | ScenarioName::Http2
-        | ScenarioName::Http2Cold => unreachable!("made by `scenarios`"),
+        | ScenarioName::Http2Cold
+        | ScenarioName::Https => unreachable!("made by `scenarios`"),
     }
 }
 
@@ -197,7 +206,7 @@ pub fn bench(args: &BenchArgs, exe: &std::path::Path) -> Result<Report, String> 
     };
     let mut workers = specs
         .iter()
-        .map(|s| process::Worker::start(exe, s))
+        .map(|s| process::Worker::start(exe, s, server.as_ref().map(|s| s.ca_file())))
         .collect::<Result<Vec<_>, _>>()?;
     let total = (scenarios.len() * specs.len()) as u64 * args.repetitions;
     let bar = if args.quiet {
@@ -214,7 +223,11 @@ pub fn bench(args: &BenchArgs, exe: &std::path::Path) -> Result<Report, String> 
         base: base(scenario),
         // what the transports survive: the client's retries would hide it
         client_retries: scenario.name != ScenarioName::Flaky,
-        h2c: matches!(scenario.name, ScenarioName::Http2 | ScenarioName::Http2Cold),
+        proto: match scenario.name {
+            ScenarioName::Http2 | ScenarioName::Http2Cold => process::JobProto::H2c,
+            ScenarioName::Https => process::JobProto::Https,
+            _ => process::JobProto::Http1,
+        },
         new_client: scenario.name == ScenarioName::Http2Cold,
         max_errors: if scenario.name == ScenarioName::Flaky {
             u64::MAX

@@ -10,7 +10,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { body_size } => httpswap_cli::process::serve_main(body_size),
-        Command::Worker { backend, layer } => httpswap_cli::process::worker_main(&backend, layer),
+        Command::Worker {
+            backend,
+            layer,
+            ca_file,
+        } => httpswap_cli::process::worker_main(&backend, layer, ca_file),
         Command::Bench(args) => {
             let exe = match std::env::current_exe() {
                 Ok(exe) => exe,

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use crate::run::{Sample, Scenario};
-use crate::subject::{Layer, Layers, Spec, Subject};
+use crate::subject::{Layer, Layers, Proto, Spec, Subject};
 
 /// A child process and its pipes.
 struct Proc {
@@ -78,6 +78,8 @@ pub enum Listener {
     Flaky,
     /// HTTP/2 with prior knowledge.
     H2c,
+    /// HTTPS (HTTP/1.1), its certificate signed by the run's CA.
+    Tls,
 }
 
 impl Listener {
@@ -87,6 +89,7 @@ impl Listener {
         match scenario {
             S::Flaky => Listener::Flaky,
             S::Http2 | S::Http2Cold => Listener::H2c,
+            S::Https => Listener::Tls,
             _ => Listener::Plain,
         }
     }
@@ -96,7 +99,9 @@ impl Listener {
 pub struct ServerProcess {
     proc: std::cell::RefCell<Proc>,
     /// The URL of each [`Listener`].
-    urls: [String; 3],
+    urls: [String; 4],
+    /// The PEM file of the CA that signed the TLS listener's certificate.
+    ca_file: std::path::PathBuf,
 }
 
 impl ServerProcess {
@@ -113,13 +118,14 @@ impl ServerProcess {
             "benchmark server".into(),
         )?;
         let line = proc.line()?;
-        let mut urls = line.split_whitespace().map(str::to_owned);
-        let (Some(url), Some(flaky), Some(h2c)) = (urls.next(), urls.next(), urls.next()) else {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let [url, flaky, h2c, tls, ca] = words[..] else {
             return Err(format!("the benchmark server said {line:?}"));
         };
         Ok(ServerProcess {
             proc: std::cell::RefCell::new(proc),
-            urls: [url, flaky, h2c],
+            urls: [url, flaky, h2c, tls].map(str::to_owned),
+            ca_file: ca.into(),
         })
     }
 
@@ -144,9 +150,22 @@ impl ServerProcess {
             .ok_or_else(|| format!("the benchmark server answered {line:?}"))
     }
 
+    /// The PEM file of the CA the TLS listener's certificate is signed by.
+    pub fn ca_file(&self) -> &Path {
+        &self.ca_file
+    }
+
     /// The pid of the server's process.
     pub fn id(&self) -> u32 {
         self.proc.borrow().child.id()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        // the process is killed when its handle drops, maybe before it
+        // removed the CA file itself
+        let _ = std::fs::remove_file(&self.ca_file);
     }
 }
 
@@ -161,10 +180,21 @@ pub struct Job {
     pub max_errors: u64,
     /// The `Client` layer's retries (off for the flaky scenario).
     pub client_retries: bool,
-    /// The clients speak HTTP/2 by prior knowledge.
-    pub h2c: bool,
+    /// How the clients reach the server.
+    pub proto: JobProto,
     /// A client made for this run alone (a cold start).
     pub new_client: bool,
+}
+
+/// How a job's clients reach the server (see [`Proto`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum JobProto {
+    /// HTTP/1.1.
+    Http1,
+    /// HTTP/2 by prior knowledge.
+    H2c,
+    /// HTTPS, trusting the worker's `--ca-file`.
+    Https,
 }
 
 /// One client in a process of its own.
@@ -188,17 +218,18 @@ impl Worker {
     /// # Errors
     ///
     /// The process cannot start, or its client cannot be built.
-    pub fn start(exe: &Path, spec: &Spec) -> Result<Worker, String> {
+    pub fn start(exe: &Path, spec: &Spec, ca_file: Option<&Path>) -> Result<Worker, String> {
         let layer = match spec.layer {
             Layer::Client => "client",
             Layer::Transport => "transport",
             Layer::Direct => "direct",
         };
-        let mut proc = Proc::spawn(
-            exe,
-            &["__worker", "--backend", spec.backend, "--layer", layer],
-            format!("worker of {}", spec.name),
-        )?;
+        let mut args = vec!["__worker", "--backend", spec.backend, "--layer", layer];
+        let ca = ca_file.map(|p| p.to_string_lossy().into_owned());
+        if let Some(ca) = &ca {
+            args.extend(["--ca-file", ca.as_str()]);
+        }
+        let mut proc = Proc::spawn(exe, &args, format!("worker of {}", spec.name))?;
         let ready: Ready = serde_json::from_str(&proc.line()?)
             .map_err(|e| format!("{} said something else than ready: {e}", proc.what))?;
         if !ready.ok {
@@ -232,7 +263,29 @@ pub fn serve_main(body_size: u64) -> std::process::ExitCode {
     let server = crate::server::LocalServer::start(body_size as usize);
     let flaky = crate::server::LocalServer::start_flaky(body_size as usize);
     let h2c = crate::server::LocalServer::start_h2c(body_size as usize);
-    println!("{} {} {}", server.url(), flaky.url(), h2c.url());
+    let made = crate::tls::RunCa::new().and_then(|ca| {
+        let file =
+            std::env::temp_dir().join(format!("httpswap-bench-{}-ca.pem", std::process::id()));
+        std::fs::write(&file, &ca.ca_pem)
+            .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+        Ok((file, ca.server_config()?))
+    });
+    let (ca_file, tls_config) = match made {
+        Ok(made) => made,
+        Err(e) => {
+            eprintln!("httpswap __serve: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let tls = crate::server::LocalServer::start_tls(body_size as usize, tls_config);
+    println!(
+        "{} {} {} {} {}",
+        server.url(),
+        flaky.url(),
+        h2c.url(),
+        tls.url(),
+        ca_file.display()
+    );
     let _ = std::io::stdout().flush();
     // until the parent closes our input (or ends); `accepted` asks for
     // each listener's count of accepted connections
@@ -240,21 +293,27 @@ pub fn serve_main(body_size: u64) -> std::process::ExitCode {
         let Ok(line) = line else { break };
         if line.trim() == "accepted" {
             println!(
-                "{} {} {}",
+                "{} {} {} {}",
                 server.accepted(),
                 flaky.accepted(),
-                h2c.accepted()
+                h2c.accepted(),
+                tls.accepted()
             );
             let _ = std::io::stdout().flush();
         }
     }
-    drop((server, flaky, h2c));
+    drop((server, flaky, h2c, tls));
+    let _ = std::fs::remove_file(&ca_file);
     std::process::ExitCode::SUCCESS
 }
 
 /// `__worker`: one client (`backend`, `layer`); a JSON `Job` a line in,
 /// a JSON `Sample` a line out, until standard input closes.
-pub fn worker_main(backend: &str, layer: Layer) -> std::process::ExitCode {
+pub fn worker_main(
+    backend: &str,
+    layer: Layer,
+    ca_file: Option<std::path::PathBuf>,
+) -> std::process::ExitCode {
     let ready = |ok: bool, error: Option<String>| {
         let r = Ready {
             ok,
@@ -276,14 +335,16 @@ pub fn worker_main(backend: &str, layer: Layer) -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    let build = |h2c: bool| {
+    let build = |proto: &Proto| {
         let _on = rt.enter();
-        crate::subject::subjects_over(Some(&[backend.to_owned()]), layers, h2c).and_then(|mut v| {
-            v.pop()
-                .ok_or_else(|| format!("backend {backend:?} is not enabled"))
-        })
+        crate::subject::subjects_over(Some(&[backend.to_owned()]), layers, proto).and_then(
+            |mut v| {
+                v.pop()
+                    .ok_or_else(|| format!("backend {backend:?} is not enabled"))
+            },
+        )
     };
-    let built = build(false);
+    let built = build(&Proto::Http1);
     let subject = match built {
         Ok(s) => s,
         Err(e) => {
@@ -299,7 +360,8 @@ pub fn worker_main(backend: &str, layer: Layer) -> std::process::ExitCode {
         }
     };
     ready(true, None);
-    let mut h2c_subject: Option<Subject> = None;
+    // the h2c and https clients, made when a job first needs them
+    let mut other: Option<(JobProto, Subject)> = None;
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { break };
         let job: Job = match serde_json::from_str(&line) {
@@ -310,17 +372,30 @@ pub fn worker_main(backend: &str, layer: Layer) -> std::process::ExitCode {
             }
         };
         // a cold start gets a client of its own, dropped with the next one
-        if job.h2c && (job.new_client || h2c_subject.is_none()) {
-            match build(true) {
-                Ok(s) => h2c_subject = Some(s),
-                Err(e) => {
-                    eprintln!("httpswap __worker: {e}");
+        let wanted = match job.proto {
+            JobProto::Http1 => None,
+            JobProto::H2c => Some(Proto::H2c),
+            JobProto::Https => match &ca_file {
+                Some(ca) => Some(Proto::Https(ca.clone())),
+                None => {
+                    eprintln!("httpswap __worker: an https job needs --ca-file");
                     return std::process::ExitCode::FAILURE;
+                }
+            },
+        };
+        if let Some(proto) = &wanted {
+            if job.new_client || other.as_ref().is_none_or(|(p, _)| *p != job.proto) {
+                match build(proto) {
+                    Ok(s) => other = Some((job.proto, s)),
+                    Err(e) => {
+                        eprintln!("httpswap __worker: {e}");
+                        return std::process::ExitCode::FAILURE;
+                    }
                 }
             }
         }
-        let subject = if let (true, Some(h2c)) = (job.h2c, &h2c_subject) {
-            h2c
+        let subject = if let (Some(_), Some((_, s))) = (&wanted, &other) {
+            s
         } else if job.client_retries {
             &subject
         } else {

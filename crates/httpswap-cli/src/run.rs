@@ -37,7 +37,8 @@ impl Scenario {
             | ScenarioName::Sweep
             | ScenarioName::Flaky
             | ScenarioName::Http2
-            | ScenarioName::Http2Cold => (Method::GET, base.to_owned(), Bytes::new()),
+            | ScenarioName::Http2Cold
+            | ScenarioName::Https => (Method::GET, base.to_owned(), Bytes::new()),
             ScenarioName::Download => (
                 Method::GET,
                 format!(

@@ -22,6 +22,8 @@ const CHUNK: usize = 64 * 1024;
 /// A running server. Stops when dropped.
 pub struct LocalServer {
     addr: SocketAddr,
+    /// Serves HTTPS.
+    tls: bool,
     accepted: Arc<AtomicU64>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -36,11 +38,12 @@ impl Drop for LocalServer {
 
 type ResBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone)]
 enum Mode {
     Plain,
     Flaky,
     H2c,
+    Tls(Arc<rustls::ServerConfig>),
 }
 
 impl LocalServer {
@@ -79,8 +82,19 @@ impl LocalServer {
         Self::start_inner(body_size, if flaky { Mode::Flaky } else { Mode::Plain })
     }
 
+    /// An HTTPS server (HTTP/1.1, keep-alive) presenting `config`'s
+    /// certificate.
+    ///
+    /// # Panics
+    ///
+    /// As [`start`](Self::start).
+    pub fn start_tls(body_size: usize, config: Arc<rustls::ServerConfig>) -> LocalServer {
+        Self::start_inner(body_size, Mode::Tls(config))
+    }
+
     fn start_inner(body_size: usize, mode: Mode) -> LocalServer {
-        let flaky = mode == Mode::Flaky;
+        let flaky = matches!(mode, Mode::Flaky);
+        let tls = matches!(mode, Mode::Tls(_));
         // a deep accept queue, so that a burst of new connections measures
         // the clients and not SYN retransmits
         let listener = tokio::net::TcpSocket::new_v4().expect("socket");
@@ -109,6 +123,7 @@ impl LocalServer {
                         counter.fetch_add(1, Ordering::Relaxed);
                         let _ = tcp.set_nodelay(true);
                         let body = body.clone();
+                        let mode = mode.clone();
                         tokio::spawn(async move {
                             let closing = Arc::new(tokio::sync::Notify::new());
                             let last = flaky.then(|| fastrand::u64(1..=5));
@@ -121,7 +136,17 @@ impl LocalServer {
                                 }
                                 async move { Ok::<_, Infallible>(route(req, body).await) }
                             });
-                            if mode == Mode::H2c {
+                            if let Mode::Tls(config) = &mode {
+                                let acceptor = tokio_rustls::TlsAcceptor::from(config.clone());
+                                let Ok(stream) = acceptor.accept(tcp).await else {
+                                    return;
+                                };
+                                let _ = hyper::server::conn::http1::Builder::new()
+                                    .serve_connection(TokioIo::new(stream), svc)
+                                    .await;
+                                return;
+                            }
+                            if matches!(mode, Mode::H2c) {
                                 let _ = hyper::server::conn::http2::Builder::new(
                                     hyper_util::rt::TokioExecutor::new(),
                                 )
@@ -158,14 +183,16 @@ impl LocalServer {
         ready_rx.recv().expect("server started");
         LocalServer {
             addr,
+            tls,
             accepted,
             stop: Some(stop),
         }
     }
 
-    /// `http://127.0.0.1:PORT/`.
+    /// `http://127.0.0.1:PORT/` (`https://` for a TLS server).
     pub fn url(&self) -> String {
-        format!("http://{}/", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}/", self.addr)
     }
 
     /// Connections accepted so far.

@@ -69,6 +69,15 @@ enum Client {
             >,
         >,
     ),
+    #[cfg(feature = "hyper")]
+    HyperLegacyTls(
+        Box<
+            hyper_util::client::legacy::Client<
+                hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+                http_body_util::Full<Bytes>,
+            >,
+        >,
+    ),
     #[cfg(feature = "reqwest")]
     Reqwest(reqwest::Client),
     #[cfg(feature = "isahc")]
@@ -78,16 +87,31 @@ enum Client {
 /// The configuration every transport gets: the defaults, without proxies
 /// from the environment (a benchmark of loopback must not go through one).
 pub fn bench_config() -> TransportConfig {
-    config_for(false)
+    config_for(&Proto::Http1).expect("the default configuration is valid")
 }
 
-/// [`bench_config`], or with HTTP/2 by prior knowledge (h2c) when `h2c`.
-fn config_for(h2c: bool) -> TransportConfig {
-    TransportConfig::builder()
+/// How the clients of a scenario reach the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Proto {
+    /// HTTP/1.1 over plain TCP.
+    Http1,
+    /// HTTP/2 by prior knowledge over plain TCP.
+    H2c,
+    /// HTTP/1.1 over TLS (rustls; curl's own TLS for isahc), trusting the
+    /// CA in this PEM file besides the usual roots.
+    Https(std::path::PathBuf),
+}
+
+/// [`bench_config`] for `proto`.
+fn config_for(proto: &Proto) -> Result<TransportConfig, String> {
+    let mut b = TransportConfig::builder()
         .proxy_from_env(false)
-        .http2_prior_knowledge(h2c)
-        .build()
-        .expect("the default configuration is valid")
+        .http2_prior_knowledge(*proto == Proto::H2c);
+    if let Proto::Https(ca) = proto {
+        let pem = std::fs::read(ca).map_err(|e| format!("cannot read {}: {e}", ca.display()))?;
+        b = b.tls_root_certificates_pem(&pem);
+    }
+    b.build().map_err(|e| e.to_string())
 }
 
 /// What names a subject, without its client: what the parent process of
@@ -156,11 +180,10 @@ impl Subject {
 ///
 /// A backend that cannot be built, as text.
 pub fn subjects(only: Option<&[String]>, layers: Layers) -> Result<Vec<Subject>, String> {
-    subjects_over(only, layers, false)
+    subjects_over(only, layers, &Proto::Http1)
 }
 
-/// As [`subjects`], every client speaking HTTP/2 by prior knowledge (h2c)
-/// when `h2c`.
+/// As [`subjects`], every client reaching the server by `proto`.
 ///
 /// # Errors
 ///
@@ -168,14 +191,14 @@ pub fn subjects(only: Option<&[String]>, layers: Layers) -> Result<Vec<Subject>,
 pub fn subjects_over(
     only: Option<&[String]>,
     layers: Layers,
-    h2c: bool,
+    proto: &Proto,
 ) -> Result<Vec<Subject>, String> {
     let mut out = Vec::new();
     for &backend in httpswap::enabled_backends() {
         if only.is_some_and(|o| !o.iter().any(|b| b == backend)) {
             continue;
         }
-        let Some((transport, direct)) = backend_subjects(backend, h2c)? else {
+        let Some((transport, direct)) = backend_subjects(backend, proto)? else {
             continue;
         };
         if layers.client {
@@ -209,8 +232,9 @@ pub fn subjects_over(
 /// settings (`None` for a backend this build does not know).
 fn backend_subjects(
     backend: &'static str,
-    h2c: bool,
+    proto: &Proto,
 ) -> Result<Option<(SharedTransport, Subject)>, String> {
+    let h2c = *proto == Proto::H2c;
     let direct = |_: &str, client: Client| Subject {
         name: name_of(backend, Layer::Direct),
         backend,
@@ -220,23 +244,39 @@ fn backend_subjects(
     match backend {
         #[cfg(feature = "hyper")]
         "hyper" => {
+            let config = config_for(proto)?;
             let transport =
-                httpswap::transport_by_name("hyper", config_for(h2c)).map_err(|e| e.to_string())?;
+                httpswap::transport_by_name("hyper", config.clone()).map_err(|e| e.to_string())?;
             let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
             connector.set_nodelay(true);
-            let client =
-                hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                    .pool_max_idle_per_host(httpswap_core::DEFAULT_MAX_KEEPALIVE_CONNECTIONS)
-                    .http2_only(h2c)
-                    .build(connector);
-            Ok(Some((
-                transport,
-                direct("hyper-util (direct)", Client::HyperLegacy(Box::new(client))),
-            )))
+            let mut builder =
+                hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new());
+            builder
+                .pool_max_idle_per_host(httpswap_core::DEFAULT_MAX_KEEPALIVE_CONNECTIONS)
+                .http2_only(h2c);
+            let client = match proto {
+                // the same rustls settings as the transport's
+                Proto::Https(_) => {
+                    let tls =
+                        httpswap_adapter::tls::build(&config.tls).map_err(|e| e.to_string())?;
+                    connector.enforce_http(false);
+                    // hyper-rustls sets the ALPN list itself
+                    let mut rustls_config = (*tls.http1).clone();
+                    rustls_config.alpn_protocols.clear();
+                    let https = hyper_rustls::HttpsConnectorBuilder::new()
+                        .with_tls_config(rustls_config)
+                        .https_only()
+                        .enable_http1()
+                        .wrap_connector(connector);
+                    Client::HyperLegacyTls(Box::new(builder.build(https)))
+                }
+                _ => Client::HyperLegacy(Box::new(builder.build(connector))),
+            };
+            Ok(Some((transport, direct("hyper-util (direct)", client))))
         }
         #[cfg(feature = "reqwest")]
         "reqwest" => {
-            let config = config_for(h2c);
+            let config = config_for(proto)?;
             let tls = httpswap_adapter::tls::build(&config.tls).map_err(|e| e.to_string())?;
             let mut builder = reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -258,7 +298,7 @@ fn backend_subjects(
         #[cfg(feature = "isahc")]
         "isahc" => {
             use isahc::config::{Configurable, RedirectPolicy, VersionNegotiation};
-            let config = config_for(h2c);
+            let config = config_for(proto)?;
             let transport =
                 httpswap_isahc::IsahcTransport::new(config.clone()).map_err(|e| e.to_string())?;
             // the settings the adapter gives curl, minus what it adds
@@ -277,6 +317,22 @@ fn backend_subjects(
                 .proxy(None);
             if let Some(t) = config.timeouts.connect {
                 builder = builder.connect_timeout(t);
+            }
+            if let Proto::Https(_) = proto {
+                // the trust the adapter gives curl: the webpki roots and
+                // the run's CA
+                let mut store = isahc::tls::TrustStore::builder();
+                for root in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
+                    store = store.certificate_from_der(root);
+                }
+                for ca in &config.tls.root_certificates {
+                    store = store.certificate_from_der(ca.der());
+                }
+                builder = builder.tls_config(
+                    isahc::tls::TlsConfig::builder()
+                        .trust_store(store.build())
+                        .build(),
+                );
             }
             let client = builder.build().map_err(|e| e.to_string())?;
             Ok(Some((
@@ -357,18 +413,9 @@ impl Subject {
                 .await
             }
             #[cfg(feature = "hyper")]
-            Client::HyperLegacy(c) => {
-                let req = http::Request::builder()
-                    .method(method.clone())
-                    .uri(url)
-                    .body(http_body_util::Full::new(body))
-                    .map_err(|_| "invalid_url".to_owned())?;
-                let res = c
-                    .request(req)
-                    .await
-                    .map_err(|e| if e.is_connect() { "connect" } else { "request" }.to_owned())?;
-                count(res.into_body(), |_| "body".to_owned()).await
-            }
+            Client::HyperLegacy(c) => legacy(c, method, url, body).await,
+            #[cfg(feature = "hyper")]
+            Client::HyperLegacyTls(c) => legacy(c, method, url, body).await,
             #[cfg(feature = "reqwest")]
             Client::Reqwest(c) => {
                 let classify = |e: reqwest::Error| {
@@ -433,6 +480,29 @@ impl Subject {
             }
         }
     }
+}
+
+/// One request on hyper-util's legacy client, plain or over TLS.
+#[cfg(feature = "hyper")]
+async fn legacy<C>(
+    c: &hyper_util::client::legacy::Client<C, http_body_util::Full<Bytes>>,
+    method: &http::Method,
+    url: &str,
+    body: Bytes,
+) -> Result<usize, Failure>
+where
+    C: hyper_util::client::legacy::connect::Connect + Clone + Send + Sync + 'static,
+{
+    let req = http::Request::builder()
+        .method(method.clone())
+        .uri(url)
+        .body(http_body_util::Full::new(body))
+        .map_err(|_| "invalid_url".to_owned())?;
+    let res = c
+        .request(req)
+        .await
+        .map_err(|e| if e.is_connect() { "connect" } else { "request" }.to_owned())?;
+    count(res.into_body(), |_| "body".to_owned()).await
 }
 
 /// Reads a body to its end without keeping it (a download is streamed, so

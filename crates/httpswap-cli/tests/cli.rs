@@ -266,13 +266,16 @@ fn sweep_and_flaky_scenarios_run_and_report() {
 }
 
 /// Over h2c every client multiplexes; from a cold start, 100 GETs at once
-/// on httpswap (the `Client` and the transport) open one connection.
+/// on httpswap (the `Client` and the transport) open one connection. Over
+/// HTTPS every client trusts the run's CA and gets its answers.
 #[test]
-fn http2_scenarios_multiplex_and_a_cold_start_opens_one_connection() {
+fn http2_and_https_scenarios_run_and_a_cold_h2_start_opens_one_connection() {
     let out = httpswap(&[
         "bench",
         "--scenarios",
-        "http2,http2-cold",
+        "http2,http2-cold,https",
+        "--burst",
+        "20",
         "-n",
         "200",
         "-c",
@@ -289,10 +292,11 @@ fn http2_scenarios_multiplex_and_a_cold_start_opens_one_connection() {
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
     let scenarios = v["scenarios"].as_array().expect("scenarios");
-    assert_eq!(scenarios.len(), 2);
+    assert_eq!(scenarios.len(), 3);
     for s in scenarios {
         for r in s["results"].as_array().expect("results") {
             assert_eq!(r["errors"], 0, "{r}");
+            assert!(r["requests_per_sec"].as_f64().unwrap() > 0.0, "{r}");
             if s["scenario"]["name"] == "http2-cold" && r["layer"] != "direct" {
                 assert_eq!(r["connections_opened"], 1, "{r}");
             }
