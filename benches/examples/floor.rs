@@ -1,17 +1,20 @@
 //! How fast could the hyper backend be? Runs the sustained scenario (100
 //! workers, `FLOOR_REQUESTS` (20 000) requests per round, `FLOOR_ROUNDS` (20)
-//! rounds, the order turning every round) for three clients on the same
-//! local server: hyper-util's legacy client, the hyper backend through the
-//! trait, and a bare client over the same `hyper::client::conn` (a mutex
+//! rounds, the order turning every round) for four clients on the same
+//! local server: hyper-util's legacy client, the `Client` over the hyper
+//! backend, the hyper backend through the trait, and a bare client over the same `hyper::client::conn` (a mutex
 //! over a stack of idle connections, each driven by its own task; no
 //! limits, no timeouts, no retry, nothing the backend must have). The
 //! bare client is the floor the backend's own costs are measured from.
-//! Prints the median of the per-round ratios to hyper-util.
+//! Prints the median of the per-round ratios to the library used directly.
 //!
 //! `cargo run --release -p httpswap-benches --example floor`
 //!
+//! `FLOOR_BACKEND=reqwest` (or `isahc`) compares that backend's `Client`,
+//! transport and library instead (no bare client then).
+//!
 //! `FLOOR_ONLY=<name prefix>` runs one client alone (`hyper-util`,
-//! `httpswap-hyper` or `bare`), for counting its work with a deterministic
+//! `httpswap-hyper`, `Client over hyper` or `bare`), for counting its work with a deterministic
 //! tool rather than timing it, e.g. instructions per request:
 //! `FLOOR_ONLY=bare FLOOR_ROUNDS=1 valgrind --tool=callgrind
 //! target/release/examples/floor` (the count includes the server's share,
@@ -124,17 +127,23 @@ fn main() {
     let server = LocalServer::start(256);
     let url = server.url();
     let (rounds, requests) = (env("FLOOR_ROUNDS", 20), env("FLOOR_REQUESTS", 20_000));
-    let mut clients: Vec<(String, Client)> = subjects(Some(&["hyper".to_owned()]), Layers::ALL)
-        .expect("subjects")
-        .into_iter()
-        .map(|s| (s.name.clone(), Client::Subject(s)))
-        .collect();
-    // hyper-util first: the ratios are to it
-    clients.sort_by_key(|(name, _)| !name.starts_with("hyper-util"));
-    clients.push((
-        "bare hyper::client::conn".into(),
-        Client::Bare(Bare::default()),
-    ));
+    // FLOOR_BACKEND=reqwest (or isahc): that backend's Client, transport
+    // and library instead, the library first
+    let backend = std::env::var("FLOOR_BACKEND").unwrap_or_else(|_| "hyper".into());
+    let mut clients: Vec<(String, Client)> =
+        subjects(Some(std::slice::from_ref(&backend)), Layers::ALL)
+            .expect("subjects")
+            .into_iter()
+            .map(|s| (s.name.clone(), Client::Subject(s)))
+            .collect();
+    // the library used directly first: the ratios are to it
+    clients.sort_by_key(|(name, _)| !name.ends_with("(direct)"));
+    if backend == "hyper" {
+        clients.push((
+            "bare hyper::client::conn".into(),
+            Client::Bare(Bare::default()),
+        ));
+    }
     if let Ok(only) = std::env::var("FLOOR_ONLY") {
         clients.retain(|(name, _)| name.starts_with(&only));
         assert!(!clients.is_empty(), "FLOOR_ONLY={only} names no client");

@@ -60,7 +60,7 @@ impl AdapterState {
         let origin = Origin::of(request.uri())?;
         let proxy = self.proxies.proxy_for(request.uri());
         Ok(Exchange {
-            what: origin.to_string(),
+            what: origin.text(),
             events: SharedEvents::for_request(request, self.config.events.as_ref()).cloned(),
             proxy,
             forward: proxy.is_some() && !origin.https,

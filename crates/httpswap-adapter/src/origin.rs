@@ -30,10 +30,54 @@ impl Origin {
     /// `UnsupportedProtocol` for a scheme other than http and https;
     /// `InvalidUrl` for a URL with no scheme or no host.
     pub fn of(uri: &Uri) -> Result<Origin, Error> {
-        let (https, port) = check_url(uri)?;
-        let host = uri.host().unwrap_or_default().to_owned();
-        Ok(Origin { https, host, port })
+        let (https, host, port) = checked(uri)?;
+        Ok(Origin {
+            https,
+            host: host.to_owned(),
+            port,
+        })
     }
+}
+
+/// The host and port of an authority, as `Uri::host` and
+/// `Uri::port_u16` read them (`host_and_port_read_as_http_does` holds it),
+/// in one pass: those two each parse the authority again.
+fn host_and_port(authority: &str) -> (&str, Option<u16>) {
+    // byte loops: these strings are short, and `rfind`'s search set-up
+    // costs more than the search
+    let bytes = authority.as_bytes();
+    let start = bytes
+        .iter()
+        .rposition(|&b| b == b'@')
+        .map_or(0, |at| at + 1);
+    let hostport = &bytes[start..];
+    let end = if hostport.first() == Some(&b'[') {
+        hostport
+            .iter()
+            .position(|&b| b == b']')
+            .map_or(hostport.len(), |i| i + 1)
+    } else {
+        hostport
+            .iter()
+            .position(|&b| b == b':')
+            .unwrap_or(hostport.len())
+    };
+    let host = &authority[start..start + end];
+    let port = match &hostport[end..] {
+        [b':', digits @ ..] if !digits.is_empty() && digits.len() <= 5 => {
+            let mut n: u32 = 0;
+            digits
+                .iter()
+                .all(|&b| {
+                    n = n * 10 + u32::from(b.wrapping_sub(b'0'));
+                    b.is_ascii_digit()
+                })
+                .then_some(n)
+                .and_then(|n| u16::try_from(n).ok())
+        }
+        _ => None,
+    };
+    (host, port)
 }
 
 /// Checks that `uri` is an absolute `http(s)` URL with a host; returns
@@ -50,6 +94,11 @@ impl Origin {
 ///
 /// As [`Origin::of`].
 pub fn check_url(uri: &Uri) -> Result<(bool, u16), Error> {
+    checked(uri).map(|(https, _, port)| (https, port))
+}
+
+/// [`check_url`], and the host.
+fn checked(uri: &Uri) -> Result<(bool, &str, u16), Error> {
     let https = match uri.scheme_str() {
         Some("http") => false,
         Some("https") => true,
@@ -66,21 +115,98 @@ pub fn check_url(uri: &Uri) -> Result<(bool, u16), Error> {
             ))
         }
     };
-    if uri.host().is_none_or(str::is_empty) {
+    let (host, port) = host_and_port(uri.authority().map_or("", |a| a.as_str()));
+    if host.is_empty() {
         return Err(Error::new(
             ErrorKind::InvalidUrl,
             format!("url {uri} has no host"),
         ));
     }
-    Ok((
-        https,
-        uri.port_u16().unwrap_or(if https { 443 } else { 80 }),
-    ))
+    Ok((https, host, port.unwrap_or(if https { 443 } else { 80 })))
+}
+
+impl Origin {
+    /// `scheme://host:port`, as [`Display`](fmt::Display) writes it, made
+    /// without the formatting machinery (once per request; every port is
+    /// checked by `text_is_what_display_writes`).
+    ///
+    /// ```
+    /// let o = httpswap_adapter::Origin::of(&"https://[::1]:8443/x".parse().unwrap())?;
+    /// assert_eq!(o.text(), "https://[::1]:8443");
+    /// # Ok::<(), httpswap_core::Error>(())
+    /// ```
+    pub fn text(&self) -> String {
+        let scheme = if self.https { "https://" } else { "http://" };
+        let mut port = [0u8; 5];
+        let mut n = self.port;
+        let mut at = port.len();
+        loop {
+            at -= 1;
+            port[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        let port = std::str::from_utf8(&port[at..]).unwrap_or_default();
+        let mut out = String::with_capacity(scheme.len() + self.host.len() + 1 + port.len());
+        out.push_str(scheme);
+        out.push_str(&self.host);
+        out.push(':');
+        out.push_str(port);
+        out
+    }
 }
 
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let scheme = if self.https { "https" } else { "http" };
         write!(f, "{scheme}://{}:{}", self.host, self.port)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{host_and_port, Origin};
+
+    #[test]
+    fn host_and_port_read_as_http_does() {
+        for url in [
+            "http://example.com/",
+            "http://example.com:8080/x",
+            "http://user:pw@example.com:81/",
+            "http://user@host/",
+            "http://a:b@c@host:7/",
+            "http://[::1]/",
+            "http://[::1]:8443/",
+            "https://u:p@[fe80::1]:1/",
+            "http://127.0.0.1:0/",
+            "http://127.0.0.1:65535/",
+            "http://host:/",
+            "http://host:99999/",
+            "http://host:0080/",
+        ] {
+            let Ok(uri) = url.parse::<http::Uri>() else {
+                continue;
+            };
+            let authority = uri.authority().expect("authority").as_str();
+            assert_eq!(
+                host_and_port(authority),
+                (uri.host().unwrap_or_default(), uri.port_u16()),
+                "{url}"
+            );
+        }
+    }
+
+    #[test]
+    fn text_is_what_display_writes() {
+        for port in 0..=u16::MAX {
+            let o = Origin {
+                https: port % 2 == 0,
+                host: "example.com".into(),
+                port,
+            };
+            assert_eq!(o.text(), o.to_string());
+        }
     }
 }

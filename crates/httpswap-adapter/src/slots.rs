@@ -160,7 +160,9 @@ pub struct Connections {
 
 #[derive(Debug, Default)]
 struct Seen {
-    ids: HashMap<(SocketAddr, SocketAddr), u64>,
+    // looked up for every response: a fast hash, not SipHash (the keys
+    // are socket addresses, not chosen by a peer to collide)
+    ids: HashMap<(SocketAddr, SocketAddr), u64, rustc_hash::FxBuildHasher>,
     order: VecDeque<(SocketAddr, SocketAddr)>,
     next: u64,
 }
@@ -181,15 +183,17 @@ impl Connections {
             Some(id) => (id, true),
             None => self.note(key),
         };
-        let event = ConnectionEvent::new(what, id, http2);
         if reused {
             self.reused.fetch_add(1, Ordering::Relaxed);
-            if let Some(e) = events {
-                e.connection_reused(&event);
-            }
         } else {
             self.created.fetch_add(1, Ordering::Relaxed);
-            if let Some(e) = events {
+        }
+        // the event (its origin a string of its own) only for a listener
+        if let Some(e) = events {
+            let event = ConnectionEvent::new(what, id, http2);
+            if reused {
+                e.connection_reused(&event);
+            } else {
                 e.connection_created(&event);
             }
         }
