@@ -13,6 +13,20 @@ fn httpswap(args: &[&str]) -> std::process::Output {
         .expect("the binary runs")
 }
 
+/// `httpswap bench ARGS -r 1 --json -q`, which must succeed: its JSON.
+fn bench_json(args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["bench"];
+    all.extend_from_slice(args);
+    all.extend(["-r", "1", "--json", "-q"]);
+    let out = httpswap(&all);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}
+
 #[test]
 fn arguments_parse_with_defaults_and_units() {
     let cli = Cli::try_parse_from(["httpswap", "bench"]).expect("defaults");
@@ -224,8 +238,7 @@ fn bad_arguments_exit_non_zero_with_a_message() {
 /// connections need at least (100 - 10 * 4) / 5 = 12 new ones.
 #[test]
 fn sweep_and_flaky_scenarios_run_and_report() {
-    let out = httpswap(&[
-        "bench",
+    let v = bench_json(&[
         "--scenarios",
         "sweep,flaky",
         "--sweep-requests",
@@ -234,17 +247,7 @@ fn sweep_and_flaky_scenarios_run_and_report() {
         "100",
         "--backends",
         "hyper",
-        "-r",
-        "1",
-        "--json",
-        "-q",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
     let scenarios = v["scenarios"].as_array().expect("scenarios");
     let levels: Vec<_> = scenarios
         .iter()
@@ -270,8 +273,7 @@ fn sweep_and_flaky_scenarios_run_and_report() {
 /// HTTPS every client trusts the run's CA and gets its answers.
 #[test]
 fn http2_and_https_scenarios_run_and_a_cold_h2_start_opens_one_connection() {
-    let out = httpswap(&[
-        "bench",
+    let v = bench_json(&[
         "--scenarios",
         "http2,http2-cold,https",
         "--burst",
@@ -280,17 +282,7 @@ fn http2_and_https_scenarios_run_and_a_cold_h2_start_opens_one_connection() {
         "200",
         "-c",
         "20",
-        "-r",
-        "1",
-        "--json",
-        "-q",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
     let scenarios = v["scenarios"].as_array().expect("scenarios");
     assert_eq!(scenarios.len(), 3);
     for s in scenarios {
