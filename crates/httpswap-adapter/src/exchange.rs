@@ -82,9 +82,11 @@ where
 {
     match total {
         None => send(None).await,
+        // boxed: the rarer case must not make every request's state bigger
+        // by a timer
         Some(total) => {
             let at = Instant::now() + total;
-            tokio::time::timeout_at(at, send(Some((at, total))))
+            Box::pin(tokio::time::timeout_at(at, send(Some((at, total)))))
                 .await
                 .unwrap_or_else(|_| Err(Error::timeout(ErrorKind::Timeout, total, what)))
         }

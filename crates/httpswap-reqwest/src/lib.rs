@@ -310,9 +310,13 @@ impl Inner {
         httpswap_core::backend::apply_url_credentials(&mut request)?;
         let timeouts = Timeouts::for_request(&request, &self.state.config.timeouts);
         let ex = self.state.exchange(&request)?;
-        within_total(timeouts.total, &ex.what, |deadline| {
+        if timeouts.total.is_none() {
+            // the usual case, without the deadline's wrapper in its state
+            return self.send_within(request, &timeouts, None, &ex).await;
+        }
+        Box::pin(within_total(timeouts.total, &ex.what, |deadline| {
             self.send_within(request, &timeouts, deadline, &ex)
-        })
+        }))
         .await
     }
 
@@ -417,8 +421,11 @@ impl Inner {
                     None,
                 )
             })?;
+        // handed to reqwest now: its future is small, and the request is
+        // not kept in this one's state (nor in the blocks below, twice)
+        let pending = client.execute(req);
         let send = async {
-            client.execute(req).await.map_err(|e| {
+            pending.await.map_err(|e| {
                 let dead = is_dead(&e).then(|| connection_of(&e)).flatten();
                 let err = map_error(e, Phase::Request, ex.proxy_name().as_deref(), &ex.what);
                 (err, dead)
