@@ -3,6 +3,8 @@
 
 use std::future::Future;
 
+use futures_util::future::Either;
+
 use httpswap_core::{Error, ErrorKind, Timeouts};
 use tokio::time::Instant;
 
@@ -66,29 +68,32 @@ where
 
 /// Runs `send` within the total deadline, if there is one: `send` gets
 /// the deadline (to hand to the response body) and a late head is
-/// [`ErrorKind::Timeout`] naming `what`.
+/// [`ErrorKind::Timeout`] naming `what`. Without a deadline (the usual
+/// case) the future is `send`'s own, with no timer or wrapper state; with
+/// one, the timed future is boxed, so that the usual case stays small.
 ///
 /// # Errors
 ///
 /// `send`'s own, or the deadline's.
-pub async fn within_total<F, Fut, T>(
+pub fn within_total<'a, F, Fut, T>(
     total: Option<std::time::Duration>,
-    what: &str,
+    what: &'a str,
     send: F,
-) -> Result<T, Error>
+) -> impl Future<Output = Result<T, Error>> + 'a
 where
     F: FnOnce(Option<(Instant, std::time::Duration)>) -> Fut,
-    Fut: Future<Output = Result<T, Error>>,
+    Fut: Future<Output = Result<T, Error>> + 'a,
 {
     match total {
-        None => send(None).await,
-        // boxed: the rarer case must not make every request's state bigger
-        // by a timer
+        None => Either::Left(send(None)),
         Some(total) => {
             let at = Instant::now() + total;
-            Box::pin(tokio::time::timeout_at(at, send(Some((at, total)))))
-                .await
-                .unwrap_or_else(|_| Err(Error::timeout(ErrorKind::Timeout, total, what)))
+            let timed = tokio::time::timeout_at(at, send(Some((at, total))));
+            Either::Right(Box::pin(async move {
+                timed
+                    .await
+                    .unwrap_or_else(|_| Err(Error::timeout(ErrorKind::Timeout, total, what)))
+            }))
         }
     }
 }

@@ -310,13 +310,9 @@ impl Inner {
         httpswap_core::backend::apply_url_credentials(&mut request)?;
         let timeouts = Timeouts::for_request(&request, &self.state.config.timeouts);
         let ex = self.state.exchange(&request)?;
-        if timeouts.total.is_none() {
-            // the usual case, without the deadline's wrapper in its state
-            return self.send_within(request, &timeouts, None, &ex).await;
-        }
-        Box::pin(within_total(timeouts.total, &ex.what, |deadline| {
+        within_total(timeouts.total, &ex.what, |deadline| {
             self.send_within(request, &timeouts, deadline, &ex)
-        }))
+        })
         .await
     }
 

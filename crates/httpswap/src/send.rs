@@ -67,34 +67,33 @@ pub(crate) struct Replay {
 
 impl Replay {
     fn of(req: &Request, completed: bool) -> Box<Replay> {
-        let mut copy = http::Request::new(req.body().try_clone());
-        *copy.method_mut() = req.method().clone();
-        *copy.uri_mut() = req.uri().clone();
-        *copy.version_mut() = req.version();
-        *copy.headers_mut() = req.headers().clone();
-        *copy.extensions_mut() = req.extensions().clone();
         Box::new(Replay {
-            request: copy,
+            request: with_head_of(req, req.body().try_clone()),
             completed,
         })
     }
 
     /// The request again, when its body is replayable.
     fn request(&self) -> Option<Request> {
-        let from = &self.request;
-        let body = from.body().as_ref()?.try_clone()?;
-        let mut again = Request::new(body);
-        *again.method_mut() = from.method().clone();
-        *again.uri_mut() = from.uri().clone();
-        *again.version_mut() = from.version();
-        *again.headers_mut() = from.headers().clone();
-        *again.extensions_mut() = from.extensions().clone();
-        Some(again)
+        let body = self.request.body().as_ref()?.try_clone()?;
+        Some(with_head_of(&self.request, body))
     }
 
     fn replayable(&self) -> bool {
         self.request.body().is_some()
     }
+}
+
+/// A request with `body` and a copy of `from`'s head: method, URL,
+/// version, headers and every extension.
+fn with_head_of<A, B>(from: &http::Request<A>, body: B) -> http::Request<B> {
+    let mut to = http::Request::new(body);
+    *to.method_mut() = from.method().clone();
+    *to.uri_mut() = from.uri().clone();
+    *to.version_mut() = from.version();
+    *to.headers_mut() = from.headers().clone();
+    *to.extensions_mut() = from.extensions().clone();
+    to
 }
 
 /// Why an attempt failed: the transport (maybe worth a retry), or a policy
@@ -309,10 +308,7 @@ impl Client {
         from: Option<&Replay>,
     ) -> Result<Option<Request>, Error> {
         let status = res.status();
-        let (Some(max), true) = (call.max_redirects, is_redirect(status)) else {
-            return Ok(None);
-        };
-        let Some(location) = res.headers().get(LOCATION) else {
+        let Some((max, location)) = redirect_to_follow(res, call) else {
             return Ok(None);
         };
         let to = resolve_location(uri, location)?;
@@ -532,12 +528,23 @@ fn may_go_on(hop: &Hop, call: &Call, replay: Option<&Replay>) -> bool {
     match &hop.outcome {
         Err(_) => retries,
         Ok(res) => {
-            (call.max_redirects.is_some()
-                && is_redirect(res.status())
-                && res.headers().contains_key(LOCATION))
+            redirect_to_follow(res, call).is_some()
                 || (retries && call.retry.wants_retry_after(res.status(), res.headers()))
         }
     }
+}
+
+/// The redirect limit and the `Location` of a redirect the call follows;
+/// `None` for any other response.
+fn redirect_to_follow<'r>(
+    res: &'r Response,
+    call: &Call,
+) -> Option<(usize, &'r http::HeaderValue)> {
+    let max = call.max_redirects?;
+    if !is_redirect(res.status()) {
+        return None;
+    }
+    Some((max, res.headers().get(LOCATION)?))
 }
 
 /// The final response: decoded, and bounded by the deadline.

@@ -220,10 +220,11 @@ impl<C: Poolable> Pool<C> {
             if let Some(guard) = &mut handoff {
                 if let Ok(h) = guard.rx.try_recv() {
                     let guard = handoff.take().expect("present");
-                    if let Handoff::H1(conn) = h {
-                        if let Some(lease) = self.ready(guard.adopt(conn), deadline).await {
-                            return Ok(self.reused_h1(target, lease, events));
-                        }
+                    if let Some(c) = self
+                        .handed_over(guard, Some(h), target, deadline, events)
+                        .await
+                    {
+                        return Ok(c);
                     }
                     continue;
                 }
@@ -281,19 +282,12 @@ impl<C: Poolable> Pool<C> {
                     biased;
                     h = async { (&mut handoff.as_mut().expect("enrolled").rx).await }, if handoff.is_some() => {
                         let guard = handoff.take().expect("guarded");
-                        if let Ok(Handoff::H1(conn)) = h {
-                            let lease = guard.adopt(conn);
-                            if let Some(lease) = self.ready(lease, deadline).await {
-                                return Ok(self.reused_h1(target, lease, events));
-                            }
+                        if let Some(c) = self.handed_over(guard, h.ok(), target, deadline, events).await {
+                            return Ok(c);
                         }
                         continue;
                     }
-                    () = sleep_until_opt(pool_deadline) => {
-                        let waited = pool_timeout.unwrap_or_default();
-                        return Err(Error::timeout(ErrorKind::PoolTimeout, waited, "a free connection")
-                            .with_backend(BACKEND));
-                    }
+                    () = sleep_until_opt(pool_deadline) => return Err(pool_timed_out(pool_timeout)),
                 }
             }
             if own.is_none() {
@@ -317,19 +311,14 @@ impl<C: Poolable> Pool<C> {
                 }
                 h = async { (&mut handoff.as_mut().expect("guarded").rx).await }, if handoff.is_some() => {
                     let guard = handoff.take().expect("guarded");
-                    if let Ok(Handoff::H1(conn)) = h {
-                        let lease = guard.adopt(conn);
-                        if let Some(lease) = self.ready(lease, deadline).await {
-                            return Ok(self.reused_h1(target, lease, events));
-                        }
+                    if let Some(c) = self.handed_over(guard, h.ok(), target, deadline, events).await {
+                        return Ok(c);
                     }
                     continue;
                 }
                 () = &mut notified, if queued.is_some() => continue,
                 () = sleep_until_opt(pool_deadline), if pool_deadline.is_some() => {
-                    let waited = pool_timeout.unwrap_or_default();
-                    return Err(Error::timeout(ErrorKind::PoolTimeout, waited, "a free connection")
-                        .with_backend(BACKEND));
+                    return Err(pool_timed_out(pool_timeout));
                 }
             }
         }
@@ -418,6 +407,24 @@ impl<C: Poolable> Pool<C> {
             }
         };
         ok.then_some(lease)
+    }
+
+    /// A connection handed over to a waiting request (`guard`): leased, and
+    /// reused once ready. `None` (look again) for anything but a live
+    /// HTTP/1 connection.
+    async fn handed_over(
+        &self,
+        guard: HandoffRx<C>,
+        handed: Option<Handoff<C>>,
+        target: &C::Key,
+        deadline: Option<Instant>,
+        events: Option<&Arc<dyn Events>>,
+    ) -> Option<Checkout<C>> {
+        let Some(Handoff::H1(conn)) = handed else {
+            return None;
+        };
+        let lease = self.ready(guard.adopt(conn), deadline).await?;
+        Some(self.reused_h1(target, lease, events))
     }
 
     fn reused_h1(
@@ -619,4 +626,11 @@ impl<C: Poolable> Pool<C> {
         drop(handoff);
         self.shared.notify.notify_waiters();
     }
+}
+
+/// The error of a request that waited the whole pool timeout for a
+/// connection.
+fn pool_timed_out(pool_timeout: Option<std::time::Duration>) -> Error {
+    let waited = pool_timeout.unwrap_or_default();
+    Error::timeout(ErrorKind::PoolTimeout, waited, "a free connection").with_backend(BACKEND)
 }
