@@ -41,7 +41,7 @@ impl AdapterState {
     /// invalid configuration or proxy URL.
     pub fn new(config: TransportConfig, release_turns: u32) -> Result<Self, Error> {
         config.validate()?;
-        let proxies = config.proxy.resolve()?;
+        let proxies = config.proxy_rules()?;
         Ok(AdapterState {
             proxies,
             slots: Slots::new(config.limits.max_connections, release_turns),
@@ -58,6 +58,7 @@ impl AdapterState {
     /// As [`Origin::of`]: an unsupported scheme or a URL with no host.
     pub fn exchange(&self, request: &Request) -> Result<Exchange<'_>, Error> {
         let origin = Origin::of(request.uri())?;
+        self.config.check_unix_socket(origin.https, request.uri())?;
         let proxy = self.proxies.proxy_for(request.uri());
         Ok(Exchange {
             what: origin.text(),

@@ -21,6 +21,9 @@
 //!   httpswap's own instead of panicking;
 //! - `tls` (feature `tls`): rustls client settings from a [`TlsConfig`];
 //! - `hyper_errors` (feature `hyper`): hyper's errors classified once;
+//! - [`Resolver`] and [`connect_tcp`]: names resolved as configured
+//!   (overrides, a plugged-in resolver, the system's) and happy eyeballs,
+//!   for backends that open sockets themselves;
 //! - [`find_source`]: search an error's source chain, `io::Error` payloads
 //!   included;
 //! - [`check_response_head`]: the response head limits, and a response
@@ -33,6 +36,7 @@
 
 mod adapted;
 mod chain;
+mod connect;
 mod exchange;
 mod h2gate;
 mod head;
@@ -53,6 +57,7 @@ pub use adapted::{
     adapted_pool_stats, adapted_timeouts, send_adapted, Adapted, AdapterState, Exchange, SendFuture,
 };
 pub use chain::{chain, find_source};
+pub use connect::{connect_tcp, Resolver, HAPPY_EYEBALLS_DELAY};
 
 pub use exchange::{drive, within_total};
 pub use h2gate::{H2Gate, Ticket};

@@ -45,6 +45,7 @@ mod error;
 pub mod events;
 mod method;
 mod proxy;
+mod resolve;
 mod service;
 mod transport;
 
@@ -61,6 +62,7 @@ pub use error::{BoxError, Error, ErrorKind, Result};
 pub use events::{Events, SharedEvents};
 pub use method::is_idempotent;
 pub use proxy::{NoProxy, Proxy, ProxyConfig, ProxyRules};
+pub use resolve::{Resolve, ResolveOverrides, Resolving};
 pub use service::ServiceTransport;
 pub use transport::{Capabilities, HttpTransport, PoolStats, Request, Response, SharedTransport};
 

@@ -212,6 +212,15 @@ pub struct Capabilities {
     /// with `ReadTimeout` (rare: how rare behind a proxy that closes idle
     /// connections is in RELIABILITY.md).
     pub answers_requests_queued_as_a_connection_ends: bool,
+    /// A [`Resolve`](crate::Resolve) set in the configuration resolves host
+    /// names. When `false` (curl resolves names itself and takes only static
+    /// overrides), building the transport with a resolver fails with
+    /// `Builder`; [`ResolveOverrides`](crate::ResolveOverrides) work either way.
+    pub custom_resolver: bool,
+    /// A resolve override for `host:port` applies to that port only. When
+    /// `false` (reqwest asks its resolver for a name without the port), it
+    /// applies to requests to the host on every port.
+    pub resolve_overrides_by_port: bool,
 }
 
 impl Default for Capabilities {
@@ -238,6 +247,8 @@ impl Capabilities {
         queues_beyond_stream_limit: true,
         sockets_past_fd_1024: true,
         answers_requests_queued_as_a_connection_ends: true,
+        custom_resolver: true,
+        resolve_overrides_by_port: true,
     };
 
     /// Sets [`socket_limit`](Self::socket_limit).
@@ -332,6 +343,18 @@ impl Capabilities {
     /// Sets [`forward_proxy_ipv6_literal`](Self::forward_proxy_ipv6_literal).
     pub const fn with_forward_proxy_ipv6_literal(mut self, yes: bool) -> Self {
         self.forward_proxy_ipv6_literal = yes;
+        self
+    }
+
+    /// Sets [`custom_resolver`](Self::custom_resolver).
+    pub const fn with_custom_resolver(mut self, yes: bool) -> Self {
+        self.custom_resolver = yes;
+        self
+    }
+
+    /// Sets [`resolve_overrides_by_port`](Self::resolve_overrides_by_port).
+    pub const fn with_resolve_overrides_by_port(mut self, yes: bool) -> Self {
+        self.resolve_overrides_by_port = yes;
         self
     }
 }

@@ -2,18 +2,19 @@
 //! a proxy CONNECT tunnel, TLS with ALPN.
 
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use httpswap_core::backend::proxy_refused;
 use httpswap_core::{Error, ErrorKind, Proxy};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 
 use crate::error::{map_connect_io, BACKEND};
 use crate::io::Stream;
 use httpswap_adapter::tls::TlsConfigs;
+use httpswap_adapter::{connect_tcp, Resolver, HAPPY_EYEBALLS_DELAY};
 use tokio_util::either::Either;
 
 /// Where a request goes: the origin, and the proxy in front of it.
@@ -158,6 +159,9 @@ pub(crate) struct ConnectOptions<'a> {
     pub(crate) http2: bool,
     pub(crate) http2_prior_knowledge: bool,
     pub(crate) local_address: Option<IpAddr>,
+    pub(crate) resolver: &'a Resolver,
+    /// Every connection goes to this Unix socket (plain HTTP only).
+    pub(crate) unix_socket: Option<&'a std::path::Path>,
 }
 
 /// Connects to `target` (through its proxy, if any). The caller bounds it
@@ -166,23 +170,45 @@ pub(crate) async fn connect(
     target: &Target,
     opts: &ConnectOptions<'_>,
 ) -> Result<Connected, Error> {
-    let tcp = match &target.proxy {
-        Some(p) => tcp(p.proxy.host(), p.proxy.port(), opts.local_address)
+    if let Some(path) = opts.unix_socket {
+        let unix = tokio::net::UnixStream::connect(path)
             .await
-            .map_err(|e| {
-                Error::new(
-                    ErrorKind::Proxy,
-                    format!("proxy {} is unreachable: {e}", p.authority()),
-                )
-                .with_source(e)
-                .with_backend(BACKEND)
-            })?,
-        None => tcp(target.host(), target.port, opts.local_address).await?,
+            .map_err(|e| map_connect_io(e, &format!("unix socket {}", path.display())))?;
+        return Ok(Connected {
+            stream: Either::Left(Either::Right(unix)),
+            http2: opts.http2_prior_knowledge,
+        });
+    }
+    let tcp = match &target.proxy {
+        Some(p) => tcp(
+            opts.resolver,
+            p.proxy.host(),
+            p.proxy.port(),
+            opts.local_address,
+        )
+        .await
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::Proxy,
+                format!("proxy {} is unreachable: {e}", p.authority()),
+            )
+            .with_source(e)
+            .with_backend(BACKEND)
+        })?,
+        None => {
+            tcp(
+                opts.resolver,
+                target.host(),
+                target.port,
+                opts.local_address,
+            )
+            .await?
+        }
     };
     let mut tcp = tcp;
     if !target.https {
         return Ok(Connected {
-            stream: Either::Left(tcp),
+            stream: Either::Left(Either::Left(tcp)),
             http2: opts.http2_prior_knowledge,
         });
     }
@@ -217,52 +243,19 @@ pub(crate) async fn connect(
     })
 }
 
-async fn tcp(host: &str, port: u16, local: Option<IpAddr>) -> Result<TcpStream, Error> {
-    let what = format!("{host}:{port}");
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let addrs: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
-        Ok(ip) => vec![SocketAddr::new(ip, port)],
-        Err(_) => tokio::net::lookup_host((bare, port))
-            .await
-            .map_err(|e| {
-                Error::new(
-                    ErrorKind::Connect,
-                    format!("dns lookup of {host} failed: {e}"),
-                )
-                .with_source(e)
-                .with_backend(BACKEND)
-            })?
-            .collect(),
-    };
-    let mut last = None;
-    for addr in addrs {
-        if local.is_some_and(|l| l.is_ipv4() != addr.is_ipv4()) {
-            continue;
-        }
-        match tcp_one(addr, local).await {
-            Ok(s) => return Ok(s),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(match last {
-        Some(e) => map_connect_io(e, &what),
-        None => Error::new(ErrorKind::Connect, format!("no usable address for {what}"))
-            .with_backend(BACKEND),
-    })
-}
-
-async fn tcp_one(addr: SocketAddr, local: Option<IpAddr>) -> std::io::Result<TcpStream> {
-    let socket = if addr.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
-    };
-    if let Some(ip) = local {
-        socket.bind(SocketAddr::new(ip, 0))?;
-    }
-    let stream = socket.connect(addr).await?;
-    stream.set_nodelay(true)?;
-    Ok(stream)
+async fn tcp(
+    resolver: &Resolver,
+    host: &str,
+    port: u16,
+    local: Option<IpAddr>,
+) -> Result<TcpStream, Error> {
+    let addrs = resolver
+        .lookup(host, port)
+        .await
+        .map_err(|e| e.with_backend(BACKEND))?;
+    connect_tcp(&addrs, local, HAPPY_EYEBALLS_DELAY)
+        .await
+        .map_err(|e| map_connect_io(e, &format!("{host}:{port}")))
 }
 
 /// Most bytes of a proxy's answer to CONNECT we read before giving up.

@@ -99,6 +99,8 @@ impl Inner {
             http2: self.config.http2,
             http2_prior_knowledge: self.config.http2_prior_knowledge && target.proxy.is_none(),
             local_address: self.config.local_address,
+            resolver: &self.resolver,
+            unix_socket: self.config.unix_socket.as_deref(),
         };
         let id = self.pool.next_id();
         let wt = write_timeout.clone();

@@ -8,7 +8,7 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
+use tokio::net::{TcpStream, UnixStream};
 use tokio::time::Sleep;
 use tokio_rustls::client::TlsStream;
 use tokio_util::either::Either;
@@ -37,7 +37,9 @@ impl WriteTimeout {
 }
 
 /// A plain or TLS stream (tokio-util's `Either` forwards every I/O call).
-pub(crate) type Stream = Either<TcpStream, Box<TlsStream<TcpStream>>>;
+/// A connection without TLS: TCP, or a Unix socket.
+pub(crate) type Plain = Either<TcpStream, UnixStream>;
+pub(crate) type Stream = Either<Plain, Box<TlsStream<TcpStream>>>;
 
 pin_project_lite::pin_project! {
     /// A stream whose writes fail with a `WriteTimedOut` io error once a
@@ -104,12 +106,13 @@ impl TimedIo {
             let error = this.refused.take().expect("a refused write").error;
             return Poll::Ready(error);
         }
-        let tcp = match &*this.stream {
-            Either::Left(tcp) => tcp,
-            Either::Right(tls) => tls.get_ref().0,
-        };
         // a reset or a FIN makes the socket readable: this ends
-        ready!(tcp.poll_read_ready(cx)).ok();
+        let readable = match &*this.stream {
+            Either::Left(Either::Left(tcp)) => tcp.poll_read_ready(cx),
+            Either::Left(Either::Right(unix)) => unix.poll_read_ready(cx),
+            Either::Right(tls) => tls.get_ref().0.poll_read_ready(cx),
+        };
+        ready!(readable).ok();
         refused.read_since = true;
         // hyper reads before it writes again
         cx.waker().wake_by_ref();
@@ -216,7 +219,7 @@ mod tests {
         server.set_zero_linger().expect("linger");
         drop(server); // RST
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let mut io = TimedIo::new(Either::Left(client), WriteTimeout::default());
+        let mut io = TimedIo::new(Either::Left(Either::Left(client)), WriteTimeout::default());
         let first =
             std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut io).poll_write(cx, b"more body")))
                 .await;

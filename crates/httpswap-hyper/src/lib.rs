@@ -89,6 +89,7 @@ struct Inner {
     /// Keys of `proxies.http` and `proxies.https`, built once.
     proxy_keys: [Option<Arc<ProxyKey>>; 2],
     tls: httpswap_adapter::tls::TlsConfigs,
+    resolver: httpswap_adapter::Resolver,
     pool: Pool,
 }
 
@@ -112,18 +113,20 @@ impl HyperTransport {
     pub fn new(config: TransportConfig) -> Result<Self, Error> {
         let build = || -> Result<Self, Error> {
             config.validate()?;
-            let proxies = config.proxy.resolve()?;
+            let proxies = config.proxy_rules()?;
             let key =
                 |p: &Option<httpswap_core::Proxy>| p.as_ref().map(|p| Arc::new(ProxyKey::new(p)));
             let proxy_keys = [key(&proxies.http), key(&proxies.https)];
             let tls = httpswap_adapter::tls::build(&config.tls)?;
             let pool = Pool::new(config.limits);
+            let resolver = httpswap_adapter::Resolver::new(&config);
             Ok(HyperTransport {
                 inner: Arc::new(Inner {
                     config,
                     proxies,
                     proxy_keys,
                     tls,
+                    resolver,
                     pool,
                 }),
             })
@@ -212,6 +215,7 @@ impl Inner {
     /// Where a request to `uri` goes: its origin, and the proxy in between.
     fn target_for(&self, uri: &Uri) -> Result<Target, Error> {
         let (https, port) = httpswap_adapter::check_url(uri)?;
+        self.config.check_unix_socket(https, uri)?;
         let authority = uri.authority().cloned().expect("check_url saw a host");
         let proxy = self
             .proxies

@@ -63,9 +63,43 @@ pub(crate) fn client_for(config: &TransportConfig) -> Result<HttpClient, Error> 
     if let Some(ip) = config.local_address {
         b = b.interface(ip);
     }
+    if config.resolver.is_some() {
+        return Err(Error::builder(
+            "the isahc backend cannot take a resolver (curl resolves names itself): \
+             use resolve overrides, or the hyper or reqwest backend",
+        ));
+    }
+    if !config.resolve_overrides.is_empty() {
+        b = b.dns_resolve(resolve_map(config));
+    }
+    if let Some(path) = &config.unix_socket {
+        b = b.dial(isahc::net::Dialer::unix_socket(path.clone()));
+    }
     b.build().map_err(|e| {
         Error::builder(format!("isahc could not build its client: {e}")).with_source(e)
     })
+}
+
+/// The resolve overrides as curl's `CURLOPT_RESOLVE` entries.
+///
+/// isahc's `ResolveMap` writes one `host:port:address` entry per address,
+/// and curl keeps only the last entry for a host and port. So each entry
+/// lists all its addresses itself, the last one in brackets, in the host
+/// part isahc is given: curl stops reading an entry at whatever follows a
+/// bracketed address other than a comma (`Curl_loadhostpairs`), which is
+/// where isahc's own `:port:address` goes. Held by
+/// `network_happy_eyeballs_past_an_unanswered_address`, whose override has two
+/// addresses and needs the second.
+fn resolve_map(config: &TransportConfig) -> isahc::net::dns::ResolveMap {
+    let mut map = isahc::net::dns::ResolveMap::new();
+    for (host, port, ips) in config.resolve_overrides.iter() {
+        let listed: Vec<String> = ips.iter().map(|ip| format!("[{ip}]")).collect();
+        let entry = format!("{host}:{port}:{}", listed.join(","));
+        if let Some(last) = ips.last() {
+            map = map.add(entry, port, *last);
+        }
+    }
+    map
 }
 
 /// curl's `CURLOPT_MAXAGE_CONN` is in whole seconds (0 turns the limit

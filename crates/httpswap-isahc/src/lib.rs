@@ -548,6 +548,7 @@ impl Adapted for Inner {
             .with_closes_after_ambiguous_framing(false)
             .with_early_response_survives_reset(false)
             .with_queues_beyond_stream_limit(false)
+            .with_custom_resolver(false)
             .with_sockets_past_fd_1024(cfg!(curl_poll))
     }
 }

@@ -37,8 +37,9 @@
 //! # Bringing your own `reqwest::Client`
 //!
 //! [`ReqwestTransport::from_client`] wraps a client you built. Then TLS,
-//! proxies, the connect timeout, keep-alive (idle count and expiry), HTTP/2
-//! and redirects come from *your* client: turn its redirects off
+//! proxies, the connect timeout, keep-alive (idle count and expiry), HTTP/2,
+//! name resolution (resolver and overrides), the Unix socket and redirects
+//! come from *your* client: turn its redirects off
 //! (`redirect::Policy::none()`) and leave its decompression features off,
 //! or the client layer sees already-followed, already-decoded responses.
 //! The adapter still enforces, from the [`TransportConfig`] you pass:
@@ -234,6 +235,18 @@ fn client_for(
     if config.http2_prior_knowledge {
         b = b.http2_prior_knowledge();
     }
+    // reqwest's resolver is asked for a name without the port: an override
+    // applies to the host on every port (`resolve_overrides_by_port`)
+    for (host, _port, ips) in config.resolve_overrides.iter() {
+        let addrs: Vec<SocketAddr> = ips.iter().map(|ip| SocketAddr::new(*ip, 0)).collect();
+        b = b.resolve_to_addrs(host, &addrs);
+    }
+    if let Some(resolver) = &config.resolver {
+        b = b.dns_resolver(Arc::new(Resolver(resolver.clone())));
+    }
+    if let Some(path) = &config.unix_socket {
+        b = b.unix_socket(path.clone());
+    }
     for (proxy, https) in [(&proxies.http, false), (&proxies.https, true)] {
         let Some(proxy) = proxy else { continue };
         let rules = proxies.clone();
@@ -250,6 +263,22 @@ fn client_for(
     }
     b.build()
         .map_err(|e| Error::builder(format!("reqwest rejected the settings: {e}")).with_source(e))
+}
+
+/// The configured resolver, as reqwest's (the port is the URL's: reqwest
+/// sets it on addresses with port 0).
+struct Resolver(Arc<dyn httpswap_core::Resolve>);
+
+impl reqwest::dns::Resolve for Resolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let lookup = self.0.resolve(name.as_str());
+        Box::pin(async move {
+            let ips = lookup.await?;
+            let addrs: reqwest::dns::Addrs =
+                Box::new(ips.into_iter().map(|ip| SocketAddr::new(ip, 0)));
+            Ok(addrs)
+        })
+    }
 }
 
 /// The largest HTTP/1 response head reqwest's hyper reads (its default
@@ -297,6 +326,7 @@ impl Adapted for Inner {
             .with_closes_after_ambiguous_framing(false)
             .with_answers_requests_queued_as_a_connection_ends(false)
             .with_early_response_survives_reset(false)
+            .with_resolve_overrides_by_port(false)
     }
 }
 

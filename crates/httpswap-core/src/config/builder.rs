@@ -201,6 +201,43 @@ impl TransportConfigBuilder {
         self
     }
 
+    /// Resolves host names with `resolver` instead of the system resolver
+    /// (not every backend can: see
+    /// [`Capabilities::custom_resolver`](crate::Capabilities::custom_resolver)).
+    pub fn resolver(mut self, resolver: Arc<dyn crate::Resolve>) -> Self {
+        self.config.resolver = Some(resolver);
+        self
+    }
+
+    /// Connects requests to `authority` (`host:port`) to `addrs` instead of
+    /// resolving the host, as curl's `--resolve`: the URL, the `Host`
+    /// header and the TLS server name stay the host's. Several addresses
+    /// are tried as resolved ones are (happy eyeballs).
+    ///
+    /// ```
+    /// use httpswap_core::TransportConfig;
+    /// let config = TransportConfig::builder()
+    ///     .resolve("api.example.com:443", ["127.0.0.1".parse().unwrap()])
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(config.resolve_overrides.get("api.example.com", 443).is_some());
+    /// ```
+    pub fn resolve(mut self, authority: &str, addrs: impl IntoIterator<Item = IpAddr>) -> Self {
+        match self.config.resolve_overrides.insert(authority, addrs) {
+            Ok(()) => self,
+            Err(e) => self.fail(e),
+        }
+    }
+
+    /// Sends every request over the Unix domain socket at `path` (HTTP/1.1,
+    /// pooled as TCP connections are), as httpx's `uds=` and reqwest's
+    /// `unix_socket`: the URL still gives the `Host` header and the path.
+    /// No proxy applies. `https://` URLs fail with `InvalidUrl`.
+    pub fn unix_socket(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.config.unix_socket = Some(path.into());
+        self
+    }
+
     /// Hooks for connection events.
     pub fn events(mut self, events: Arc<dyn Events>) -> Self {
         self.config.events = Some(events);

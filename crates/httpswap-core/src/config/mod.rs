@@ -357,6 +357,13 @@ pub struct TransportConfig {
     /// Limits on a response head; a head beyond them fails with
     /// [`ErrorKind::RemoteProtocol`](crate::ErrorKind::RemoteProtocol).
     pub response_head: HeadLimits,
+    /// The resolver of host names; `None`: the system's, off the async
+    /// workers.
+    pub resolver: Option<Arc<dyn crate::Resolve>>,
+    /// Static `host:port` to addresses overrides, as curl's `--resolve`.
+    pub resolve_overrides: crate::ResolveOverrides,
+    /// Send every request over this Unix domain socket (HTTP/1.1).
+    pub unix_socket: Option<std::path::PathBuf>,
     /// Hooks for connection events (request events are fired by the client
     /// layer). A [`SharedEvents`](crate::SharedEvents) in a request's
     /// extensions takes precedence.
@@ -374,6 +381,9 @@ impl fmt::Debug for TransportConfig {
             .field("http2_prior_knowledge", &self.http2_prior_knowledge)
             .field("local_address", &self.local_address)
             .field("response_head", &self.response_head)
+            .field("resolver", &self.resolver.is_some())
+            .field("resolve_overrides", &self.resolve_overrides)
+            .field("unix_socket", &self.unix_socket)
             .field("events", &self.events.is_some())
             .finish()
     }
@@ -388,6 +398,49 @@ impl TransportConfig {
         }
     }
 
+    /// The proxy rules in force: none when requests go over a Unix socket,
+    /// else [`ProxyConfig::resolve`] (the environment is read now).
+    ///
+    /// # Errors
+    ///
+    /// As [`ProxyConfig::resolve`].
+    pub fn proxy_rules(&self) -> Result<ProxyRules, Error> {
+        if self.unix_socket.is_some() {
+            return Ok(ProxyRules::none());
+        }
+        self.proxy.resolve()
+    }
+
+    /// Refuses an `https://` request when requests go over a Unix socket:
+    /// the local daemons such a socket serves speak plain HTTP, and a
+    /// backend would otherwise start TLS over the socket or ignore it.
+    ///
+    /// ```
+    /// use httpswap_core::{ErrorKind, TransportConfig};
+    /// let c = TransportConfig::builder().unix_socket("/run/d.sock").build().unwrap();
+    /// let e = c.check_unix_socket(true, &"https://d/x".parse().unwrap()).unwrap_err();
+    /// assert_eq!(e.kind(), ErrorKind::InvalidUrl);
+    /// assert!(c.check_unix_socket(false, &"http://d/x".parse().unwrap()).is_ok());
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidUrl`](crate::ErrorKind::InvalidUrl) naming the
+    /// URL (without user info) and the socket.
+    pub fn check_unix_socket(&self, https: bool, uri: &http::Uri) -> Result<(), Error> {
+        match &self.unix_socket {
+            Some(path) if https => Err(Error::new(
+                crate::ErrorKind::InvalidUrl,
+                format!(
+                    "https url {} cannot go over the unix socket {}: use http://",
+                    crate::redact_url(&uri.to_string()),
+                    path.display()
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// Checks the settings.
     ///
     /// # Errors
@@ -398,6 +451,11 @@ impl TransportConfig {
         self.timeouts.validate()?;
         self.limits.validate()?;
         self.response_head.validate()?;
+        if let Some(path) = &self.unix_socket {
+            if path.as_os_str().is_empty() {
+                return Err(Error::builder("unix_socket path is empty"));
+            }
+        }
         Ok(())
     }
 }

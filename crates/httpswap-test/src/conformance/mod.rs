@@ -13,7 +13,8 @@
 //!
 //! One file per topic: `round_trip`, `timeouts`, `limits`, `stale`
 //! (connections the server closed), `malformed` (bad responses), `errors`,
-//! `proxies`, `tls`, `http2`, `lifecycle` (cancellation, events, close) and
+//! `proxies`, `network` (resolvers, happy eyeballs, Unix sockets), `tls`,
+//! `http2`, `lifecycle` (cancellation, events, close) and
 //! `client` (the client layer's policies over the backend). Scenarios that
 //! check the transport leaves redirects and compression to the client layer
 //! are in `round_trip`: a transport returns a 302 or a gzip body exactly as
@@ -39,6 +40,7 @@ mod http2;
 mod lifecycle;
 mod limits;
 mod malformed;
+mod network;
 mod proxies;
 mod round_trip;
 mod stale;
@@ -51,6 +53,7 @@ pub use http2::*;
 pub use lifecycle::*;
 pub use limits::*;
 pub use malformed::*;
+pub use network::*;
 pub use proxies::*;
 pub use round_trip::*;
 pub use stale::*;
@@ -83,6 +86,15 @@ impl Backend {
     pub fn build(&self, config: TransportConfigBuilder) -> SharedTransport {
         let config = config.build().expect("valid test configuration");
         (self.make)(config).unwrap_or_else(|e| panic!("backend rejected the configuration: {e}"))
+    }
+
+    /// Builds, or the backend's error (for settings a backend may refuse).
+    ///
+    /// # Errors
+    ///
+    /// The backend's, and [`ErrorKind::Builder`] for an invalid `config`.
+    pub fn try_build(&self, config: TransportConfigBuilder) -> Result<SharedTransport, Error> {
+        (self.make)(config.build()?)
     }
 
     /// Builds with [`base`] settings.
@@ -175,6 +187,10 @@ macro_rules! conformance_tests {
             error_connection_refused,
             error_unsupported_scheme_and_bad_url,
             error_messages_name_what_failed,
+            network_resolve_override,
+            network_custom_resolver,
+            network_happy_eyeballs_past_an_unanswered_address,
+            network_unix_socket,
             proxy_http_absolute_form_with_auth,
             proxy_connect_tunnel_with_auth,
             proxy_refusal_is_proxy_error,
