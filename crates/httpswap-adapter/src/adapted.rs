@@ -41,10 +41,19 @@ impl AdapterState {
     /// invalid configuration or proxy URL.
     pub fn new(config: TransportConfig, release_turns: u32) -> Result<Self, Error> {
         config.validate()?;
+        if config.limits.max_lifetime.is_some() {
+            // `Capabilities::max_lifetime`: the libraries keep no age of
+            // their connections that the adapter could act on
+            return Err(Error::builder(
+                "this backend cannot limit a connection's lifetime (max_lifetime): \
+                 its library reuses connections of any age; use the hyper backend",
+            ));
+        }
         let proxies = config.proxy_rules()?;
         Ok(AdapterState {
             proxies,
-            slots: Slots::new(config.limits.max_connections, release_turns),
+            slots: Slots::new(config.limits.max_connections, release_turns)
+                .per_host(config.limits.max_connections_per_host),
             connections: Connections::default(),
             h2_gate: H2Gate::new(config.limits.keepalive_expiry),
             config,

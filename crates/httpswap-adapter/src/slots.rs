@@ -4,7 +4,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use httpswap_core::events::ConnectionEvent;
@@ -22,6 +22,33 @@ pub struct Slots {
     waited: AtomicU64,
     max: usize,
     release_turns: u32,
+    per_host: Option<PerHost>,
+}
+
+/// The per-origin bound: a semaphore per origin, made when first needed.
+#[derive(Debug)]
+struct PerHost {
+    max: usize,
+    origins: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+/// Origins whose semaphores are kept before unused ones are dropped.
+const REMEMBERED_ORIGINS: usize = 4096;
+
+impl PerHost {
+    fn semaphore(&self, origin: &str) -> Arc<Semaphore> {
+        let mut origins = self.origins.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(s) = origins.get(origin) {
+            return s.clone();
+        }
+        if origins.len() >= REMEMBERED_ORIGINS {
+            // only this map holds them, and no permit is out: unused
+            origins.retain(|_, s| Arc::strong_count(s) > 1 || s.available_permits() < self.max);
+        }
+        let s = Arc::new(Semaphore::new(self.max));
+        origins.insert(origin.to_owned(), s.clone());
+        s
+    }
 }
 
 impl Slots {
@@ -37,7 +64,34 @@ impl Slots {
             waited: AtomicU64::new(0),
             max,
             release_turns,
+            per_host: None,
         }
+    }
+
+    /// Also at most `max` requests in flight to one origin (the `what` of
+    /// [`acquire`](Self::acquire)): `Limits::max_connections_per_host`.
+    ///
+    /// ```
+    /// # let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    /// # rt.block_on(async {
+    /// use std::time::Duration;
+    /// let slots = httpswap_adapter::Slots::new(10, 0).per_host(Some(1));
+    /// let held = slots.acquire(None, "http://a:80", None).await.unwrap();
+    /// let other = slots.acquire(None, "http://b:80", None).await.unwrap();
+    /// let short = Some(Duration::from_millis(5));
+    /// let err = slots.acquire(short, "http://a:80", None).await.unwrap_err();
+    /// assert_eq!(err.kind(), httpswap_core::ErrorKind::PoolTimeout);
+    /// drop(held);
+    /// slots.acquire(short, "http://a:80", None).await.unwrap();
+    /// # drop(other);
+    /// # });
+    /// ```
+    pub fn per_host(mut self, max: Option<usize>) -> Self {
+        self.per_host = max.map(|max| PerHost {
+            max,
+            origins: Mutex::default(),
+        });
+        self
     }
 
     /// Takes a slot, waiting up to `pool` (forever with `None`).
@@ -51,13 +105,20 @@ impl Slots {
         what: &str,
         events: Option<&Arc<dyn Events>>,
     ) -> Result<Slot, Error> {
-        let slot = |permit| Slot {
-            permit: Some(permit),
+        let host = self.per_host.as_ref().map(|p| p.semaphore(what));
+        let slot = |permit, host| Slot {
+            permit: Some((permit, host)),
             waiting: self.waiting.clone(),
             turns: self.release_turns,
         };
-        if let Ok(p) = self.sem.clone().try_acquire_owned() {
-            return Ok(slot(p));
+        let host_permit = match &host {
+            None => None,
+            Some(h) => h.clone().try_acquire_owned().ok(),
+        };
+        if host.is_none() || host_permit.is_some() {
+            if let Ok(p) = self.sem.clone().try_acquire_owned() {
+                return Ok(slot(p, host_permit));
+            }
         }
         self.waited.fetch_add(1, Ordering::Relaxed);
         self.waiting.fetch_add(1, Ordering::SeqCst);
@@ -65,8 +126,17 @@ impl Slots {
         if let Some(e) = events {
             e.connection_queued(&ConnectionEvent::new(what, 0, false));
         }
-        let acquire = self.sem.clone().acquire_owned();
-        let permit = match pool {
+        // the origin's permit first, then the global one, both within the
+        // one pool timeout
+        let acquire = async {
+            let host_permit = match (host, host_permit) {
+                (Some(h), None) => Some(h.acquire_owned().await?),
+                (_, held) => held,
+            };
+            let permit = self.sem.clone().acquire_owned().await?;
+            Ok::<_, tokio::sync::AcquireError>(slot(permit, host_permit))
+        };
+        let taken = match pool {
             Some(limit) => tokio::time::timeout(limit, acquire).await.map_err(|_| {
                 Error::timeout(
                     ErrorKind::PoolTimeout,
@@ -76,7 +146,7 @@ impl Slots {
             })?,
             None => acquire.await,
         };
-        permit.map(slot).map_err(|_| Error::closed())
+        taken.map_err(|_| Error::closed())
     }
 
     /// Slots taken now.
@@ -93,7 +163,8 @@ impl Slots {
 /// A slot for one request in flight, held until its response body ends.
 #[derive(Debug)]
 pub struct Slot {
-    permit: Option<OwnedSemaphorePermit>,
+    /// The global permit, and the origin's with a per-host bound.
+    permit: Option<(OwnedSemaphorePermit, Option<OwnedSemaphorePermit>)>,
     waiting: Arc<AtomicUsize>,
     turns: u32,
 }

@@ -221,6 +221,15 @@ pub struct Capabilities {
     /// `false` (reqwest asks its resolver for a name without the port), it
     /// applies to requests to the host on every port.
     pub resolve_overrides_by_port: bool,
+    /// [`Limits::max_lifetime`](crate::Limits::max_lifetime) is honoured. When
+    /// `false` (reqwest and curl keep no connection age the adapter can act on),
+    /// building the transport with a lifetime fails with `Builder`.
+    pub max_lifetime: bool,
+    /// A `Keep-Alive: timeout=N` response header shortens that connection's
+    /// idle expiry to N seconds less a margin (1 s, or half of N when N is under
+    /// 2 s), so a connection the server is about to close is not reused. When
+    /// `false` (reqwest, curl) only `keepalive_expiry` applies.
+    pub honours_keep_alive_hint: bool,
 }
 
 impl Default for Capabilities {
@@ -249,6 +258,8 @@ impl Capabilities {
         answers_requests_queued_as_a_connection_ends: true,
         custom_resolver: true,
         resolve_overrides_by_port: true,
+        max_lifetime: true,
+        honours_keep_alive_hint: true,
     };
 
     /// Sets [`socket_limit`](Self::socket_limit).
@@ -355,6 +366,18 @@ impl Capabilities {
     /// Sets [`resolve_overrides_by_port`](Self::resolve_overrides_by_port).
     pub const fn with_resolve_overrides_by_port(mut self, yes: bool) -> Self {
         self.resolve_overrides_by_port = yes;
+        self
+    }
+
+    /// Sets [`max_lifetime`](Self::max_lifetime).
+    pub const fn with_max_lifetime(mut self, yes: bool) -> Self {
+        self.max_lifetime = yes;
+        self
+    }
+
+    /// Sets [`honours_keep_alive_hint`](Self::honours_keep_alive_hint).
+    pub const fn with_honours_keep_alive_hint(mut self, yes: bool) -> Self {
+        self.honours_keep_alive_hint = yes;
         self
     }
 }

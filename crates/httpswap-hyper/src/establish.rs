@@ -172,7 +172,14 @@ impl Inner {
         };
         Ok(match established {
             Ok(sender) => Lease::H1(self.pool.lease_new_h1(
-                H1Conn::new(id, target.clone(), sender, write_timeout, end),
+                H1Conn::new(
+                    id,
+                    target.clone(),
+                    sender,
+                    write_timeout,
+                    end,
+                    self.config.limits.max_lifetime,
+                ),
                 events,
             )),
             Err(sender) => Lease::H2(Box::new(self.pool.lease_new_h2(

@@ -42,6 +42,11 @@ pub(crate) struct H1Conn {
     taken_at: Option<Instant>,
     /// Set when the connection's task has ended.
     pub(crate) end: ConnEnd,
+    /// Not reused from then on: `max_lifetime` after it connected.
+    retire_at: Option<Instant>,
+    /// Not reused from then on: the server's `Keep-Alive: timeout` of the
+    /// last response, less a margin.
+    hint_until: Option<Instant>,
 }
 
 /// Set by a connection's task once the connection has ended, so that a
@@ -91,6 +96,7 @@ impl H1Conn {
         sender: H1Sender,
         write_timeout: WriteTimeout,
         end: ConnEnd,
+        lifetime: Option<Duration>,
     ) -> Box<Self> {
         Box::new(H1Conn {
             id,
@@ -101,7 +107,19 @@ impl H1Conn {
             head_timer: None,
             taken_at: None,
             end,
+            retire_at: lifetime.and_then(|d| Instant::now().checked_add(d)),
+            hint_until: None,
         })
+    }
+
+    /// Takes the `Keep-Alive` header of a response on this connection
+    /// (`None`: it had none): with `timeout=N`, the connection is reused
+    /// only within N seconds less a margin, so the client stops before the
+    /// server closes it (`keep_alive_hint_shortens_expiry`).
+    pub(crate) fn note_keep_alive(&mut self, value: Option<&HeaderValue>) {
+        self.hint_until = value
+            .and_then(keep_alive_timeout)
+            .map(|n| Instant::now() + n.saturating_sub(KEEP_ALIVE_MARGIN.min(n / 2)));
     }
 
     /// Polls `send`, the request sent on this connection, for hyper's
@@ -188,6 +206,24 @@ impl H1Conn {
     }
 }
 
+/// How long before the server's announced keep-alive timeout the client
+/// stops reusing a connection (half the timeout when that is shorter):
+/// room for the next request to reach the server before it closes.
+const KEEP_ALIVE_MARGIN: Duration = Duration::from_secs(1);
+
+/// The `timeout=N` parameter of a `Keep-Alive` header (RFC 2068 19.7.1.1,
+/// as Apache and nginx send it), in seconds.
+fn keep_alive_timeout(value: &HeaderValue) -> Option<Duration> {
+    value.to_str().ok()?.split(',').find_map(|param| {
+        let (name, n) = param.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("timeout")
+            .then(|| n.trim().parse::<u64>().ok())
+            .flatten()
+            .map(Duration::from_secs)
+    })
+}
+
 /// How the wait for a response head ended.
 pub(crate) enum Waited<R> {
     /// hyper's answer: a response head, or an error.
@@ -236,12 +272,35 @@ impl Poolable for H1Conn {
         self.taken_at = at;
     }
 
+    fn reuse_until(&self) -> Option<Instant> {
+        match (self.retire_at, self.hint_until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     fn h2_is_closed(h2: &H2Handle) -> bool {
         h2.sender.is_closed()
     }
 
     fn origin(key: &Target) -> String {
         key.origin()
+    }
+}
+
+#[cfg(test)]
+mod keep_alive_tests {
+    use super::keep_alive_timeout;
+    use http::HeaderValue;
+    use std::time::Duration;
+
+    #[test]
+    fn timeout_parameter_read_in_any_case_and_place() {
+        let t = |v: &'static str| keep_alive_timeout(&HeaderValue::from_static(v));
+        assert_eq!(t("timeout=5"), Some(Duration::from_secs(5)));
+        assert_eq!(t("max=100, Timeout = 2"), Some(Duration::from_secs(2)));
+        assert_eq!(t("max=100"), None);
+        assert_eq!(t("timeout=soon"), None);
     }
 }
 

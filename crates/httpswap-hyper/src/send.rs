@@ -472,18 +472,24 @@ fn write_timeout(conn: &mut Lease) -> &WriteTimeout {
     }
 }
 
+/// The `Keep-Alive` header (`http` has no constant for it).
+const KEEP_ALIVE: http::header::HeaderName = http::header::HeaderName::from_static("keep-alive");
+
 /// The response for a head that arrived: its body holds the connection
 /// (given back to the pool at the body's end). A forward proxy's 407 is a
 /// [`ErrorKind::Proxy`] error.
 pub(crate) fn respond(
     res: http::Response<Incoming>,
-    conn: Lease,
+    mut conn: Lease,
     target: Target,
     head: &HeadLimits,
     limits: BodyLimits,
 ) -> Result<Response, Error> {
     // refused, its connection closed with the lease dropped here
     httpswap_adapter::check_response_head(res.headers(), res.version(), head, || target.origin())?;
+    if let Lease::H1(lease) = &mut conn {
+        lease.conn().note_keep_alive(res.headers().get(KEEP_ALIVE));
+    }
     match &target.proxy {
         Some(p)
             if target.forward_proxied()

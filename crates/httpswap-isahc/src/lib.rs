@@ -549,6 +549,8 @@ impl Adapted for Inner {
             .with_early_response_survives_reset(false)
             .with_queues_beyond_stream_limit(false)
             .with_custom_resolver(false)
+            .with_max_lifetime(false)
+            .with_honours_keep_alive_hint(false)
             .with_sockets_past_fd_1024(cfg!(curl_poll))
     }
 }

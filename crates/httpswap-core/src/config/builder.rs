@@ -238,6 +238,20 @@ impl TransportConfigBuilder {
         self
     }
 
+    /// Most sockets open at once to one origin; see
+    /// [`Limits::max_connections_per_host`].
+    pub fn pool_max_connections_per_host(mut self, n: usize) -> Self {
+        self.config.limits.max_connections_per_host = Some(n);
+        self
+    }
+
+    /// Connections older than `d` are not reused; see
+    /// [`Limits::max_lifetime`].
+    pub fn pool_max_lifetime(mut self, d: Duration) -> Self {
+        self.config.limits.max_lifetime = Some(d);
+        self
+    }
+
     /// Hooks for connection events.
     pub fn events(mut self, events: Arc<dyn Events>) -> Self {
         self.config.events = Some(events);

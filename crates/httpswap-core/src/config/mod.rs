@@ -136,6 +136,17 @@ pub struct Limits {
     pub max_keepalive_connections: usize,
     /// Idle connections older than this are closed and never reused.
     pub keepalive_expiry: Duration,
+    /// Most sockets open at once to one origin (scheme, host and port), as
+    /// Go's `MaxConnsPerHost`; a request beyond it waits (up to the pool
+    /// timeout, with `connection_queued`). `None` (the default): only
+    /// `max_connections` bounds them.
+    pub max_connections_per_host: Option<usize>,
+    /// A connection older than this (since it connected) is not reused, as
+    /// .NET's `PooledConnectionLifetime`: long-lived clients then follow
+    /// DNS changes and load balancers rebalancing. `None` (the default): no
+    /// limit. Not every backend can: see
+    /// [`Capabilities::max_lifetime`](crate::Capabilities::max_lifetime).
+    pub max_lifetime: Option<Duration>,
 }
 
 impl Default for Limits {
@@ -144,6 +155,8 @@ impl Default for Limits {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_keepalive_connections: DEFAULT_MAX_KEEPALIVE_CONNECTIONS,
             keepalive_expiry: DEFAULT_KEEPALIVE_EXPIRY,
+            max_connections_per_host: None,
+            max_lifetime: None,
         }
     }
 }
@@ -152,6 +165,16 @@ impl Limits {
     fn validate(&self) -> Result<(), Error> {
         if self.max_connections == 0 {
             return Err(Error::builder("max_connections must be at least 1"));
+        }
+        if self.max_connections_per_host == Some(0) {
+            return Err(Error::builder(
+                "max_connections_per_host must be at least 1",
+            ));
+        }
+        if self.max_lifetime == Some(Duration::ZERO) {
+            return Err(Error::builder(
+                "max_lifetime is zero; use None for connections of any age",
+            ));
         }
         if self.max_keepalive_connections > self.max_connections {
             return Err(Error::builder(format!(

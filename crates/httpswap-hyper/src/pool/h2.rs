@@ -15,11 +15,15 @@ pub(super) struct H2Entry<C: Poolable> {
     pub(super) handle: C::H2,
     pub(super) streams: usize,
     pub(super) since: Instant,
+    /// No new stream from then on: `max_lifetime` after it connected.
+    pub(super) retire_at: Option<Instant>,
 }
 impl<C: Poolable> H2Entry<C> {
     /// Open, and busy or idle for less than `expiry`.
     pub(super) fn usable(&self, now: Instant, expiry: Duration) -> bool {
-        !C::h2_is_closed(&self.handle) && (self.streams > 0 || self.since + expiry > now)
+        !C::h2_is_closed(&self.handle)
+            && (self.streams > 0 || self.since + expiry > now)
+            && self.retire_at.is_none_or(|t| now < t)
     }
 
     /// One more stream on this connection.

@@ -11,7 +11,10 @@ use super::{Poolable, Shared, State};
 
 pub(super) struct IdleH1<C> {
     pub(super) conn: Box<C>,
-    pub(super) since: Instant,
+    /// Not handed out from then on: `keepalive_expiry` after it went idle,
+    /// or earlier by the connection's own account
+    /// ([`Poolable::reuse_until`]).
+    pub(super) until: Instant,
 }
 impl<C: Poolable> State<C> {
     pub(super) fn idle_count(&self) -> usize {
@@ -21,10 +24,9 @@ impl<C: Poolable> State<C> {
     /// Drops expired and closed idle connections; returns when the next
     /// idle connection expires.
     pub(super) fn sweep(&mut self, expiry: Duration, now: Instant) -> Option<Instant> {
-        self.idle
-            .retain(|i| i.since + expiry > now && !i.conn.is_closed());
+        self.idle.retain(|i| i.until > now && !i.conn.is_closed());
         self.h2.retain(|_, e| e.usable(now, expiry));
-        let h1 = self.idle.iter().map(|i| i.since + expiry);
+        let h1 = self.idle.iter().map(|i| i.until);
         let h2 = self
             .h2
             .values()

@@ -35,15 +35,26 @@ pub(crate) type PendingConnect<C> = oneshot::Receiver<Result<Lease<C>, Error>>;
 /// connection task, so it lives exactly as long as the socket.
 pub(crate) struct Slot<C: Poolable> {
     pub(super) shared: Arc<Shared<C>>,
+    /// The origin, counted in `State::open_per_key`, with a per-host limit.
+    pub(super) key: Option<C::Key>,
 }
 impl<C: Poolable> Drop for Slot<C> {
     fn drop(&mut self) {
         let mut st = self.shared.lock();
         st.open -= 1;
+        if let Some(key) = &self.key {
+            st.close_one_of(key);
+        }
         let wake = st.waiters > 0;
         drop(st);
         if wake {
-            self.shared.notify.notify_one();
+            if self.key.is_some() {
+                // waiters may be for other origins than this slot's: each
+                // looks again
+                self.shared.notify.notify_waiters();
+            } else {
+                self.shared.notify.notify_one();
+            }
         }
     }
 }
@@ -86,7 +97,12 @@ impl<C: Poolable> H1Lease<C> {
         let shared = &*self.shared;
         let mut st = shared.lock();
         st.h1_in_use -= 1;
-        if st.closed || conn.is_closed() {
+        let until = conn
+            .reuse_until()
+            .map_or(now + shared.limits.keepalive_expiry, |t| {
+                t.min(now + shared.limits.keepalive_expiry)
+            });
+        if st.closed || conn.is_closed() || until <= now {
             drop(st);
             return;
         }
@@ -96,7 +112,7 @@ impl<C: Poolable> H1Lease<C> {
         let keep = st.idle_count() < shared.limits.max_keepalive_connections;
         let mut dropped = None;
         if keep {
-            st.idle.push_back(IdleH1 { conn, since: now });
+            st.idle.push_back(IdleH1 { conn, until });
             if !st.reaper {
                 st.reaper = Reaper::spawn(&self.shared);
             }

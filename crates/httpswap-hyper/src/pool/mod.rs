@@ -75,6 +75,9 @@ pub(crate) trait Poolable: Send + 'static {
     /// without waiting (`None` otherwise): a request can start its timers
     /// from there instead of reading the clock again.
     fn set_checkout_time(&mut self, at: Option<Instant>);
+    /// The moment from which the connection must not be reused, by its
+    /// own account (its lifetime, the server's keep-alive hint), if any.
+    fn reuse_until(&self) -> Option<Instant>;
     /// The HTTP/2 connection has ended.
     fn h2_is_closed(h2: &Self::H2) -> bool;
     /// The origin a key goes to, as events name it.
@@ -93,6 +96,8 @@ struct Shared<C: Poolable> {
 struct State<C: Poolable> {
     /// Slots taken: sockets open or being opened.
     open: usize,
+    /// The same, per origin, kept only with `max_connections_per_host`.
+    open_per_key: HashMap<C::Key, usize>,
     /// HTTP/1 connections leased out.
     h1_in_use: usize,
     idle: VecDeque<IdleH1<C>>,
@@ -124,6 +129,7 @@ impl<C: Poolable> Default for State<C> {
     fn default() -> Self {
         State {
             open: 0,
+            open_per_key: HashMap::new(),
             h1_in_use: 0,
             idle: VecDeque::new(),
             h2: HashMap::new(),
@@ -136,6 +142,22 @@ impl<C: Poolable> Default for State<C> {
             created: 0,
             reused: 0,
             waited: 0,
+        }
+    }
+}
+impl<C: Poolable> State<C> {
+    /// Whether `key` has as many sockets as `limit` allows.
+    fn origin_full(&self, key: &C::Key, limit: Option<usize>) -> bool {
+        limit.is_some_and(|max| self.open_per_key.get(key).copied().unwrap_or(0) >= max)
+    }
+
+    /// One socket of `key` fewer.
+    fn close_one_of(&mut self, key: &C::Key) {
+        if let Some(n) = self.open_per_key.get_mut(key) {
+            *n -= 1;
+            if *n == 0 {
+                self.open_per_key.remove(key);
+            }
         }
     }
 }
@@ -383,7 +405,7 @@ impl<C: Poolable> Pool<C> {
         events: Option<&Arc<dyn Events>>,
     ) -> Option<H1Lease<C>> {
         let idle = &st.idle[pos];
-        if idle.since + self.shared.limits.keepalive_expiry <= now || !idle.conn.is_ready() {
+        if idle.until <= now || !idle.conn.is_ready() {
             return None;
         }
         let idle = st.idle.remove(pos).expect("position is valid");
@@ -484,7 +506,7 @@ impl<C: Poolable> Pool<C> {
             // newest first; an expired or closed one is closed, not reused
             while let Some(pos) = st.idle.iter().rposition(|i| i.conn.key() == target) {
                 let idle = st.idle.remove(pos).expect("position is valid");
-                if idle.since + expiry <= now || idle.conn.is_closed() {
+                if idle.until <= now || idle.conn.is_closed() {
                     dead.push(idle);
                     continue;
                 }
@@ -497,8 +519,16 @@ impl<C: Poolable> Pool<C> {
         if want_slot && share_h2 && st.h2_pending.contains(target) {
             awaiting_h2 = true;
         } else if want_slot {
-            if st.open < shared.limits.max_connections {
+            let per_host = shared.limits.max_connections_per_host;
+            // a full origin waits for one of its own sockets to close; a
+            // full pool closes an idle socket of any origin
+            let origin_full = st.origin_full(target, per_host);
+            if !origin_full && st.open < shared.limits.max_connections {
                 st.open += 1;
+                let key = per_host.map(|_| {
+                    *st.open_per_key.entry(target.clone()).or_default() += 1;
+                    target.clone()
+                });
                 let pending = share_h2.then(|| {
                     st.h2_pending.insert(target.clone());
                     H2Pending {
@@ -511,13 +541,15 @@ impl<C: Poolable> Pool<C> {
                 return found(Take::New(
                     Slot {
                         shared: shared.clone(),
+                        key,
                     },
                     pending,
                 ));
             }
             // No slot: close the oldest idle connection so that its slot
             // comes back when its task ends (queued waiters are woken then).
-            if let Some(oldest) = st.idle.pop_front() {
+            if origin_full {
+            } else if let Some(oldest) = st.idle.pop_front() {
                 dead.push(oldest);
             } else {
                 let idle_h2 = st
@@ -580,6 +612,11 @@ impl<C: Poolable> Pool<C> {
                 handle: handle.clone(),
                 streams: 1,
                 since: Instant::now(),
+                retire_at: self
+                    .shared
+                    .limits
+                    .max_lifetime
+                    .and_then(|d| Instant::now().checked_add(d)),
             },
         );
         st.h2_pending.remove(target);

@@ -22,6 +22,8 @@ struct Fake {
     closed: Arc<AtomicBool>,
     _alive: oneshot::Sender<()>,
     dropped: Arc<AtomicUsize>,
+    /// Its own end of reuse (a lifetime, a keep-alive hint).
+    until: Option<Instant>,
 }
 
 /// The task that holds a connection's slot while the connection lives.
@@ -63,6 +65,9 @@ impl Poolable for Fake {
         Poll::Ready(!self.is_closed())
     }
     fn set_checkout_time(&mut self, _: Option<Instant>) {}
+    fn reuse_until(&self) -> Option<Instant> {
+        self.until
+    }
     fn h2_is_closed(h2: &FakeH2) -> bool {
         h2.load(Ordering::SeqCst)
     }
@@ -83,6 +88,7 @@ fn bench(max_connections: usize, max_keepalive: usize, expiry: Duration) -> Benc
         max_connections,
         max_keepalive_connections: max_keepalive,
         keepalive_expiry: expiry,
+        ..Limits::default()
     };
     Bench {
         pool: Arc::new(Pool::new(limits)),
@@ -123,6 +129,7 @@ impl Bench {
                     closed: Arc::default(),
                     _alive: hold(slot),
                     dropped,
+                    until: None,
                 });
                 let lease = Lease::H1(pool.lease_new_h1(conn, None));
                 if let Err(Ok(Lease::H1(lease))) = tx.send(Ok(lease)) {
@@ -414,4 +421,59 @@ async fn a_closed_pool_refuses_requests_and_drops_idle_connections() {
     assert_eq!(b.pool.stats().open, Some(0), "its slot given back");
     let err = b.acquire("a").await.err().expect("closed");
     assert_eq!(err.kind(), ErrorKind::Closed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_origin_at_its_own_limit_waits_while_others_connect() {
+    let mut b = bench(10, 10, EXPIRY);
+    let limits = Limits {
+        max_connections: 10,
+        max_keepalive_connections: 10,
+        keepalive_expiry: EXPIRY,
+        max_connections_per_host: Some(1),
+        max_lifetime: None,
+    };
+    b.pool = Arc::new(Pool::new(limits));
+    let b = Arc::new(b);
+    let (_, a) = h1(b.acquire("a").await.expect("a"));
+    // another origin is not held back
+    let (_, other) = h1(b.acquire("b").await.expect("b"));
+    let err = b.acquire("a").await.err().expect("a is at its limit");
+    assert_eq!(err.kind(), ErrorKind::PoolTimeout);
+    // a socket of "a" that closes lets a waiter for "a" connect
+    let waiter = tokio::spawn({
+        let b = b.clone();
+        async move { b.acquire("a").await.map(|c| h1(c).0) }
+    });
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    drop(a);
+    let reused = waiter.await.expect("task").expect("a slot of a");
+    assert!(!reused, "a new connection");
+    assert_eq!(b.connects.load(Ordering::SeqCst), 3);
+    drop(other);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_past_its_own_end_of_reuse_is_closed_not_pooled() {
+    let b = bench(10, 10, EXPIRY);
+    let (_, mut lease) = h1(b.acquire("a").await.expect("first"));
+    let first = id(&mut lease);
+    lease.conn().until = Some(Instant::now() + Duration::from_secs(1));
+    lease.release();
+    // within its own end: reused
+    let (reused, mut lease) = h1(b.acquire("a").await.expect("second"));
+    assert!(reused);
+    assert_eq!(id(&mut lease), first);
+    lease.release();
+    // past it (well within the keep-alive expiry): closed, a new one made
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (reused, _lease) = h1(b.acquire("a").await.expect("third"));
+    assert!(!reused);
+    assert_eq!(b.dropped.load(Ordering::SeqCst), 1);
+    // released past its end: not kept at all
+    let (_, mut late) = h1(b.acquire("b").await.expect("b"));
+    late.conn().until = Some(Instant::now());
+    late.release();
+    assert_eq!(b.dropped.load(Ordering::SeqCst), 2);
+    assert_eq!(b.pool.stats().idle, Some(0));
 }

@@ -231,3 +231,149 @@ fn hold_file_descriptors(n: usize) -> Vec<std::fs::File> {
         })
         .collect()
 }
+
+/// `max_connections_per_host`: requests to one origin beyond it wait (and
+/// time out with `PoolTimeout`), counted as requests in flight at the
+/// server, while another origin is served at once; sockets too where the
+/// backend bounds them ([`httpswap_core::Capabilities::socket_limit`]).
+pub async fn limit_max_connections_per_host(b: Backend) {
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let (f, m) = (in_flight.clone(), most.clone());
+    let slow = TestServer::start(move |mut conn: ServerConn| {
+        let (in_flight, most) = (f.clone(), m.clone());
+        async move {
+            while let Ok(Some(req)) = conn.read_request().await {
+                let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(ms(100)).await;
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+                if echo(&mut conn, &req).await.is_err() {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    let other = TestServer::echo().await;
+    let t = b.build(
+        base()
+            .pool_max_connections(10)
+            .pool_max_keepalive(10)
+            .pool_max_connections_per_host(2),
+    );
+    slow.stats().set_recording(true);
+    let burst = (0..6).map(|i| {
+        let t = t.clone();
+        let url = slow.url(&format!("/{i}"));
+        async move { body_of(t.send(get(&url)).await?).await }
+    });
+    let others = async {
+        // sent while the slow origin is full: not held back by it
+        tokio::time::sleep(ms(20)).await;
+        body_of(t.send(get(&other.url("/other"))).await?).await
+    };
+    let (burst, other_result) = tokio::join!(futures_util::future::join_all(burst), others);
+    for r in burst {
+        r.expect("every request, two at a time");
+    }
+    other_result.expect("the other origin");
+    assert_eq!(most.load(Ordering::SeqCst), 2, "two requests at a time");
+    if t.capabilities().socket_limit {
+        assert!(slow.stats().max_open() <= 2, "{}", slow.stats().max_open());
+    }
+
+    // a request held at the limit (its body not ended) makes the next one
+    // to its origin time out with PoolTimeout
+    let finish = Arc::new(tokio::sync::Notify::new());
+    let f = finish.clone();
+    let holding = TestServer::start(move |mut conn: ServerConn| {
+        let finish = f.clone();
+        async move {
+            while let Ok(Some(_)) = conn.read_request().await {
+                let head = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\no";
+                if conn.write(head).await.is_err() {
+                    return;
+                }
+                finish.notified().await;
+                if conn.write(b"k").await.is_err() {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    let t = b.build(base().pool_max_connections_per_host(1).timeout_pool(ms(50)));
+    let held = t.send(get(&holding.url("/held"))).await.expect("first");
+    let err = t
+        .send(get(&holding.url("/waits")))
+        .await
+        .expect_err("the origin is at its limit");
+    assert_eq!(err.kind(), ErrorKind::PoolTimeout, "{err:?}");
+    finish.notify_one();
+    assert_eq!(body_of(held).await.expect("body"), "ok");
+}
+
+/// `max_lifetime`: a connection older than it is not reused, however
+/// recently it was idle. A backend that cannot tell a connection's age
+/// refuses the setting when built
+/// ([`httpswap_core::Capabilities::max_lifetime`]).
+pub async fn limit_max_lifetime_not_reused(b: Backend) {
+    let server = TestServer::echo().await;
+    let config = base().pool_max_lifetime(ms(600));
+    if !b.default_transport().capabilities().max_lifetime {
+        let err = b.try_build(config).expect_err("refused when built");
+        assert_eq!(err.kind(), ErrorKind::Builder, "{err:?}");
+        assert!(err.to_string().contains("max_lifetime"), "{err}");
+        return;
+    }
+    let t = b.build(config);
+    let caps = t.capabilities();
+    body_of(t.send(get(&server.url("/1"))).await.expect("first"))
+        .await
+        .expect("body");
+    settle(&caps).await;
+    body_of(t.send(get(&server.url("/2"))).await.expect("second"))
+        .await
+        .expect("body");
+    assert_eq!(server.stats().accepted(), 1, "reused within its lifetime");
+    // idle far less than the keep-alive expiry (5 s), but past the lifetime
+    tokio::time::sleep(ms(700)).await;
+    body_of(t.send(get(&server.url("/3"))).await.expect("third"))
+        .await
+        .expect("body");
+    assert_eq!(server.stats().accepted(), 2, "a new connection past it");
+}
+
+/// A response's `Keep-Alive: timeout=1` shortens its connection's idle
+/// expiry (to half a second: the timeout less the margin) where the
+/// backend honours it ([`httpswap_core::Capabilities::honours_keep_alive_hint`]);
+/// elsewhere the connection, still open, is reused within
+/// `keepalive_expiry` (5 s).
+pub async fn limit_keep_alive_hint_shortens_expiry(b: Backend) {
+    let server = TestServer::start(|mut conn: ServerConn| async move {
+        while let Ok(Some(_)) = conn.read_request().await {
+            let answer = conn
+                .respond(200, &[("keep-alive", b"timeout=1, max=100")], b"ok")
+                .await;
+            if answer.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    let t = b.build(base());
+    body_of(t.send(get(&server.url("/1"))).await.expect("first"))
+        .await
+        .expect("body");
+    tokio::time::sleep(ms(800)).await;
+    body_of(t.send(get(&server.url("/2"))).await.expect("second"))
+        .await
+        .expect("body");
+    let want = if t.capabilities().honours_keep_alive_hint {
+        2
+    } else {
+        1
+    };
+    assert_eq!(server.stats().accepted(), want);
+}
