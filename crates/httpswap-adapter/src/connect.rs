@@ -1,5 +1,6 @@
-//! Name resolution (overrides, a plugged-in resolver, the system's) and TCP
-//! connects with happy eyeballs, for backends that open sockets themselves.
+//! Name resolution (overrides, a plugged-in resolver, the system's), TCP
+//! connects with happy eyeballs and proxy CONNECT tunnels, for backends
+//! that open sockets themselves.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -7,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use httpswap_core::{Error, ErrorKind, Resolve, ResolveOverrides, TransportConfig};
+use httpswap_core::backend::proxy_refused;
+use httpswap_core::{Error, ErrorKind, Proxy, Resolve, ResolveOverrides, TransportConfig};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
 /// How long a connection attempt has before the next address is tried
@@ -187,6 +190,85 @@ async fn connect_one(addr: SocketAddr, local: Option<IpAddr>) -> io::Result<TcpS
     let stream = socket.connect(addr).await?;
     stream.set_nodelay(true)?;
     Ok(stream)
+}
+
+/// Most bytes of a proxy's answer to CONNECT read before giving up.
+const MAX_CONNECT_RESPONSE: usize = 16 * 1024;
+
+/// Opens a tunnel through `proxy` on `io` (a connection to it): sends
+/// `CONNECT authority` with `auth` as `Proxy-Authorization`, and reads the
+/// answer, which must be a 2xx and nothing after it.
+///
+/// # Errors
+///
+/// [`ErrorKind::Proxy`] naming the proxy, with `request_sent() == false`:
+/// a refusal (any status but 2xx), a connection closed or failed during
+/// the exchange, a malformed or oversized answer, data after it.
+pub async fn tunnel<S>(
+    io: &mut S,
+    authority: &str,
+    auth: Option<&http::HeaderValue>,
+    proxy: &Proxy,
+) -> Result<(), Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut req = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
+    if let Some(auth) = auth {
+        req.push_str("Proxy-Authorization: ");
+        req.push_str(auth.to_str().unwrap_or_default());
+        req.push_str("\r\n");
+    }
+    req.push_str("\r\n");
+    let name = proxy.authority();
+    let proxy_err = |msg: String| Error::new(ErrorKind::Proxy, msg).with_request_sent(false);
+    io.write_all(req.as_bytes())
+        .await
+        .map_err(|e| proxy_err(format!("sending CONNECT to proxy {name} failed: {e}")))?;
+    let mut buf = Vec::with_capacity(512);
+    let mut chunk = [0u8; 1024];
+    loop {
+        let n = io.read(&mut chunk).await.map_err(|e| {
+            proxy_err(format!(
+                "reading the CONNECT answer of proxy {name} failed: {e}"
+            ))
+        })?;
+        if n == 0 {
+            return Err(proxy_err(format!(
+                "proxy {name} closed the connection during CONNECT"
+            )));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let mut res = httparse::Response::new(&mut headers);
+        match res.parse(&buf) {
+            Ok(httparse::Status::Complete(len)) => {
+                let code = res.code.unwrap_or(0);
+                if !(200..300).contains(&code) {
+                    let status =
+                        http::StatusCode::from_u16(code).unwrap_or(http::StatusCode::BAD_GATEWAY);
+                    return Err(proxy_refused(status, proxy));
+                }
+                if len != buf.len() {
+                    return Err(proxy_err(format!(
+                        "proxy {name} sent data after its CONNECT answer"
+                    )));
+                }
+                return Ok(());
+            }
+            Ok(httparse::Status::Partial) if buf.len() < MAX_CONNECT_RESPONSE => continue,
+            Ok(httparse::Status::Partial) => {
+                return Err(proxy_err(format!(
+                    "proxy {name} sent an oversized CONNECT answer"
+                )))
+            }
+            Err(e) => {
+                return Err(proxy_err(format!(
+                    "proxy {name} sent a malformed CONNECT answer: {e}"
+                )))
+            }
+        }
+    }
 }
 
 #[cfg(test)]

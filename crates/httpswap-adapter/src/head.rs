@@ -75,3 +75,28 @@ pub fn refuse_ambiguous_framing(
     )
     .with_request_sent(true))
 }
+
+/// The `timeout=N` parameter of a `Keep-Alive` response header (RFC 2068
+/// 19.7.1.1, as Apache and nginx send it): how long the server keeps the
+/// idle connection open.
+///
+/// ```
+/// use http::HeaderValue;
+/// use httpswap_adapter::keep_alive_timeout;
+/// use std::time::Duration;
+/// let t = |v: &'static str| keep_alive_timeout(&HeaderValue::from_static(v));
+/// assert_eq!(t("timeout=5"), Some(Duration::from_secs(5)));
+/// assert_eq!(t("max=100, Timeout = 2"), Some(Duration::from_secs(2)));
+/// assert_eq!(t("max=100"), None);
+/// assert_eq!(t("timeout=soon"), None);
+/// ```
+pub fn keep_alive_timeout(value: &http::HeaderValue) -> Option<std::time::Duration> {
+    value.to_str().ok()?.split(',').find_map(|param| {
+        let (name, n) = param.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("timeout")
+            .then(|| n.trim().parse::<u64>().ok())
+            .flatten()
+            .map(std::time::Duration::from_secs)
+    })
+}

@@ -21,9 +21,12 @@
 //!   httpswap's own instead of panicking;
 //! - `tls` (feature `tls`): rustls client settings from a [`TlsConfig`];
 //! - `hyper_errors` (feature `hyper`): hyper's errors classified once;
-//! - [`Resolver`] and [`connect_tcp`]: names resolved as configured
-//!   (overrides, a plugged-in resolver, the system's) and happy eyeballs,
-//!   for backends that open sockets themselves;
+//! - [`Resolver`], [`connect_tcp`] and [`tunnel`]: names resolved as
+//!   configured (overrides, a plugged-in resolver, the system's), happy
+//!   eyeballs and proxy CONNECT tunnels, for backends that open sockets
+//!   themselves;
+//! - [`TimedIo`]: a socket with the write timeout, a write the peer
+//!   refused held back until what it sent was read;
 //! - [`find_source`]: search an error's source chain, `io::Error` payloads
 //!   included;
 //! - [`check_response_head`]: the response head limits, and a response
@@ -50,6 +53,7 @@ mod resend;
 mod response_body;
 mod runtime;
 mod slots;
+mod timed_io;
 #[cfg(feature = "tls")]
 pub mod tls;
 
@@ -57,16 +61,17 @@ pub use adapted::{
     adapted_pool_stats, adapted_timeouts, send_adapted, Adapted, AdapterState, Exchange, SendFuture,
 };
 pub use chain::{chain, find_source};
-pub use connect::{connect_tcp, Resolver, HAPPY_EYEBALLS_DELAY};
+pub use connect::{connect_tcp, tunnel, Resolver, HAPPY_EYEBALLS_DELAY};
 
 pub use exchange::{drive, within_total};
 pub use h2gate::{H2Gate, Ticket};
-pub use head::{check_response_head, refuse_ambiguous_framing};
+pub use head::{check_response_head, keep_alive_timeout, refuse_ambiguous_framing};
 #[doc(hidden)]
 pub use httpswap_core as __core;
-pub use origin::{check_url, Origin};
+pub use origin::{check_url, host_header, Origin};
 pub use request_body::{Upload, UploadProgress, UPLOAD_CHUNK};
 pub use resend::{copy_request_head, is_idempotent, try_clone_request};
 pub use response_body::{BodyLimits, EndGuard, TimedBody};
 pub use runtime::outside_tokio;
 pub use slots::{pool_stats, Connections, Slot, Slots};
+pub use timed_io::{ReadReady, TimedIo, WriteTimedOut, WriteTimeout};

@@ -97,6 +97,45 @@ pub fn check_url(uri: &Uri) -> Result<(bool, u16), Error> {
     checked(uri).map(|(https, _, port)| (https, port))
 }
 
+/// The `Host` header of a request to `authority` (as in its URL) on
+/// `port`: the host, and the port unless it is the scheme's default; no
+/// user info.
+///
+/// ```
+/// let h = |url: &str, https, port| {
+///     let uri: http::Uri = url.parse().unwrap();
+///     httpswap_adapter::host_header(uri.authority().unwrap(), https, port).unwrap()
+/// };
+/// assert_eq!(h("http://example.com:8080/", false, 8080), "example.com:8080");
+/// assert_eq!(h("https://user@example.com:443/", true, 443), "example.com");
+/// ```
+///
+/// # Errors
+///
+/// A host that is no valid header value.
+pub fn host_header(
+    authority: &http::uri::Authority,
+    https: bool,
+    port: u16,
+) -> Result<http::HeaderValue, http::header::InvalidHeaderValue> {
+    let default_port = if https { 443 } else { 80 };
+    let text = authority.as_str();
+    // Most URLs carry no user info and write the port as the number it
+    // is: their authority is the header, as it stands.
+    let verbatim = !text.contains('@')
+        && match authority.port() {
+            None => port == default_port,
+            Some(p) => port != default_port && !p.as_str().starts_with('0'),
+        };
+    if verbatim {
+        http::HeaderValue::from_str(text)
+    } else if port == default_port {
+        http::HeaderValue::from_str(authority.host())
+    } else {
+        http::HeaderValue::from_str(&format!("{}:{port}", authority.host()))
+    }
+}
+
 /// [`check_url`], and the host.
 fn checked(uri: &Uri) -> Result<(bool, &str, u16), Error> {
     let https = match uri.scheme_str() {
@@ -208,5 +247,36 @@ mod tests {
             };
             assert_eq!(o.text(), o.to_string());
         }
+    }
+}
+
+#[cfg(test)]
+mod host_header_tests {
+    use super::host_header;
+
+    fn header(url: &str) -> String {
+        let uri: http::Uri = url.parse().expect("url");
+        let https = uri.scheme_str() == Some("https");
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        host_header(uri.authority().expect("authority"), https, port)
+            .expect("valid")
+            .to_str()
+            .expect("ascii")
+            .to_owned()
+    }
+
+    #[test]
+    fn host_header_is_host_and_port_unless_default() {
+        assert_eq!(header("http://example.com/"), "example.com");
+        assert_eq!(header("http://example.com:8080/"), "example.com:8080");
+        assert_eq!(header("http://example.com:80/"), "example.com");
+        assert_eq!(header("https://example.com:443/"), "example.com");
+        assert_eq!(header("https://example.com:80/"), "example.com:80");
+        assert_eq!(header("http://example.com:080/"), "example.com");
+        assert_eq!(header("http://example.com:0800/"), "example.com:800");
+        assert_eq!(header("http://user:pw@example.com/"), "example.com");
+        assert_eq!(header("http://user@example.com:81/"), "example.com:81");
+        assert_eq!(header("http://[::1]:8080/"), "[::1]:8080");
+        assert_eq!(header("http://[::1]/"), "[::1]");
     }
 }

@@ -21,6 +21,35 @@ pub struct TlsConfigs {
     pub http2: Arc<rustls::ClientConfig>,
 }
 
+/// The TLS server name of a URL's host (an IPv6 literal in brackets, as
+/// in URLs): an IP address, or a DNS name.
+///
+/// ```
+/// use httpswap_adapter::tls::server_name;
+/// assert!(matches!(server_name("[::1]")?, rustls::pki_types::ServerName::IpAddress(_)));
+/// assert!(matches!(server_name("example.com")?, rustls::pki_types::ServerName::DnsName(_)));
+/// assert!(server_name("bad name").is_err());
+/// # Ok::<(), httpswap_core::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// [`ErrorKind::InvalidUrl`](httpswap_core::ErrorKind::InvalidUrl) for a
+/// host that is neither.
+pub fn server_name(host: &str) -> Result<ServerName<'static>, Error> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<std::net::IpAddr>() {
+        Ok(ip) => Ok(ServerName::IpAddress(ip.into())),
+        Err(_) => ServerName::try_from(bare.to_owned()).map_err(|e| {
+            Error::new(
+                httpswap_core::ErrorKind::InvalidUrl,
+                format!("invalid tls server name {bare:?}"),
+            )
+            .with_source(e)
+        }),
+    }
+}
+
 /// Builds both client configurations.
 ///
 /// ```

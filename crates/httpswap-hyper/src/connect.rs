@@ -5,16 +5,13 @@ use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use httpswap_core::backend::proxy_refused;
 use httpswap_core::{Error, ErrorKind, Proxy};
-use rustls::pki_types::ServerName;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::error::{map_connect_io, BACKEND};
 use crate::io::Stream;
-use httpswap_adapter::tls::TlsConfigs;
-use httpswap_adapter::{connect_tcp, Resolver, HAPPY_EYEBALLS_DELAY};
+use httpswap_adapter::tls::{server_name, TlsConfigs};
+use httpswap_adapter::{connect_tcp, tunnel, Resolver, HAPPY_EYEBALLS_DELAY};
 use tokio_util::either::Either;
 
 /// Where a request goes: the origin, and the proxy in front of it.
@@ -76,22 +73,7 @@ impl Target {
     pub(crate) fn host_header(
         &self,
     ) -> Result<http::HeaderValue, http::header::InvalidHeaderValue> {
-        let default_port = if self.https { 443 } else { 80 };
-        let text = self.authority.as_str();
-        // Most URLs carry no user info and write the port as the number it
-        // is: their authority is the header, as it stands.
-        let verbatim = !text.contains('@')
-            && match self.authority.port() {
-                None => self.port == default_port,
-                Some(p) => self.port != default_port && !p.as_str().starts_with('0'),
-            };
-        if verbatim {
-            http::HeaderValue::from_str(text)
-        } else if self.port == default_port {
-            http::HeaderValue::from_str(self.host())
-        } else {
-            http::HeaderValue::from_str(&format!("{}:{}", self.host(), self.port))
-        }
+        httpswap_adapter::host_header(&self.authority, self.https, self.port)
     }
 
     /// The authority as written in the URL.
@@ -213,20 +195,12 @@ pub(crate) async fn connect(
         });
     }
     if let Some(p) = &target.proxy {
-        tunnel(&mut tcp, target, p).await?;
+        let authority = format!("{}:{}", target.host(), target.port);
+        tunnel(&mut tcp, &authority, p.auth.as_ref(), &p.proxy)
+            .await
+            .map_err(|e| e.with_backend(BACKEND))?;
     }
-    let bare = target.host().trim_start_matches('[').trim_end_matches(']');
-    let name = match bare.parse::<IpAddr>() {
-        Ok(ip) => ServerName::IpAddress(ip.into()),
-        Err(_) => ServerName::try_from(bare.to_owned()).map_err(|e| {
-            Error::new(
-                ErrorKind::InvalidUrl,
-                format!("invalid tls server name {bare:?}"),
-            )
-            .with_source(e)
-            .with_backend(BACKEND)
-        })?,
-    };
+    let name = server_name(target.host()).map_err(|e| e.with_backend(BACKEND))?;
     let config = if opts.http2 {
         &opts.tls.http2
     } else {
@@ -256,116 +230,4 @@ async fn tcp(
     connect_tcp(&addrs, local, HAPPY_EYEBALLS_DELAY)
         .await
         .map_err(|e| map_connect_io(e, &format!("{host}:{port}")))
-}
-
-/// Most bytes of a proxy's answer to CONNECT we read before giving up.
-const MAX_CONNECT_RESPONSE: usize = 16 * 1024;
-
-async fn tunnel(tcp: &mut TcpStream, target: &Target, proxy: &ProxyKey) -> Result<(), Error> {
-    let authority = format!("{}:{}", target.host(), target.port);
-    let mut req = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
-    if let Some(auth) = &proxy.auth {
-        req.push_str("Proxy-Authorization: ");
-        req.push_str(auth.to_str().unwrap_or_default());
-        req.push_str("\r\n");
-    }
-    req.push_str("\r\n");
-    let proxy_err = |msg: String| {
-        Error::new(ErrorKind::Proxy, msg)
-            .with_request_sent(false)
-            .with_backend(BACKEND)
-    };
-    tcp.write_all(req.as_bytes()).await.map_err(|e| {
-        proxy_err(format!(
-            "sending CONNECT to proxy {} failed: {e}",
-            proxy.authority()
-        ))
-    })?;
-    let mut buf = Vec::with_capacity(512);
-    let mut chunk = [0u8; 1024];
-    loop {
-        let n = tcp.read(&mut chunk).await.map_err(|e| {
-            proxy_err(format!(
-                "reading the CONNECT answer of proxy {} failed: {e}",
-                proxy.authority()
-            ))
-        })?;
-        if n == 0 {
-            return Err(proxy_err(format!(
-                "proxy {} closed the connection during CONNECT",
-                proxy.authority()
-            )));
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        let mut headers = [httparse::EMPTY_HEADER; 64];
-        let mut res = httparse::Response::new(&mut headers);
-        match res.parse(&buf) {
-            Ok(httparse::Status::Complete(len)) => {
-                let code = res.code.unwrap_or(0);
-                if !(200..300).contains(&code) {
-                    let status =
-                        http::StatusCode::from_u16(code).unwrap_or(http::StatusCode::BAD_GATEWAY);
-                    return Err(proxy_refused(status, &proxy.proxy).with_backend(BACKEND));
-                }
-                if len != buf.len() {
-                    return Err(proxy_err(format!(
-                        "proxy {} sent data after its CONNECT answer",
-                        proxy.authority()
-                    )));
-                }
-                return Ok(());
-            }
-            Ok(httparse::Status::Partial) if buf.len() < MAX_CONNECT_RESPONSE => continue,
-            Ok(httparse::Status::Partial) => {
-                return Err(proxy_err(format!(
-                    "proxy {} sent an oversized CONNECT answer",
-                    proxy.authority()
-                )))
-            }
-            Err(e) => {
-                return Err(proxy_err(format!(
-                    "proxy {} sent a malformed CONNECT answer: {e}",
-                    proxy.authority()
-                )))
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Target;
-
-    fn host_header(url: &str) -> String {
-        let uri: http::Uri = url.parse().expect("url");
-        let https = uri.scheme_str() == Some("https");
-        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-        let target = Target::new(
-            https,
-            uri.authority().expect("authority").clone(),
-            port,
-            None,
-        );
-        target
-            .host_header()
-            .expect("valid")
-            .to_str()
-            .expect("ascii")
-            .to_owned()
-    }
-
-    #[test]
-    fn host_header_is_host_and_port_unless_default() {
-        assert_eq!(host_header("http://example.com/"), "example.com");
-        assert_eq!(host_header("http://example.com:8080/"), "example.com:8080");
-        assert_eq!(host_header("http://example.com:80/"), "example.com");
-        assert_eq!(host_header("https://example.com:443/"), "example.com");
-        assert_eq!(host_header("https://example.com:80/"), "example.com:80");
-        assert_eq!(host_header("http://example.com:080/"), "example.com");
-        assert_eq!(host_header("http://example.com:0800/"), "example.com:800");
-        assert_eq!(host_header("http://user:pw@example.com/"), "example.com");
-        assert_eq!(host_header("http://user@example.com:81/"), "example.com:81");
-        assert_eq!(host_header("http://[::1]:8080/"), "[::1]:8080");
-        assert_eq!(host_header("http://[::1]/"), "[::1]");
-    }
 }

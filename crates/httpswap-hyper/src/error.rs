@@ -1,25 +1,13 @@
 //! hyper and I/O errors mapped onto the core taxonomy, in one place.
 
 use std::error::Error as StdError;
-use std::fmt;
 use std::io;
 
 use httpswap_core::{Error, ErrorKind};
 
 pub(crate) const BACKEND: &str = "hyper";
 
-/// Marker inside an `io::Error` raised when a write made no progress
-/// within the write timeout.
-#[derive(Debug)]
-pub(crate) struct WriteTimedOut(pub(crate) std::time::Duration);
-
-impl fmt::Display for WriteTimedOut {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "no write progress for {:?}", self.0)
-    }
-}
-
-impl StdError for WriteTimedOut {}
+use httpswap_adapter::WriteTimedOut;
 
 use httpswap_adapter::find_source as find;
 pub(crate) use httpswap_adapter::hyper_errors::Phase;

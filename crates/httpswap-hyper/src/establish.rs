@@ -13,7 +13,7 @@ use httpswap_adapter::hyper_limits::{h2_header_list_size, hyper_max_headers};
 use crate::body::ReqBody;
 use crate::connect::{connect, ConnectOptions, Target};
 use crate::h1::{ConnEnd, H1Conn, H1Sender, H2Handle, H2Sender};
-use crate::io::{TimedIo, WriteTimeout};
+use crate::io::{read_ready, TimedIo, WriteTimeout};
 use crate::{H2Pending, Inner, Lease, PendingConnect, Slot};
 
 /// The largest HTTP/1 head hyper reads by default (its read buffer, about
@@ -106,7 +106,7 @@ impl Inner {
         let wt = write_timeout.clone();
         let establish = async move {
             let connected = connect(target, &opts).await?;
-            let io = TokioIo::new(TimedIo::new(connected.stream, wt));
+            let io = TokioIo::new(TimedIo::new(connected.stream, read_ready, wt));
             let handshake_err = |e: hyper::Error| {
                 Error::new(
                     ErrorKind::Connect,

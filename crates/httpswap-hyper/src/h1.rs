@@ -118,7 +118,7 @@ impl H1Conn {
     /// server closes it (`keep_alive_hint_shortens_expiry`).
     pub(crate) fn note_keep_alive(&mut self, value: Option<&HeaderValue>) {
         self.hint_until = value
-            .and_then(keep_alive_timeout)
+            .and_then(httpswap_adapter::keep_alive_timeout)
             .map(|n| Instant::now() + n.saturating_sub(KEEP_ALIVE_MARGIN.min(n / 2)));
     }
 
@@ -211,19 +211,6 @@ impl H1Conn {
 /// room for the next request to reach the server before it closes.
 const KEEP_ALIVE_MARGIN: Duration = Duration::from_secs(1);
 
-/// The `timeout=N` parameter of a `Keep-Alive` header (RFC 2068 19.7.1.1,
-/// as Apache and nginx send it), in seconds.
-fn keep_alive_timeout(value: &HeaderValue) -> Option<Duration> {
-    value.to_str().ok()?.split(',').find_map(|param| {
-        let (name, n) = param.split_once('=')?;
-        name.trim()
-            .eq_ignore_ascii_case("timeout")
-            .then(|| n.trim().parse::<u64>().ok())
-            .flatten()
-            .map(Duration::from_secs)
-    })
-}
-
 /// How the wait for a response head ended.
 pub(crate) enum Waited<R> {
     /// hyper's answer: a response head, or an error.
@@ -285,22 +272,6 @@ impl Poolable for H1Conn {
 
     fn origin(key: &Target) -> String {
         key.origin()
-    }
-}
-
-#[cfg(test)]
-mod keep_alive_tests {
-    use super::keep_alive_timeout;
-    use http::HeaderValue;
-    use std::time::Duration;
-
-    #[test]
-    fn timeout_parameter_read_in_any_case_and_place() {
-        let t = |v: &'static str| keep_alive_timeout(&HeaderValue::from_static(v));
-        assert_eq!(t("timeout=5"), Some(Duration::from_secs(5)));
-        assert_eq!(t("max=100, Timeout = 2"), Some(Duration::from_secs(2)));
-        assert_eq!(t("max=100"), None);
-        assert_eq!(t("timeout=soon"), None);
     }
 }
 

@@ -1,233 +1,26 @@
-//! Socket wrapper that enforces the write timeout (gap between writes).
+//! The streams of connections: TCP, a Unix socket, TLS over TCP; each
+//! under the adapter's `TimedIo` (the write timeout).
 
 use std::io;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::task::{ready, Context, Poll};
-use std::time::Duration;
+use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
-use tokio::time::Sleep;
 use tokio_rustls::client::TlsStream;
 use tokio_util::either::Either;
 
-use crate::error::WriteTimedOut;
-
-/// The write timeout in force on a connection, changed per request.
-/// Stored as nanoseconds; 0 means none.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct WriteTimeout(Arc<AtomicU64>);
-
-impl WriteTimeout {
-    pub(crate) fn set(&self, d: Option<Duration>) {
-        let nanos = d.map_or(0, |d| {
-            u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1)
-        });
-        self.0.store(nanos, Ordering::Relaxed);
-    }
-
-    fn get(&self) -> Option<Duration> {
-        match self.0.load(Ordering::Relaxed) {
-            0 => None,
-            n => Some(Duration::from_nanos(n)),
-        }
-    }
-}
-
-/// A plain or TLS stream (tokio-util's `Either` forwards every I/O call).
 /// A connection without TLS: TCP, or a Unix socket.
 pub(crate) type Plain = Either<TcpStream, UnixStream>;
+/// A plain or TLS stream (tokio-util's `Either` forwards every I/O call).
 pub(crate) type Stream = Either<Plain, Box<TlsStream<TcpStream>>>;
+/// A stream with the write timeout.
+pub(crate) type TimedIo = httpswap_adapter::TimedIo<Stream>;
+pub(crate) use httpswap_adapter::WriteTimeout;
 
-pin_project_lite::pin_project! {
-    /// A stream whose writes fail with a `WriteTimedOut` io error once a
-    /// write (or flush) has been pending for longer than the write timeout.
-    pub(crate) struct TimedIo {
-        stream: Stream,
-        timeout: WriteTimeout,
-        timer: Option<Pin<Box<Sleep>>>,
-        // a write the peer refused (reset, or closed), held back until
-        // what it sent before is read (see `poll_write`)
-        refused: Option<Refused>,
-    }
-}
-
-/// A write the peer refused, and whether a read has had its turn since.
-struct Refused {
-    error: io::Error,
-    read_since: bool,
-}
-
-impl TimedIo {
-    pub(crate) fn new(stream: Stream, timeout: WriteTimeout) -> Self {
-        TimedIo {
-            stream,
-            timeout,
-            timer: None,
-            refused: None,
-        }
-    }
-
-    /// A write (or flush) within the write timeout; one the peer refused
-    /// is held back (see [`poll_refused`](Self::poll_refused)).
-    fn write_op<T>(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        op: impl FnOnce(Pin<&mut Stream>, &mut Context<'_>) -> Poll<io::Result<T>>,
-    ) -> Poll<io::Result<T>> {
-        if self.refused.is_none() {
-            match self.as_mut().guard(cx, op) {
-                Poll::Ready(Err(e)) if refused_by_peer(&e) => {
-                    *self.as_mut().project().refused = Some(Refused {
-                        error: e,
-                        read_since: false,
-                    });
-                }
-                other => return other,
-            }
-        }
-        self.poll_refused(cx).map(Err)
-    }
-
-    /// A server may answer before it has read the whole request body (a
-    /// 413 during a large upload) and then reset the connection. The
-    /// answer is in the socket's receive queue, but hyper polls its read
-    /// side only once tokio has seen the socket readable, and a write
-    /// fails at once: the request would fail with the write's error and
-    /// the answer be lost. So a write the peer refused is held back until
-    /// the socket is readable and hyper has had its read turn, then
-    /// reported (`round_trip_early_response_during_upload`).
-    fn poll_refused(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Error> {
-        let this = self.project();
-        let refused = this.refused.as_mut().expect("a refused write");
-        if refused.read_since {
-            let error = this.refused.take().expect("a refused write").error;
-            return Poll::Ready(error);
-        }
-        // a reset or a FIN makes the socket readable: this ends
-        let readable = match &*this.stream {
-            Either::Left(Either::Left(tcp)) => tcp.poll_read_ready(cx),
-            Either::Left(Either::Right(unix)) => unix.poll_read_ready(cx),
-            Either::Right(tls) => tls.get_ref().0.poll_read_ready(cx),
-        };
-        ready!(readable).ok();
-        refused.read_since = true;
-        // hyper reads before it writes again
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    }
-
-    fn guard<T>(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        op: impl FnOnce(Pin<&mut Stream>, &mut Context<'_>) -> Poll<io::Result<T>>,
-    ) -> Poll<io::Result<T>> {
-        let this = self.project();
-        match op(Pin::new(this.stream), cx) {
-            Poll::Ready(r) => {
-                // (checked first: the usual case has no timer, and the
-                // drop glue is a call)
-                if this.timer.is_some() {
-                    *this.timer = None;
-                }
-                Poll::Ready(r)
-            }
-            Poll::Pending => {
-                let Some(limit) = this.timeout.get() else {
-                    return Poll::Pending;
-                };
-                let timer = this
-                    .timer
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
-                ready!(timer.as_mut().poll(cx));
-                *this.timer = None;
-                Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    WriteTimedOut(limit),
-                )))
-            }
-        }
-    }
-}
-
-use std::future::Future as _;
-
-impl AsyncRead for TimedIo {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(self.project().stream).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for TimedIo {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.write_op(cx, |s, cx| s.poll_write(cx, buf))
-    }
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        self.write_op(cx, |s, cx| s.poll_write_vectored(cx, bufs))
-    }
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.write_op(cx, |s, cx| s.poll_flush(cx))
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(self.project().stream).poll_shutdown(cx)
-    }
-}
-
-/// The peer reset or closed the connection under a write.
-fn refused_by_peer(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    /// The server answers and resets the connection; the client's next
-    /// write fails at once. That failure is held back until the answer
-    /// was read (hyper reads before it writes again), then reported.
-    #[tokio::test]
-    async fn a_write_the_peer_refused_waits_for_what_it_sent() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let client = TcpStream::connect(listener.local_addr().expect("addr"))
-            .await
-            .expect("connect");
-        let (mut server, _) = listener.accept().await.expect("accept");
-        server.write_all(b"answer").await.expect("answer");
-        server.set_zero_linger().expect("linger");
-        drop(server); // RST
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let mut io = TimedIo::new(Either::Left(Either::Left(client)), WriteTimeout::default());
-        let first =
-            std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut io).poll_write(cx, b"more body")))
-                .await;
-        assert!(first.is_pending(), "held back: {first:?}");
-        let mut got = [0u8; 6];
-        io.read_exact(&mut got).await.expect("the answer");
-        assert_eq!(&got, b"answer");
-        let err = io.write(b"more body").await.expect_err("refused");
-        assert!(refused_by_peer(&err), "{err:?}");
+/// Whether the socket under `stream` has something to read (or was closed).
+pub(crate) fn read_ready(stream: &Stream, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    match stream {
+        Either::Left(Either::Left(tcp)) => tcp.poll_read_ready(cx),
+        Either::Left(Either::Right(unix)) => unix.poll_read_ready(cx),
+        Either::Right(tls) => tls.get_ref().0.poll_read_ready(cx),
     }
 }
