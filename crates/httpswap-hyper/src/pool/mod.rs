@@ -23,6 +23,11 @@
 //! - `idle.rs`: the idle queue's upkeep (expiry, the reaper task);
 //! - `h2.rs`: HTTP/2 connections, shared by their origin's requests;
 //! - `waiting.rs`: requests waiting for a connection or a slot.
+//!
+//! This file stays whole (about 650 lines): `acquire`'s loop and the one
+//! critical section it looks through (`try_take`) keep the pool's rules
+//! under one lock (slots, per-origin counts, idle queue, hand-offs, HTTP/2
+//! sharing), and are read together when one of them changes.
 
 mod h2;
 mod idle;
