@@ -26,7 +26,8 @@
 //!   eyeballs and proxy CONNECT tunnels, for backends that open sockets
 //!   themselves;
 //! - [`TimedIo`]: a socket with the write timeout, a write the peer
-//!   refused held back until what it sent was read;
+//!   refused held back until what it sent was read; [`SettingsSniffer`]:
+//!   an HTTP/2 server's stream limit, read as its first frame passes;
 //! - [`find_source`]: search an error's source chain, `io::Error` payloads
 //!   included;
 //! - [`check_response_head`]: the response head limits, and a response
@@ -41,6 +42,7 @@ mod adapted;
 mod chain;
 mod connect;
 mod exchange;
+mod h2_settings;
 mod h2gate;
 mod head;
 #[cfg(feature = "hyper")]
@@ -64,6 +66,7 @@ pub use chain::{chain, find_source};
 pub use connect::{connect_tcp, tunnel, Resolver, HAPPY_EYEBALLS_DELAY};
 
 pub use exchange::{drive, within_total};
+pub use h2_settings::SettingsSniffer;
 pub use h2gate::{H2Gate, Ticket};
 pub use head::{check_response_head, keep_alive_timeout, refuse_ambiguous_framing};
 #[doc(hidden)]

@@ -195,9 +195,11 @@ pub struct Capabilities {
     /// close) is answered as it should be.
     pub early_response_survives_reset: bool,
     /// Requests beyond an HTTP/2 server's `SETTINGS_MAX_CONCURRENT_STREAMS`
-    /// wait for a stream on the connection. When `false` (curl), each such
-    /// request opens a connection of its own, within `max_connections`.
-    pub queues_beyond_stream_limit: bool,
+    /// on a connection go to another connection to the origin (opened
+    /// within `max_connections`) instead of queueing for a stream. When
+    /// `false` (reqwest: hyper-util's pool keeps one HTTP/2 connection per
+    /// origin), they wait for a stream on the one connection.
+    pub opens_connections_beyond_stream_limit: bool,
     /// New connections work however many files the process has open. When
     /// `false` (a libcurl built without `HAVE_POLL` waits on sockets with
     /// `select()`), every connection fails with `Connect` once the socket's
@@ -253,7 +255,7 @@ impl Capabilities {
         forward_proxy_ipv6_literal: true,
         closes_after_ambiguous_framing: true,
         early_response_survives_reset: true,
-        queues_beyond_stream_limit: true,
+        opens_connections_beyond_stream_limit: true,
         sockets_past_fd_1024: true,
         answers_requests_queued_as_a_connection_ends: true,
         custom_resolver: true,
@@ -333,9 +335,9 @@ impl Capabilities {
         self
     }
 
-    /// Sets [`queues_beyond_stream_limit`](Self::queues_beyond_stream_limit).
-    pub const fn with_queues_beyond_stream_limit(mut self, yes: bool) -> Self {
-        self.queues_beyond_stream_limit = yes;
+    /// Sets [`opens_connections_beyond_stream_limit`](Self::opens_connections_beyond_stream_limit).
+    pub const fn with_opens_connections_beyond_stream_limit(mut self, yes: bool) -> Self {
+        self.opens_connections_beyond_stream_limit = yes;
         self
     }
 

@@ -2,6 +2,7 @@
 //! the connect timeout, in the request's task or (racing a connection
 //! released meanwhile) in a task of their own.
 
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
 use httpswap_core::{Error, ErrorKind, Events, Timeouts};
@@ -9,6 +10,7 @@ use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
 use httpswap_adapter::hyper_limits::{h2_header_list_size, hyper_max_headers};
+use httpswap_adapter::SettingsSniffer;
 
 use crate::body::ReqBody;
 use crate::connect::{connect, ConnectOptions, Target};
@@ -24,11 +26,16 @@ const H1_DEFAULT_HEAD_ROOM: usize = 400 * 1024;
 const H1_HEAD_SLACK: usize = 16 * 1024;
 
 type Io = TokioIo<TimedIo>;
+type H2Io = TokioIo<SettingsSniffer<TimedIo>>;
 
 /// A connection after its handshake, before its task is spawned.
 enum Established {
     H1(H1Sender, Box<http1::Connection<Io, ReqBody>>),
-    H2(H2Sender, Box<http2::Connection<Io, ReqBody, TokioExecutor>>),
+    H2(
+        H2Sender,
+        Box<http2::Connection<H2Io, ReqBody, TokioExecutor>>,
+        Arc<AtomicUsize>,
+    ),
 }
 
 /// A connection being made, and its slot. Fields drop in declaration
@@ -106,7 +113,7 @@ impl Inner {
         let wt = write_timeout.clone();
         let establish = async move {
             let connected = connect(target, &opts).await?;
-            let io = TokioIo::new(TimedIo::new(connected.stream, read_ready, wt));
+            let io = TimedIo::new(connected.stream, read_ready, wt);
             let handshake_err = |e: hyper::Error| {
                 Error::new(
                     ErrorKind::Connect,
@@ -118,13 +125,15 @@ impl Inner {
             // which `respond` checks the same way on every backend
             let head = &self.config.response_head;
             if connected.http2 {
+                let max_streams = Arc::new(AtomicUsize::new(usize::MAX));
+                let io = TokioIo::new(SettingsSniffer::new(io, max_streams.clone()));
                 let (sender, conn) = http2::Builder::new(TokioExecutor::new())
                     .timer(TokioTimer::new())
                     .max_header_list_size(h2_header_list_size(head))
                     .handshake(io)
                     .await
                     .map_err(handshake_err)?;
-                Ok::<_, Error>(Established::H2(sender, Box::new(conn)))
+                Ok::<_, Error>(Established::H2(sender, Box::new(conn), max_streams))
             } else {
                 let mut builder = http1::Builder::new();
                 if let Some(n) = hyper_max_headers(head) {
@@ -133,7 +142,10 @@ impl Inner {
                 if head.max_size > H1_DEFAULT_HEAD_ROOM {
                     builder.max_buf_size(head.max_size + H1_HEAD_SLACK);
                 }
-                let (sender, conn) = builder.handshake(io).await.map_err(handshake_err)?;
+                let (sender, conn) = builder
+                    .handshake(TokioIo::new(io))
+                    .await
+                    .map_err(handshake_err)?;
                 Ok(Established::H1(sender, Box::new(conn)))
             }
         };
@@ -162,12 +174,12 @@ impl Inner {
                 });
                 Ok(sender)
             }
-            Established::H2(sender, conn) => {
+            Established::H2(sender, conn, max_streams) => {
                 tokio::spawn(async move {
                     let _ = conn.await;
                     drop(slot);
                 });
-                Err(sender)
+                Err((sender, max_streams))
             }
         };
         Ok(match established {
@@ -182,12 +194,13 @@ impl Inner {
                 ),
                 events,
             )),
-            Err(sender) => Lease::H2(Box::new(self.pool.lease_new_h2(
+            Err((sender, max_streams)) => Lease::H2(Box::new(self.pool.lease_new_h2(
                 target,
                 id,
                 H2Handle {
                     sender,
                     write_timeout,
+                    max_streams,
                 },
                 events,
             ))),

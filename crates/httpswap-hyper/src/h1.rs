@@ -229,6 +229,9 @@ pub(crate) enum Waited<R> {
 pub(crate) struct H2Handle {
     pub(crate) sender: H2Sender,
     pub(crate) write_timeout: WriteTimeout,
+    /// The server's `SETTINGS_MAX_CONCURRENT_STREAMS` (`usize::MAX` until
+    /// read: see `SettingsSniffer`).
+    pub(crate) max_streams: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Poolable for H1Conn {
@@ -268,6 +271,10 @@ impl Poolable for H1Conn {
 
     fn h2_is_closed(h2: &H2Handle) -> bool {
         h2.sender.is_closed()
+    }
+
+    fn h2_max_streams(h2: &H2Handle) -> usize {
+        h2.max_streams.load(Ordering::Relaxed)
     }
 
     fn origin(key: &Target) -> String {

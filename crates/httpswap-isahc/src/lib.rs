@@ -547,7 +547,6 @@ impl Adapted for Inner {
             .with_forward_proxy_ipv6_literal(false)
             .with_closes_after_ambiguous_framing(false)
             .with_early_response_survives_reset(false)
-            .with_queues_beyond_stream_limit(false)
             .with_custom_resolver(false)
             .with_max_lifetime(false)
             .with_honours_keep_alive_hint(false)

@@ -327,6 +327,7 @@ impl Adapted for Inner {
             .with_answers_requests_queued_as_a_connection_ends(false)
             .with_early_response_survives_reset(false)
             .with_resolve_overrides_by_port(false)
+            .with_opens_connections_beyond_stream_limit(false)
             .with_max_lifetime(false)
             .with_honours_keep_alive_hint(false)
     }

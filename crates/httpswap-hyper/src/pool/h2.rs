@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::idle::Reaper;
-use super::{Poolable, Shared};
+use super::{Poolable, Shared, State};
 
 pub(super) struct H2Entry<C: Poolable> {
     pub(super) id: u64,
@@ -17,6 +17,10 @@ pub(super) struct H2Entry<C: Poolable> {
     pub(super) since: Instant,
     /// No new stream from then on: `max_lifetime` after it connected.
     pub(super) retire_at: Option<Instant>,
+    /// The stream limit assumed until the server's own is read: that of
+    /// the origin's other connections (a new connection's SETTINGS arrive
+    /// after its first requests are handed out).
+    pub(super) assumed_max: usize,
 }
 impl<C: Poolable> H2Entry<C> {
     /// Open, and busy or idle for less than `expiry`.
@@ -27,6 +31,16 @@ impl<C: Poolable> H2Entry<C> {
     }
 
     /// One more stream on this connection.
+    /// Room for one more stream under the server's
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS` (as far as it is known).
+    pub(super) fn has_room(&self) -> bool {
+        let max = match C::h2_max_streams(&self.handle) {
+            usize::MAX => self.assumed_max,
+            known => known,
+        };
+        self.streams < max
+    }
+
     pub(super) fn lease(&mut self, shared: &Arc<Shared<C>>, target: &C::Key) -> H2Lease<C> {
         self.streams += 1;
         H2Lease {
@@ -48,22 +62,26 @@ impl<C: Poolable> Drop for H2Lease<C> {
     fn drop(&mut self) {
         let mut st = self.shared.lock();
         let mut now_idle = false;
-        if let Some(e) = st.h2.get_mut(&self.target) {
-            if e.id == self.id {
-                e.streams -= 1;
-                if e.streams == 0 {
-                    e.since = Instant::now();
-                    now_idle = true;
-                }
+        let mut was_full = false;
+        let list = st.h2.get_mut(&self.target);
+        if let Some(e) = list.and_then(|l| l.iter_mut().find(|e| e.id == self.id)) {
+            was_full = !e.has_room();
+            e.streams -= 1;
+            if e.streams == 0 {
+                e.since = Instant::now();
+                now_idle = true;
             }
         }
         if now_idle {
-            // over the keep-alive limit: close this connection
             if st.idle_count() > self.shared.limits.max_keepalive_connections || st.closed {
-                st.h2.remove(&self.target);
+                st.remove_h2(&self.target, self.id);
             } else if !st.reaper {
                 st.reaper = Reaper::spawn(&self.shared);
             }
+        }
+        if was_full {
+            // requests to the origin waiting for a stream look again
+            st.look_again(&self.target);
         }
         let wake = now_idle && st.waiters > 0;
         drop(st);
@@ -72,12 +90,54 @@ impl<C: Poolable> Drop for H2Lease<C> {
         }
     }
 }
-/// Marks a connect to an origin as one that may turn out HTTP/2, while it
-/// runs: other requests to that origin wait for it (within their pool
-/// timeout) instead of opening connections of their own, and share it if
-/// it is HTTP/2. Dropped when the connect ends, however it ends; the
-/// waiters then look again (an HTTP/1 connection is not shared: they open
-/// their own, or take it once released).
+
+/// What the HTTP/2 connections to an origin offer a request.
+pub(super) enum H2Look<C: Poolable> {
+    /// A stream on one of them.
+    Stream(H2Lease<C>),
+    /// They are all at the server's stream limit: another may be opened.
+    Full,
+    /// There is none.
+    None,
+}
+
+impl<C: Poolable> State<C> {
+    /// A stream on a usable HTTP/2 connection to `target` with room for it
+    /// (the oldest first, so the newer ones can go idle); unusable ones are
+    /// dropped.
+    pub(super) fn h2_stream(
+        &mut self,
+        shared: &Arc<Shared<C>>,
+        target: &C::Key,
+        now: Instant,
+        expiry: Duration,
+    ) -> H2Look<C> {
+        let Some(list) = self.h2.get_mut(target) else {
+            return H2Look::None;
+        };
+        list.retain(|e| e.usable(now, expiry));
+        if let Some(e) = list.iter_mut().find(|e| e.has_room()) {
+            return H2Look::Stream(e.lease(shared, target));
+        }
+        if list.is_empty() {
+            self.h2.remove(target);
+            return H2Look::None;
+        }
+        H2Look::Full
+    }
+
+    /// Forgets the HTTP/2 connection `id` to `target` (its handle closes
+    /// the connection once its last stream ends).
+    pub(super) fn remove_h2(&mut self, target: &C::Key, id: u64) {
+        if let Some(list) = self.h2.get_mut(target) {
+            list.retain(|e| e.id != id);
+            if list.is_empty() {
+                self.h2.remove(target);
+            }
+        }
+    }
+}
+
 pub(crate) struct H2Pending<C: Poolable> {
     pub(super) shared: Arc<Shared<C>>,
     pub(super) target: C::Key,

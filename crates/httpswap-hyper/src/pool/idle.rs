@@ -18,18 +18,28 @@ pub(super) struct IdleH1<C> {
 }
 impl<C: Poolable> State<C> {
     pub(super) fn idle_count(&self) -> usize {
-        self.idle.len() + self.h2.values().filter(|e| e.streams == 0).count()
+        self.idle.len()
+            + self
+                .h2
+                .values()
+                .flatten()
+                .filter(|e| e.streams == 0)
+                .count()
     }
 
     /// Drops expired and closed idle connections; returns when the next
     /// idle connection expires.
     pub(super) fn sweep(&mut self, expiry: Duration, now: Instant) -> Option<Instant> {
         self.idle.retain(|i| i.until > now && !i.conn.is_closed());
-        self.h2.retain(|_, e| e.usable(now, expiry));
+        for list in self.h2.values_mut() {
+            list.retain(|e| e.usable(now, expiry));
+        }
+        self.h2.retain(|_, list| !list.is_empty());
         let h1 = self.idle.iter().map(|i| i.until);
         let h2 = self
             .h2
             .values()
+            .flatten()
             .filter(|e| e.streams == 0)
             .map(|e| e.since + expiry);
         h1.chain(h2).min()

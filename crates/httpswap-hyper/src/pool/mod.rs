@@ -51,7 +51,7 @@ use tokio::time::Instant;
 
 use crate::error::BACKEND;
 
-use h2::H2Entry;
+use h2::{H2Entry, H2Look};
 pub(crate) use h2::{H2Lease, H2Pending};
 use idle::IdleH1;
 pub(crate) use lease::{Checkout, H1Lease, Lease, PendingConnect, Slot};
@@ -85,6 +85,9 @@ pub(crate) trait Poolable: Send + 'static {
     fn reuse_until(&self) -> Option<Instant>;
     /// The HTTP/2 connection has ended.
     fn h2_is_closed(h2: &Self::H2) -> bool;
+    /// The server's `SETTINGS_MAX_CONCURRENT_STREAMS` on that connection
+    /// (`usize::MAX` until known): beyond it, another connection is made.
+    fn h2_max_streams(h2: &Self::H2) -> usize;
     /// The origin a key goes to, as events name it.
     fn origin(key: &Self::Key) -> String;
 }
@@ -106,7 +109,9 @@ struct State<C: Poolable> {
     /// HTTP/1 connections leased out.
     h1_in_use: usize,
     idle: VecDeque<IdleH1<C>>,
-    h2: HashMap<C::Key, H2Entry<C>>,
+    /// HTTP/2 connections by origin: more than one when the first are at
+    /// the server's stream limit.
+    h2: HashMap<C::Key, Vec<H2Entry<C>>>,
     closed: bool,
     reaper: bool,
     /// Requests waiting for a slot: slot releases notify only when there
@@ -368,15 +373,15 @@ impl<C: Poolable> Pool<C> {
         }
         let now = Instant::now();
         let expiry = shared.limits.keepalive_expiry;
-        if let Some(e) = st.h2.get_mut(target) {
-            if !e.usable(now, expiry) {
-                return None;
+        match st.h2_stream(shared, target, now, expiry) {
+            H2Look::Stream(lease) => {
+                st.reused += 1;
+                drop(st);
+                reused_event::<C>(target, lease.id, true, events);
+                return Some(Checkout::Reused(Lease::H2(Box::new(lease))));
             }
-            let lease = e.lease(shared, target);
-            st.reused += 1;
-            drop(st);
-            reused_event::<C>(target, lease.id, true, events);
-            return Some(Checkout::Reused(Lease::H2(Box::new(lease))));
+            H2Look::Full => return None,
+            H2Look::None => {}
         }
         let pos = st.idle.iter().rposition(|i| i.conn.key() == target)?;
         self.take_ready(st, pos, now, events)
@@ -502,11 +507,10 @@ impl<C: Poolable> Pool<C> {
         let share_h2 = may_h2 && !fresh && !st.h1_only.contains(target);
         let mut awaiting_h2 = false;
         if !fresh {
-            if let Some(e) = st.h2.get_mut(target) {
-                if e.usable(now, expiry) {
-                    return found(Take::H2(e.lease(shared, target)));
-                }
-                st.h2.remove(target);
+            // at the server's stream limit, a new connection is made (and
+            // shared by the requests beyond it), within the limits
+            if let H2Look::Stream(lease) = st.h2_stream(shared, target, now, expiry) {
+                return found(Take::H2(lease));
             }
             // newest first; an expired or closed one is closed, not reused
             while let Some(pos) = st.idle.iter().rposition(|i| i.conn.key() == target) {
@@ -560,11 +564,12 @@ impl<C: Poolable> Pool<C> {
                 let idle_h2 = st
                     .h2
                     .iter()
+                    .flat_map(|(k, list)| list.iter().map(move |e| (k, e)))
                     .filter(|(_, e)| e.streams == 0)
                     .min_by_key(|(_, e)| e.since)
-                    .map(|(k, _)| k.clone());
-                if let Some(k) = idle_h2 {
-                    st.h2.remove(&k);
+                    .map(|(k, e)| (k.clone(), e.id));
+                if let Some((k, id)) = idle_h2 {
+                    st.remove_h2(&k, id);
                 }
             }
         }
@@ -610,20 +615,24 @@ impl<C: Poolable> Pool<C> {
     ) -> H2Lease<C> {
         self.created(target, id, true, events);
         let mut st = self.shared.lock();
-        st.h2.insert(
-            target.clone(),
-            H2Entry {
-                id,
-                handle: handle.clone(),
-                streams: 1,
-                since: Instant::now(),
-                retire_at: self
-                    .shared
-                    .limits
-                    .max_lifetime
-                    .and_then(|d| Instant::now().checked_add(d)),
-            },
-        );
+        let list = st.h2.entry(target.clone()).or_default();
+        let assumed_max = list
+            .iter()
+            .map(|e| C::h2_max_streams(&e.handle))
+            .min()
+            .unwrap_or(usize::MAX);
+        list.push(H2Entry {
+            id,
+            handle: handle.clone(),
+            streams: 1,
+            since: Instant::now(),
+            retire_at: self
+                .shared
+                .limits
+                .max_lifetime
+                .and_then(|d| Instant::now().checked_add(d)),
+            assumed_max,
+        });
         st.h2_pending.remove(target);
         st.look_again(target);
         H2Lease {
@@ -643,7 +652,7 @@ impl<C: Poolable> Pool<C> {
 
     pub(crate) fn stats(&self) -> PoolStats {
         let st = self.shared.lock();
-        let h2_busy = st.h2.values().filter(|e| e.streams > 0).count();
+        let h2_busy = st.h2.values().flatten().filter(|e| e.streams > 0).count();
         let to = |n: usize| Some(n as u64);
         PoolStats {
             open: to(st.open),

@@ -42,8 +42,23 @@ impl Drop for Fake {
     }
 }
 
-/// An HTTP/2 connection's handle: its closed flag.
-type FakeH2 = Arc<AtomicBool>;
+/// An HTTP/2 connection's handle: its closed flag and the server's stream
+/// limit.
+type FakeH2 = Arc<FakeH2State>;
+
+struct FakeH2State {
+    closed: AtomicBool,
+    max_streams: usize,
+}
+
+impl Default for FakeH2State {
+    fn default() -> Self {
+        FakeH2State {
+            closed: AtomicBool::new(false),
+            max_streams: usize::MAX,
+        }
+    }
+}
 
 impl Poolable for Fake {
     type Key = &'static str;
@@ -69,7 +84,10 @@ impl Poolable for Fake {
         self.until
     }
     fn h2_is_closed(h2: &FakeH2) -> bool {
-        h2.load(Ordering::SeqCst)
+        h2.closed.load(Ordering::SeqCst)
+    }
+    fn h2_max_streams(h2: &FakeH2) -> usize {
+        h2.max_streams
     }
     fn origin(key: &&'static str) -> String {
         format!("http://{key}")
@@ -476,4 +494,63 @@ async fn a_connection_past_its_own_end_of_reuse_is_closed_not_pooled() {
     late.release();
     assert_eq!(b.dropped.load(Ordering::SeqCst), 2);
     assert_eq!(b.pool.stats().idle, Some(0));
+}
+
+/// A connection to "a", which may be HTTP/2, connecting with `connect`.
+async fn may_h2(
+    b: &Bench,
+    mut connect: impl FnMut(Slot<Fake>, Option<super::H2Pending<Fake>>) -> PendingConnect<Fake>,
+) -> Checkout<Fake> {
+    b.pool
+        .acquire(&"a", false, true, POOL_TIMEOUT, None, &mut connect)
+        .await
+        .expect("a stream")
+}
+
+#[tokio::test(start_paused = true)]
+async fn at_the_servers_stream_limit_another_http2_connection_is_made() {
+    let b = bench(10, 10, EXPIRY);
+    let limited = Arc::new(FakeH2State {
+        max_streams: 2,
+        ..FakeH2State::default()
+    });
+    let first = b.pool.lease_new_h2(&"a", b.pool.next_id(), limited, None);
+    let stream = |c: Checkout<Fake>| match c {
+        Checkout::Created(Lease::H2(l)) => (false, l.id, l),
+        Checkout::Reused(Lease::H2(l)) => (true, l.id, l),
+        _ => panic!("expected HTTP/2"),
+    };
+    // the second stream fits on the first connection
+    let (reused, id, second) = stream(
+        may_h2(
+            &b,
+            |_: Slot<Fake>, _: Option<super::H2Pending<Fake>>| -> PendingConnect<Fake> {
+                panic!("room on the first connection")
+            },
+        )
+        .await,
+    );
+    assert!(reused);
+    assert_eq!(id, first.id);
+    // the third does not: a second connection
+    let (open_gate, gate) = oneshot::channel();
+    open_gate.send(()).expect("gate");
+    let (_keep, alive) = oneshot::channel::<()>();
+    let (reused, other, _third) = stream(may_h2(&b, b.connect_h2("a", gate, alive)).await);
+    assert!(!reused);
+    assert_ne!(other, first.id);
+    // a stream freed on the first: the next request takes it (oldest first)
+    drop(second);
+    let (reused, id, _fourth) = stream(
+        may_h2(
+            &b,
+            |_: Slot<Fake>, _: Option<super::H2Pending<Fake>>| -> PendingConnect<Fake> {
+                panic!("room again")
+            },
+        )
+        .await,
+    );
+    assert!(reused);
+    assert_eq!(id, first.id);
+    assert_eq!(b.connects.load(Ordering::SeqCst), 1);
 }

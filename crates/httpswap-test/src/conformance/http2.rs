@@ -152,9 +152,11 @@ pub async fn http2_cold_origin_shares_one_connection(b: Backend) {
 }
 
 /// A server that allows 4 concurrent streams, 12 slow requests at once:
-/// every request is answered. hyper and reqwest queue the excess streams
-/// on the one connection; curl opens a connection per excess request
-/// (capability `queues_beyond_stream_limit`).
+/// every request is answered, on at least 3 connections where the backend
+/// opens more beyond the limit (hyper fills each to the limit; curl opens
+/// connections for the requests beyond it), on the one connection where
+/// it queues (reqwest;
+/// [`httpswap_core::Capabilities::opens_connections_beyond_stream_limit`]).
 pub async fn http2_beyond_the_servers_stream_limit(b: Backend) {
     let server = H2Server::start_with(None, Some(4)).await;
     let t = b.build(base().http2_prior_knowledge(true));
@@ -169,12 +171,9 @@ pub async fn http2_beyond_the_servers_stream_limit(b: Backend) {
     for got in futures_util::future::join_all(sends).await {
         got.expect("every request answered");
     }
-    if t.capabilities().queues_beyond_stream_limit {
-        assert_eq!(server.accepted(), 1, "queued on the one connection");
+    if t.capabilities().opens_connections_beyond_stream_limit {
+        assert!(server.accepted() >= 3, "{} connections", server.accepted());
     } else {
-        assert!(
-            server.accepted() > 1,
-            "the documented deviation: more connections"
-        );
+        assert_eq!(server.accepted(), 1, "queued on the one connection");
     }
 }
