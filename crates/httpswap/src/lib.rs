@@ -145,9 +145,10 @@ pub use retry::RetryPolicy;
 pub use httpswap_core::{
     async_trait, basic_auth, bytes, events, http, http_body, is_idempotent, redact_url, Body,
     BoxError, Capabilities, Certificate, Error, ErrorKind, Events, HeadLimits, HttpTransport,
-    Limits, NoProxy, PoolStats, Proxy, ProxyConfig, ProxyRules, Request, Response, Result,
-    ServiceTransport, SharedEvents, SharedTransport, Timeouts, TlsConfig, TransportConfig,
-    TransportConfigBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEEPALIVE_EXPIRY,
-    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_KEEPALIVE_CONNECTIONS, DEFAULT_MAX_REDIRECTS,
-    DEFAULT_MAX_RESPONSE_HEADERS, DEFAULT_MAX_RESPONSE_HEAD_SIZE, DEFAULT_TIMEOUT,
+    Limits, NoProxy, PoolStats, Proxy, ProxyConfig, ProxyRules, Request, Resolve, ResolveOverrides,
+    Resolving, Response, Result, ServiceTransport, SharedEvents, SharedTransport, Timeouts,
+    TlsConfig, TransportConfig, TransportConfigBuilder, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_KEEPALIVE_EXPIRY, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_KEEPALIVE_CONNECTIONS,
+    DEFAULT_MAX_REDIRECTS, DEFAULT_MAX_RESPONSE_HEADERS, DEFAULT_MAX_RESPONSE_HEAD_SIZE,
+    DEFAULT_TIMEOUT,
 };

@@ -81,3 +81,51 @@ fn isahc_alone_is_the_default_transport() {
 fn hyper_is_the_default_transport() {
     assert_eq!(httpswap::Client::new().transport().name(), "hyper");
 }
+
+/// The network settings reach the default backend through `config`: a
+/// name overridden to the local server, a resolver of the user's own
+/// (implemented with the facade's re-exports alone) where the backend
+/// takes one.
+#[tokio::test]
+async fn network_settings_reach_the_default_backend_through_config() {
+    struct Here;
+    impl httpswap::Resolve for Here {
+        fn resolve(&self, _host: &str) -> httpswap::Resolving {
+            Box::pin(async { Ok(vec![std::net::Ipv4Addr::LOCALHOST.into()]) })
+        }
+    }
+    let server = TestServer::echo().await;
+    let port = server.addr().port();
+    let client = Client::builder()
+        .config(|c| {
+            c.proxy_from_env(false)
+                .resolve(&format!("api.httpswap.test:{port}"), [server.addr().ip()])
+        })
+        .build()
+        .unwrap();
+    let res = client
+        .get(&format!("http://api.httpswap.test:{port}/over"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let built = Client::builder()
+        .config(|c| c.proxy_from_env(false).resolver(std::sync::Arc::new(Here)))
+        .build();
+    let client = match built {
+        Ok(client) => client,
+        Err(e) => {
+            // only a backend without resolvers refuses one
+            assert_eq!(e.kind(), ErrorKind::Builder, "{e:?}");
+            assert_eq!(httpswap::enabled_backends()[0], "isahc", "{e}");
+            return;
+        }
+    };
+    let res = client
+        .get(&format!("http://anything.httpswap.test:{port}/mine"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(server.requests().len(), 2);
+}
