@@ -1,7 +1,7 @@
 //! What the dead-connection retry rule needs: which requests may be sent
 //! twice, and a copy to send.
 
-use httpswap_core::{Request, Timeouts};
+use httpswap_core::{Request, TimeoutOverrides, Timeouts};
 
 /// Methods that may be sent twice: [`httpswap_core::is_idempotent`].
 pub use httpswap_core::is_idempotent;
@@ -32,6 +32,9 @@ pub fn copy_request_head(from: &Request, to: &mut Request) {
     *to.version_mut() = from.version();
     *to.headers_mut() = from.headers().clone();
     if let Some(t) = from.extensions().get::<Timeouts>() {
+        to.extensions_mut().insert(*t);
+    }
+    if let Some(t) = from.extensions().get::<TimeoutOverrides>() {
         to.extensions_mut().insert(*t);
     }
 }

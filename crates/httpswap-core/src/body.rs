@@ -4,7 +4,7 @@ use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use futures_core::Stream;
 use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
@@ -124,6 +124,25 @@ impl Body {
         }
     }
 
+    /// A streaming body from any [`http_body::Body`]: its data chunks as
+    /// `Bytes`, its errors as [`ErrorKind::Other`] with the original as
+    /// source (unless they are this crate's [`Error`] already); its size
+    /// hint, and whether it has ended, are kept (an SDK's body of known
+    /// length is sent with `Content-Length`). Trailers pass through.
+    ///
+    /// ```
+    /// use http_body_util::Full;
+    /// let body = httpswap_core::Body::from_http_body(Full::new(&b"four"[..]));
+    /// assert_eq!(body.content_length(), Some(4));
+    /// ```
+    pub fn from_http_body<B>(body: B) -> Self
+    where
+        B: http_body::Body + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        Body::new(ForeignBody { inner: body })
+    }
+
     /// A streaming body from a stream of byte chunks. The stream's errors
     /// become [`ErrorKind::Other`] errors with the original as source,
     /// unless they are this crate's [`Error`] already.
@@ -178,19 +197,19 @@ impl Body {
         Ok(BodyExt::collect(self).await?.to_bytes())
     }
 
-    /// Reads the whole body, failing with [`ErrorKind::Decoding`] once more
+    /// Reads the whole body, failing with [`ErrorKind::BodyTooLarge`] once more
     /// than `limit` bytes arrived (nothing beyond the limit is buffered).
     ///
     /// # Errors
     ///
-    /// The stream's first error, or `Decoding` when the limit is exceeded.
+    /// The stream's first error, or `BodyTooLarge` when the limit is exceeded.
     pub async fn collect_bytes_limited(mut self, limit: usize) -> Result<Bytes, Error> {
         let mut buf = BytesMut::new();
         while let Some(frame) = self.frame().await {
             if let Ok(data) = frame?.into_data() {
                 if buf.len() + data.len() > limit {
                     return Err(Error::new(
-                        ErrorKind::Decoding,
+                        ErrorKind::BodyTooLarge,
                         format!("body is larger than the limit of {limit} bytes"),
                     ));
                 }
@@ -336,6 +355,47 @@ where
     }
 }
 
+pin_project_lite::pin_project! {
+    /// Any `http_body::Body`, with `Bytes` chunks and this crate's errors.
+    struct ForeignBody<B> {
+        #[pin]
+        inner: B,
+    }
+}
+
+impl<B> http_body::Body for ForeignBody<B>
+where
+    B: http_body::Body,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        match self.project().inner.poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(
+                frame.map_data(|mut d| d.copy_to_bytes(d.remaining()))
+            ))),
+            Poll::Ready(Some(Err(e))) => {
+                Poll::Ready(Some(Err(Error::from_boxed(e.into(), ErrorKind::Other))))
+            }
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -432,7 +492,7 @@ mod tests {
         let chunks: Vec<Result<&'static str, std::io::Error>> = vec![Ok("12345"), Ok("67890")];
         let body = Body::from_stream(futures_util::stream::iter(chunks));
         let err = body.collect_bytes_limited(7).await.unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Decoding);
+        assert_eq!(err.kind(), ErrorKind::BodyTooLarge);
         let body = Body::from("1234567");
         assert_eq!(body.collect_bytes_limited(7).await.unwrap(), "1234567");
     }

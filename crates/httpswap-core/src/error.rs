@@ -57,6 +57,9 @@ pub enum ErrorKind {
     /// The request must be sent again (redirect or retry) but its body is a
     /// stream that cannot be replayed.
     BodyNotReplayable,
+    /// A body is larger than a limit the caller set
+    /// ([`Body::collect_bytes_limited`](crate::Body::collect_bytes_limited)).
+    BodyTooLarge,
     /// The transport was closed with [`HttpTransport::close`](crate::HttpTransport::close).
     Closed,
     /// An HTTP error status turned into an error on request
@@ -87,6 +90,7 @@ impl ErrorKind {
             ErrorKind::InvalidUrl => "invalid url",
             ErrorKind::Builder => "invalid configuration",
             ErrorKind::BodyNotReplayable => "request body cannot be replayed",
+            ErrorKind::BodyTooLarge => "body larger than the limit",
             ErrorKind::Closed => "transport is closed",
             ErrorKind::Status => "http error status",
             ErrorKind::Other => "transport error",

@@ -32,7 +32,8 @@
 //! # Per-request settings
 //!
 //! A [`Timeouts`] value in a request's extensions overrides the transport's
-//! timeouts for that request; a [`SharedEvents`] value routes its
+//! timeouts for that request, and a [`TimeoutOverrides`] value only those it
+//! sets; a [`SharedEvents`] value routes its
 //! connection events to those hooks.
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -52,10 +53,10 @@ mod transport;
 pub use async_trait::async_trait;
 pub use body::Body;
 pub use config::{
-    Certificate, HeadLimits, Limits, Timeouts, TlsConfig, TransportConfig, TransportConfigBuilder,
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEEPALIVE_EXPIRY, DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_MAX_KEEPALIVE_CONNECTIONS, DEFAULT_MAX_REDIRECTS, DEFAULT_MAX_RESPONSE_HEADERS,
-    DEFAULT_MAX_RESPONSE_HEAD_SIZE, DEFAULT_TIMEOUT,
+    Certificate, HeadLimits, Limits, TimeoutOverrides, Timeouts, TlsConfig, TransportConfig,
+    TransportConfigBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEEPALIVE_EXPIRY,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_KEEPALIVE_CONNECTIONS, DEFAULT_MAX_REDIRECTS,
+    DEFAULT_MAX_RESPONSE_HEADERS, DEFAULT_MAX_RESPONSE_HEAD_SIZE, DEFAULT_TIMEOUT,
 };
 pub use credentials::{basic_auth, redact_url};
 pub use error::{BoxError, Error, ErrorKind, Result};

@@ -115,7 +115,11 @@ where
         match failed.resend(backup, &target) {
             Ok(request) => {
                 let inner = *this.inner;
-                let timeouts = inner.timeouts_for(&request);
+                // checked when the request started
+                let timeouts = match inner.timeouts_for(&request) {
+                    Ok(t) => t,
+                    Err(e) => return Poll::Ready(Err(e)),
+                };
                 let resend = this.resend.insert(Box::pin(
                     inner
                         .send_inner(request, timeouts, None, Choice::NewOnly)

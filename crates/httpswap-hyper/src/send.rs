@@ -121,8 +121,8 @@ impl Failed {
 
 impl Inner {
     /// The timeouts of `request`: its own, else the configured ones.
-    pub(crate) fn timeouts_for(&self, request: &Request) -> Timeouts {
-        Timeouts::for_request(request, &self.config.timeouts)
+    pub(crate) fn timeouts_for(&self, request: &Request) -> Result<Timeouts, Error> {
+        Timeouts::for_request(request, &self.config.timeouts).map_err(|e| e.with_backend(BACKEND))
     }
 
     /// Starts a request. The usual case, a bodiless idempotent request with
@@ -139,7 +139,10 @@ impl Inner {
         if let Err(e) = httpswap_core::backend::apply_url_credentials(&mut request) {
             return Box::pin(std::future::ready(Err(e.with_backend(BACKEND))));
         }
-        let timeouts = self.timeouts_for(&request);
+        let timeouts = match self.timeouts_for(&request) {
+            Ok(t) => t,
+            Err(e) => return Box::pin(std::future::ready(Err(e))),
+        };
         let mut choice = Choice::IdleFirst;
         if timeouts.total.is_none()
             && is_idempotent(request.method())

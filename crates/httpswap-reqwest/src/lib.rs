@@ -341,7 +341,7 @@ impl Inner {
         // user info is sent as Basic authentication, never as it is (reqwest
         // would also print it in its errors)
         httpswap_core::backend::apply_url_credentials(&mut request)?;
-        let timeouts = Timeouts::for_request(&request, &self.state.config.timeouts);
+        let timeouts = Timeouts::for_request(&request, &self.state.config.timeouts)?;
         let ex = self.state.exchange(&request)?;
         within_total(timeouts.total, &ex.what, |deadline| {
             self.send_within(request, &timeouts, deadline, &ex)

@@ -253,7 +253,7 @@ impl Client {
             ),
             None => (inner.events.clone(), inner.hooks),
         };
-        let timeouts = Timeouts::for_request(request, &inner.timeouts);
+        let timeouts = Timeouts::for_request(request, &inner.timeouts)?;
         Ok(Call {
             events: Some(events),
             hooks,

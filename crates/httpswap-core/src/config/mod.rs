@@ -87,25 +87,44 @@ impl Timeouts {
         }
     }
 
-    /// The timeouts of `request`: those in its extensions (a per-request
-    /// override), else `fallback` (the transport's).
+    /// The timeouts of `request`: a [`Timeouts`] in its extensions (all
+    /// five replaced), else `fallback` (the transport's); then a
+    /// [`TimeoutOverrides`] in its extensions on top (only the timeouts it
+    /// sets).
     ///
     /// ```
-    /// use httpswap_core::{Body, Timeouts};
+    /// use httpswap_core::{Body, TimeoutOverrides, Timeouts};
     /// use std::time::Duration;
     /// let mut req = http::Request::new(Body::empty());
     /// let mine = Timeouts::all(Duration::from_secs(1));
-    /// assert_eq!(Timeouts::for_request(&req, &mine), mine);
-    /// let own = Timeouts::all(Duration::from_secs(2));
-    /// req.extensions_mut().insert(own);
-    /// assert_eq!(Timeouts::for_request(&req, &mine), own);
+    /// assert_eq!(Timeouts::for_request(&req, &mine)?, mine);
+    /// req.extensions_mut().insert(TimeoutOverrides::default().read(Duration::from_secs(9)));
+    /// let t = Timeouts::for_request(&req, &mine)?;
+    /// assert_eq!((t.read, t.connect), (Some(Duration::from_secs(9)), mine.connect));
+    /// req.extensions_mut().insert(TimeoutOverrides::default().read(Duration::ZERO));
+    /// assert!(Timeouts::for_request(&req, &mine).is_err());
+    /// # Ok::<(), httpswap_core::Error>(())
     /// ```
-    pub fn for_request<B>(request: &http::Request<B>, fallback: &Timeouts) -> Timeouts {
-        request
-            .extensions()
-            .get::<Timeouts>()
-            .copied()
-            .unwrap_or(*fallback)
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Builder`](crate::ErrorKind::Builder) for a zero
+    /// timeout in either extension, as the builder refuses one.
+    pub fn for_request<B>(
+        request: &http::Request<B>,
+        fallback: &Timeouts,
+    ) -> Result<Timeouts, Error> {
+        let ext = request.extensions();
+        let whole = ext.get::<Timeouts>();
+        let some = ext.get::<TimeoutOverrides>();
+        if whole.is_none() && some.is_none() {
+            return Ok(*fallback);
+        }
+        let base = whole.copied().unwrap_or(*fallback);
+        let t = some.map_or(base, |o| o.apply(base));
+        t.validate()
+            .map_err(|e| Error::builder(format!("this request's {e}")))?;
+        Ok(t)
     }
 
     fn validate(&self) -> Result<(), Error> {
@@ -123,6 +142,86 @@ impl Timeouts {
             }
         }
         Ok(())
+    }
+}
+
+/// Changes to some of the transport's timeouts for one request, as a
+/// request extension: the timeouts it sets replace the transport's (or
+/// those of a [`Timeouts`] extension), the others stay. So a wrapper (an
+/// SDK's connector) can pass its own read timeout without knowing the
+/// transport's other four. Zero durations are refused when the request is
+/// sent ([`ErrorKind::Builder`](crate::ErrorKind::Builder)).
+///
+/// ```
+/// use httpswap_core::{TimeoutOverrides, Timeouts};
+/// use std::time::Duration;
+/// let o = TimeoutOverrides::default()
+///     .connect(Duration::from_secs(1))
+///     .read(None);
+/// let t = o.apply(Timeouts::default());
+/// assert_eq!(t.connect, Some(Duration::from_secs(1)));
+/// assert_eq!(t.read, None);
+/// assert_eq!(t.pool, Timeouts::default().pool);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimeoutOverrides {
+    /// The connect timeout, if changed (`Some(None)`: none).
+    pub connect: Option<Option<Duration>>,
+    /// The read timeout, if changed.
+    pub read: Option<Option<Duration>>,
+    /// The write timeout, if changed.
+    pub write: Option<Option<Duration>>,
+    /// The pool timeout, if changed.
+    pub pool: Option<Option<Duration>>,
+    /// The total deadline, if changed.
+    pub total: Option<Option<Duration>>,
+}
+
+impl TimeoutOverrides {
+    /// Changes the connect timeout (`None`: none).
+    #[must_use]
+    pub fn connect(mut self, d: impl Into<Option<Duration>>) -> Self {
+        self.connect = Some(d.into());
+        self
+    }
+
+    /// Changes the read timeout (`None`: none).
+    #[must_use]
+    pub fn read(mut self, d: impl Into<Option<Duration>>) -> Self {
+        self.read = Some(d.into());
+        self
+    }
+
+    /// Changes the write timeout (`None`: none).
+    #[must_use]
+    pub fn write(mut self, d: impl Into<Option<Duration>>) -> Self {
+        self.write = Some(d.into());
+        self
+    }
+
+    /// Changes the pool timeout (`None`: none).
+    #[must_use]
+    pub fn pool(mut self, d: impl Into<Option<Duration>>) -> Self {
+        self.pool = Some(d.into());
+        self
+    }
+
+    /// Changes the total deadline (`None`: none).
+    #[must_use]
+    pub fn total(mut self, d: impl Into<Option<Duration>>) -> Self {
+        self.total = Some(d.into());
+        self
+    }
+
+    /// `base` with these changes.
+    pub fn apply(&self, base: Timeouts) -> Timeouts {
+        Timeouts {
+            connect: self.connect.unwrap_or(base.connect),
+            read: self.read.unwrap_or(base.read),
+            write: self.write.unwrap_or(base.write),
+            pool: self.pool.unwrap_or(base.pool),
+            total: self.total.unwrap_or(base.total),
+        }
     }
 }
 

@@ -268,6 +268,56 @@ pub async fn round_trip_large_bodies_both_ways(b: Backend) {
     assert!(server.requests()[0].body == data);
 }
 
+/// An `http_body::Body` of another library (its own error type, an exact
+/// size hint, two chunks), through [`Body::from_http_body`]: sent with its
+/// `Content-Length`, not chunked, and arrives whole.
+pub async fn round_trip_foreign_body_keeps_its_length(b: Backend) {
+    struct TwoParts(std::collections::VecDeque<Bytes>);
+    impl httpswap_core::http_body::Body for TwoParts {
+        type Data = Bytes;
+        type Error = std::io::Error;
+        fn poll_frame(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<httpswap_core::http_body::Frame<Bytes>, std::io::Error>>>
+        {
+            std::task::Poll::Ready(
+                self.0
+                    .pop_front()
+                    .map(|d| Ok(httpswap_core::http_body::Frame::data(d))),
+            )
+        }
+        fn is_end_stream(&self) -> bool {
+            self.0.is_empty()
+        }
+        fn size_hint(&self) -> httpswap_core::http_body::SizeHint {
+            httpswap_core::http_body::SizeHint::with_exact(
+                self.0.iter().map(|d| d.len() as u64).sum(),
+            )
+        }
+    }
+    let server = TestServer::echo().await;
+    let t = b.default_transport();
+    let parts = TwoParts([Bytes::from("hello "), Bytes::from("world")].into());
+    let res = t
+        .send(req(
+            Method::PUT,
+            &server.url("/foreign"),
+            Body::from_http_body(parts),
+        ))
+        .await
+        .expect("sent");
+    assert_eq!(body_of(res).await.expect("echo"), "hello world");
+    let seen = &server.requests()[0];
+    assert_eq!(
+        seen.headers
+            .get("content-length")
+            .map(HeaderValue::as_bytes),
+        Some(&b"11"[..])
+    );
+    assert!(seen.headers.get("transfer-encoding").is_none());
+}
+
 /// A streamed upload arrives whole (chunked); a chunked download too.
 pub async fn round_trip_streamed_upload_and_chunked_download(b: Backend) {
     let server = TestServer::start(|mut conn: ServerConn| async move {

@@ -220,6 +220,49 @@ pub async fn timeout_per_request_override(b: Backend) {
     assert_eq!(err.kind(), ErrorKind::ReadTimeout);
 }
 
+/// A `TimeoutOverrides` in a request's extensions changes only the
+/// timeouts it sets: its read timeout fires while the transport's pool
+/// timeout still applies (a second request waits for the one slot and
+/// times out with `PoolTimeout` after the transport's 200 ms); a zero
+/// override is refused with `Builder` before anything is sent.
+pub async fn timeout_partial_override_keeps_the_others(b: Backend) {
+    let server = TestServer::start(|mut conn: ServerConn| async move {
+        let _ = conn.read_request().await;
+        conn.wait_closed(Duration::from_secs(5)).await;
+    })
+    .await;
+    let t = b.build(
+        base()
+            .timeout_read(Duration::from_secs(10))
+            .timeout_pool(ms(200))
+            .pool_max_connections(1)
+            .pool_max_keepalive(1),
+    );
+    let with = |o: httpswap_core::TimeoutOverrides| {
+        let mut r = get(&server.url("/"));
+        r.extensions_mut().insert(o);
+        r
+    };
+    let read_only = httpswap_core::TimeoutOverrides::default().read(ms(600));
+    let first = t.send(with(read_only));
+    let second = async {
+        tokio::time::sleep(ms(50)).await;
+        t.send(with(read_only)).await
+    };
+    let (first, second) = tokio::join!(first, second);
+    let err = first.expect_err("the overridden read timeout");
+    assert_eq!(err.kind(), ErrorKind::ReadTimeout, "{err:?}");
+    let err = second.expect_err("the transport's pool timeout");
+    assert_eq!(err.kind(), ErrorKind::PoolTimeout, "{err:?}");
+
+    let zero = httpswap_core::TimeoutOverrides::default().read(Duration::ZERO);
+    let err = t.send(with(zero)).await.expect_err("a zero read timeout");
+    assert_eq!(err.kind(), ErrorKind::Builder, "{err:?}");
+    assert!(!err.request_sent());
+    assert!(err.to_string().contains("read timeout is zero"), "{err}");
+    assert_eq!(server.stats().accepted(), 1, "nothing more was sent");
+}
+
 /// The read timeout counts afresh for every request on a kept-alive
 /// connection: the timer of the request before (a shorter limit, long past
 /// while the connection was idle) neither fails a later, slower answer,
