@@ -1,0 +1,89 @@
+//! An httpswap transport as the HTTP client of the SDKs people already
+//! use, so an application configures its HTTP stack once (limits,
+//! timeouts, proxies, the stale-connection rule) and every SDK sends
+//! through it. One cargo feature per SDK; nothing is compiled that was not
+//! asked for.
+//!
+//! | feature | SDK trait | how |
+//! |---|---|---|
+//! | `oauth2` | `oauth2::AsyncHttpClient` | `request_async(&SdkClient::new(transport))` |
+//! | `opentelemetry` | `opentelemetry_http::HttpClient` | the OTLP HTTP exporter's `with_http_client(SdkClient::new(transport))` |
+//!
+//! [`SdkClient`] sends each request through the transport as it is: no
+//! redirect is followed (oauth2 asks its clients not to follow them) and
+//! no retry is made beyond the transport's one resend of an idempotent
+//! request whose reused connection had died; the SDKs retry themselves.
+//! Response bodies are read whole, up to [`SdkClient::max_body`] (4 MiB by
+//! default, as opentelemetry-http's own clients), and a larger one is an
+//! error, never a cut body.
+//!
+//! ```
+//! use httpswap_core::{SharedTransport, TransportConfig};
+//! use httpswap_sdk::SdkClient;
+//! let transport = httpswap_hyper::HyperTransport::new(TransportConfig::default())?;
+//! let client = SdkClient::new(SharedTransport::new(transport));
+//! assert_eq!(client.max_body(), 4 * 1024 * 1024);
+//! # Ok::<(), httpswap_core::Error>(())
+//! ```
+#![forbid(unsafe_code)]
+
+#[cfg(feature = "oauth2")]
+mod oauth2;
+#[cfg(feature = "opentelemetry")]
+mod opentelemetry;
+
+use bytes::Bytes;
+use httpswap_core::{Body, Error, SharedTransport};
+
+/// The largest response body read by default: 4 MiB.
+pub const DEFAULT_MAX_BODY: usize = 4 * 1024 * 1024;
+
+/// An httpswap transport as an SDK's HTTP client (see the crate docs for
+/// the SDKs and their features). Cheap to clone: clones share the
+/// transport and its pool.
+#[derive(Clone, Debug)]
+pub struct SdkClient {
+    transport: SharedTransport,
+    max_body: usize,
+}
+
+impl SdkClient {
+    /// A client sending through `transport`.
+    pub fn new(transport: SharedTransport) -> Self {
+        SdkClient {
+            transport,
+            max_body: DEFAULT_MAX_BODY,
+        }
+    }
+
+    /// The largest response body read; a larger one fails with
+    /// [`ErrorKind::BodyTooLarge`](httpswap_core::ErrorKind::BodyTooLarge)
+    /// (opentelemetry-http's `ResponseBodyTooLarge` for that SDK).
+    #[must_use]
+    pub fn with_max_body(mut self, bytes: usize) -> Self {
+        self.max_body = bytes;
+        self
+    }
+
+    /// The largest response body read.
+    pub fn max_body(&self) -> usize {
+        self.max_body
+    }
+
+    /// The transport requests go through.
+    pub fn transport(&self) -> &SharedTransport {
+        &self.transport
+    }
+
+    /// Sends `request` (its body already in memory, as the SDKs hand it
+    /// over) and reads the whole response body.
+    async fn round_trip(
+        &self,
+        request: http::Request<Bytes>,
+    ) -> Result<http::Response<Bytes>, Error> {
+        let response = self.transport.send(request.map(Body::from)).await?;
+        let (head, body) = response.into_parts();
+        let bytes = body.collect_bytes_limited(self.max_body).await?;
+        Ok(http::Response::from_parts(head, bytes))
+    }
+}
