@@ -7,7 +7,7 @@
 //! | feature | SDK trait | how |
 //! |---|---|---|
 //! | `oauth2` | `oauth2::AsyncHttpClient` | `request_async(&SdkClient::new(transport))` |
-//! | `opentelemetry` | `opentelemetry_http::HttpClient` | the OTLP HTTP exporter's `with_http_client(SdkClient::new(transport))` |
+//! | `opentelemetry` | `opentelemetry_http::HttpClient` | the OTLP HTTP exporter's `with_http_client(SdkClient::new(transport).with_timeout(t))` |
 //!
 //! [`SdkClient`] sends each request through the transport as it is: no
 //! redirect is followed (oauth2 asks its clients not to follow them) and
@@ -33,7 +33,7 @@ mod oauth2;
 mod opentelemetry;
 
 use bytes::Bytes;
-use httpswap_core::{Body, Error, SharedTransport};
+use httpswap_core::{Body, Error, SharedTransport, TimeoutOverrides};
 
 /// The largest response body read by default: 4 MiB.
 pub const DEFAULT_MAX_BODY: usize = 4 * 1024 * 1024;
@@ -45,6 +45,7 @@ pub const DEFAULT_MAX_BODY: usize = 4 * 1024 * 1024;
 pub struct SdkClient {
     transport: SharedTransport,
     max_body: usize,
+    timeouts: Option<TimeoutOverrides>,
 }
 
 impl SdkClient {
@@ -53,7 +54,19 @@ impl SdkClient {
         SdkClient {
             transport,
             max_body: DEFAULT_MAX_BODY,
+            timeouts: None,
         }
+    }
+
+    /// Bounds each request, its response body included, by `total` (the
+    /// transport's other timeouts stay). For SDKs that leave the timeout
+    /// to their client: the OTLP exporter's `with_timeout` bounds only its
+    /// retries, and opentelemetry-http asks its clients to enforce the
+    /// request timeout.
+    #[must_use]
+    pub fn with_timeout(mut self, total: std::time::Duration) -> Self {
+        self.timeouts = Some(TimeoutOverrides::default().total(total));
+        self
     }
 
     /// The largest response body read; a larger one fails with
@@ -81,7 +94,11 @@ impl SdkClient {
         &self,
         request: http::Request<Bytes>,
     ) -> Result<http::Response<Bytes>, Error> {
-        let response = self.transport.send(request.map(Body::from)).await?;
+        let mut request = request.map(Body::from);
+        if let Some(t) = self.timeouts {
+            request.extensions_mut().insert(t);
+        }
+        let response = self.transport.send(request).await?;
         let (head, body) = response.into_parts();
         let bytes = body.collect_bytes_limited(self.max_body).await?;
         Ok(http::Response::from_parts(head, bytes))
