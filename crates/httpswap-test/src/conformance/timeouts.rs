@@ -243,10 +243,14 @@ pub async fn timeout_partial_override_keeps_the_others(b: Backend) {
         r.extensions_mut().insert(o);
         r
     };
-    let read_only = httpswap_core::TimeoutOverrides::default().read(ms(600));
+    let read_only = httpswap_core::TimeoutOverrides::default().read(ms(1500));
     let first = t.send(with(read_only));
     let second = async {
-        tokio::time::sleep(ms(50)).await;
+        // once the first holds the one slot (its connection accepted)
+        eventually("the first request connected", || {
+            server.stats().accepted() == 1
+        })
+        .await;
         t.send(with(read_only)).await
     };
     let (first, second) = tokio::join!(first, second);
