@@ -91,11 +91,6 @@ impl Resolver {
             .map(|ip| SocketAddr::new(ip, port))
             .collect())
     }
-
-    /// The configured resolver, if any.
-    pub fn custom(&self) -> Option<&Arc<dyn Resolve>> {
-        self.custom.as_ref()
-    }
 }
 
 /// Connects to one of `addrs` with happy eyeballs (RFC 8305): the families

@@ -242,7 +242,7 @@ fn client_for(
         b = b.resolve_to_addrs(host, &addrs);
     }
     if let Some(resolver) = &config.resolver {
-        b = b.dns_resolver(Arc::new(Resolver(resolver.clone())));
+        b = b.dns_resolver(Arc::new(CustomResolver(resolver.clone())));
     }
     if let Some(path) = &config.unix_socket {
         b = b.unix_socket(path.clone());
@@ -267,9 +267,9 @@ fn client_for(
 
 /// The configured resolver, as reqwest's (the port is the URL's: reqwest
 /// sets it on addresses with port 0).
-struct Resolver(Arc<dyn httpswap_core::Resolve>);
+struct CustomResolver(Arc<dyn httpswap_core::Resolve>);
 
-impl reqwest::dns::Resolve for Resolver {
+impl reqwest::dns::Resolve for CustomResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let lookup = self.0.resolve(name.as_str());
         Box::pin(async move {

@@ -126,6 +126,16 @@ impl<C: Poolable> State<C> {
         H2Look::Full
     }
 
+    /// The HTTP/2 connection idle the longest (no stream), if any.
+    pub(super) fn oldest_idle_h2(&self) -> Option<(C::Key, u64)> {
+        self.h2
+            .iter()
+            .flat_map(|(k, list)| list.iter().map(move |e| (k, e)))
+            .filter(|(_, e)| e.streams == 0)
+            .min_by_key(|(_, e)| e.since)
+            .map(|(k, e)| (k.clone(), e.id))
+    }
+
     /// Forgets the HTTP/2 connection `id` to `target` (its handle closes
     /// the connection once its last stream ends).
     pub(super) fn remove_h2(&mut self, target: &C::Key, id: u64) {

@@ -555,20 +555,14 @@ impl<C: Poolable> Pool<C> {
                     pending,
                 ));
             }
-            // No slot: close the oldest idle connection so that its slot
-            // comes back when its task ends (queued waiters are woken then).
-            if origin_full {
-            } else if let Some(oldest) = st.idle.pop_front() {
-                dead.push(oldest);
-            } else {
-                let idle_h2 = st
-                    .h2
-                    .iter()
-                    .flat_map(|(k, list)| list.iter().map(move |e| (k, e)))
-                    .filter(|(_, e)| e.streams == 0)
-                    .min_by_key(|(_, e)| e.since)
-                    .map(|(k, e)| (k.clone(), e.id));
-                if let Some((k, id)) = idle_h2 {
+            // No slot in the pool: close the oldest idle connection so that
+            // its slot comes back when its task ends (queued waiters are
+            // woken then). An origin at its own limit waits for one of its
+            // sockets instead: closing another origin's would not help it.
+            if !origin_full {
+                if let Some(oldest) = st.idle.pop_front() {
+                    dead.push(oldest);
+                } else if let Some((k, id)) = st.oldest_idle_h2() {
                     st.remove_h2(&k, id);
                 }
             }
