@@ -40,7 +40,8 @@ type Unsync = Pin<Box<dyn http_body::Body<Data = Bytes, Error = Error> + Send + 
 /// A buffered body ([`Body::empty`], `From<Bytes>`, `From<String>`, ...) can be
 /// replayed with [`try_clone`](Body::try_clone), which redirects and retries
 /// need. A streaming body ([`Body::from_stream`], [`Body::new`]) is read once;
-/// its `try_clone` returns `None`.
+/// its `try_clone` returns `None`, unless it was made by
+/// [`Body::replayable`], which makes the stream again for each copy.
 ///
 /// ```
 /// use httpswap_core::Body;
@@ -69,7 +70,18 @@ enum Kind {
         hint: SizeHint,
         ended: bool,
     },
+    /// A stream `make` makes again for each copy; `current` is made when
+    /// a copy is first read (a copy kept for a resend that never happens
+    /// costs no stream).
+    Replay {
+        make: MakeBody,
+        current: Option<Box<Body>>,
+        hint: SizeHint,
+    },
 }
+
+/// What [`Body::replayable`] keeps to make its stream again.
+type MakeBody = std::sync::Arc<dyn Fn() -> Body + Send + Sync>;
 
 impl Body {
     /// An empty body.
@@ -157,17 +169,66 @@ impl Body {
         })
     }
 
-    /// Whether this body can be replayed (it is buffered).
-    pub fn is_replayable(&self) -> bool {
-        matches!(self.kind, Kind::Full { .. })
+    /// A streaming body that can be sent again: `make` makes the stream,
+    /// once now and once more for each copy ([`try_clone`](Body::try_clone))
+    /// when that copy is first read. A file upload made this way gets what
+    /// a buffered body gets without being held in memory: the one resend
+    /// of an idempotent request whose reused connection had died, and the
+    /// client layer's redirects and retries. As aws-smithy's
+    /// `SdkBody::retryable`.
+    ///
+    /// `make` must make the same content each time: its first stream's
+    /// size hint is the copies' hint (a known length is sent as
+    /// `Content-Length`, and a stream that ends short of it is an error,
+    /// never a short request).
+    ///
+    /// ```
+    /// use httpswap_core::Body;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), httpswap_core::Error> {
+    /// let body = Body::replayable(|| {
+    ///     let chunks = vec![Ok::<_, std::io::Error>("par"), Ok("ts")];
+    ///     Body::from_stream(futures_util::stream::iter(chunks))
+    /// });
+    /// let copy = body.try_clone().expect("made again");
+    /// assert_eq!(body.collect_bytes().await?, "parts");
+    /// assert_eq!(copy.collect_bytes().await?, "parts");
+    /// # Ok(()) }
+    /// ```
+    pub fn replayable<F>(make: F) -> Self
+    where
+        F: Fn() -> Body + Send + Sync + 'static,
+    {
+        let first = make();
+        let hint = http_body::Body::size_hint(&first);
+        Body {
+            kind: Kind::Replay {
+                make: std::sync::Arc::new(make),
+                current: Some(Box::new(first)),
+                hint,
+            },
+        }
     }
 
-    /// A copy of this body with the same complete content, if it is
-    /// buffered. Streaming bodies return `None`.
+    /// Whether this body can be replayed (it is buffered, or made by
+    /// [`Body::replayable`]).
+    pub fn is_replayable(&self) -> bool {
+        !matches!(self.kind, Kind::Stream { .. })
+    }
+
+    /// A copy of this body with the same complete content (from its start,
+    /// however much of this one was read), if it is buffered or made by
+    /// [`Body::replayable`]. Other streaming bodies return `None`.
     pub fn try_clone(&self) -> Option<Body> {
         match &self.kind {
             Kind::Full { replay, .. } => Some(Body::full(replay.clone())),
             Kind::Stream { .. } => None,
+            Kind::Replay { make, hint, .. } => Some(Body {
+                kind: Kind::Replay {
+                    make: make.clone(),
+                    current: None,
+                    hint: *hint,
+                },
+            }),
         }
     }
 
@@ -175,7 +236,7 @@ impl Body {
     pub fn as_bytes(&self) -> Option<&Bytes> {
         match &self.kind {
             Kind::Full { replay, .. } => Some(replay),
-            Kind::Stream { .. } => None,
+            Kind::Stream { .. } | Kind::Replay { .. } => None,
         }
     }
 
@@ -249,6 +310,10 @@ impl fmt::Debug for Body {
                 .debug_struct("Body::Stream")
                 .field("size_hint", &(hint.lower(), hint.upper()))
                 .finish(),
+            Kind::Replay { hint, .. } => f
+                .debug_struct("Body::Replay")
+                .field("size_hint", &(hint.lower(), hint.upper()))
+                .finish(),
         }
     }
 }
@@ -279,6 +344,10 @@ impl http_body::Body for Body {
                 }
                 polled
             }
+            Kind::Replay { make, current, .. } => {
+                let body = current.get_or_insert_with(|| Box::new(make()));
+                Pin::new(&mut **body).poll_frame(cx)
+            }
         }
     }
 
@@ -286,6 +355,9 @@ impl http_body::Body for Body {
         match &self.kind {
             Kind::Full { data, .. } => data.is_none(),
             Kind::Stream { ended, hint, .. } => *ended || hint.exact() == Some(0),
+            Kind::Replay { current, hint, .. } => current
+                .as_ref()
+                .map_or(hint.exact() == Some(0), |b| b.is_end_stream()),
         }
     }
 
@@ -295,6 +367,7 @@ impl http_body::Body for Body {
                 SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
             }
             Kind::Stream { hint, .. } => *hint,
+            Kind::Replay { current, hint, .. } => current.as_ref().map_or(*hint, |b| b.size_hint()),
         }
     }
 }
@@ -495,5 +568,40 @@ mod tests {
         assert_eq!(err.kind(), ErrorKind::BodyTooLarge);
         let body = Body::from("1234567");
         assert_eq!(body.collect_bytes_limited(7).await.unwrap(), "1234567");
+    }
+
+    #[tokio::test]
+    async fn a_replayable_stream_is_made_again_only_for_a_copy_that_is_read() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let made = Arc::new(AtomicUsize::new(0));
+        let counter = made.clone();
+        let body = Body::replayable(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            Body::from_http_body(http_body_util::Full::new(Bytes::from_static(b"0123456789")))
+        });
+        assert_eq!(made.load(Ordering::SeqCst), 1);
+        assert!(body.is_replayable() && body.as_bytes().is_none());
+        assert_eq!(body.content_length(), Some(10));
+        let unread = body.try_clone().unwrap();
+        let read = body.try_clone().unwrap();
+        assert_eq!(
+            made.load(Ordering::SeqCst),
+            1,
+            "a copy makes no stream until it is read"
+        );
+        assert_eq!(unread.content_length(), Some(10));
+        assert!(!http_body::Body::is_end_stream(&unread));
+        assert_eq!(read.collect_bytes().await.unwrap(), "0123456789");
+        assert_eq!(made.load(Ordering::SeqCst), 2);
+        // a copy of a body read to its end starts again from the start
+        let mut first = body;
+        while first.frame().await.is_some() {}
+        assert!(http_body::Body::is_end_stream(&first));
+        assert_eq!(
+            first.try_clone().unwrap().collect_bytes().await.unwrap(),
+            "0123456789"
+        );
+        assert!(format!("{unread:?}").starts_with("Body::Replay"));
     }
 }

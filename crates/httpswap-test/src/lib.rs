@@ -23,7 +23,7 @@ pub use h2_frames::h2c_goaway_after_first_stream;
 pub use mock::{MockTransport, RecordedRequest};
 pub use proxy::TestProxy;
 pub use server::{
-    compress, echo, echo_loop, routes, serve_echo, Reply, ServerConn, ServerRequest, ServerStats,
-    TestServer,
+    backlog_full, compress, echo, echo_loop, routes, serve_echo, Reply, ServerConn, ServerRequest,
+    ServerStats, TestServer,
 };
 pub use tls::TestCa;

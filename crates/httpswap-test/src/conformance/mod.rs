@@ -32,7 +32,7 @@ use httpswap_core::{
     TransportConfig, TransportConfigBuilder,
 };
 
-use crate::server::{echo, echo_loop, serve_echo, ServerConn, TestServer};
+use crate::server::{backlog_full, echo, echo_loop, serve_echo, ServerConn, TestServer};
 
 mod client;
 mod errors;
@@ -178,6 +178,7 @@ macro_rules! conformance_tests {
             stale_idle_connection_closed_by_server,
             stale_get_retried_once_after_close,
             stale_get_resent_on_a_fresh_connection_not_another_stale_one,
+            stale_put_of_a_replayable_stream_resent_whole,
             stale_post_not_retried,
             stale_bodiless_post,
             stale_unsolicited_bytes_on_idle_connection,

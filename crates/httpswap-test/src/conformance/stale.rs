@@ -83,6 +83,76 @@ pub async fn stale_get_retried_once_after_close(b: Backend) {
     );
 }
 
+/// The same for a PUT whose body is a stream made by `Body::replayable`:
+/// sent once more, whole, on a fresh connection, with its stream made again
+/// (a file upload gets the resend a buffered body gets); a PUT whose
+/// stream cannot be made again is not resent: `RemoteProtocol`,
+/// `request_sent`.
+pub async fn stale_put_of_a_replayable_stream_resent_whole(b: Backend) {
+    let server = TestServer::start(close_after_second_request()).await;
+    let t = b.default_transport();
+    body_of(t.send(get(&server.url("/1"))).await.expect("first"))
+        .await
+        .expect("body");
+    settle(&t.capabilities()).await;
+    let made = Arc::new(AtomicUsize::new(0));
+    let counter = made.clone();
+    let upload = Body::replayable(move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+        let chunks: Vec<Result<Bytes, std::io::Error>> = (0..4)
+            .map(|i| Ok(Bytes::from(vec![b'a' + i; 16 * 1024])))
+            .collect();
+        Body::from_stream(futures_util::stream::iter(chunks))
+    });
+    let res = t
+        .send(req(Method::PUT, &server.url("/2"), upload))
+        .await
+        .expect("resent on a fresh connection");
+    assert_eq!(res.status(), 200);
+    let echoed = body_of(res).await.expect("body");
+    assert_eq!(echoed.len(), 64 * 1024);
+    assert!(echoed[48 * 1024..].iter().all(|b| *b == b'd'));
+    assert_eq!(
+        made.load(Ordering::SeqCst),
+        2,
+        "the stream was made again once"
+    );
+    let puts: Vec<(usize, usize)> = server
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PUT")
+        .map(|r| (r.connection, r.body.len()))
+        .collect();
+    assert_eq!(puts.last(), Some(&(1, 64 * 1024)), "{puts:?}");
+
+    // a stream that cannot be made again: never resent
+    let server = TestServer::start(close_after_second_request()).await;
+    let t = b.default_transport();
+    body_of(t.send(get(&server.url("/1"))).await.expect("first"))
+        .await
+        .expect("body");
+    settle(&t.capabilities()).await;
+    let chunks: Vec<Result<&'static str, std::io::Error>> = vec![Ok("once")];
+    let err = t
+        .send(req(
+            Method::PUT,
+            &server.url("/2"),
+            Body::from_stream(futures_util::stream::iter(chunks)),
+        ))
+        .await
+        .expect_err("a stream read once is not sent twice");
+    assert_eq!(err.kind(), ErrorKind::RemoteProtocol, "{err:?}");
+    assert!(err.request_sent());
+    assert_eq!(
+        server
+            .requests()
+            .iter()
+            .filter(|r| r.method == "PUT")
+            .count(),
+        1
+    );
+}
+
 /// The same for a POST: not retried, RemoteProtocol, request_sent.
 pub async fn stale_post_not_retried(b: Backend) {
     let server = TestServer::start(close_after_second_request()).await;

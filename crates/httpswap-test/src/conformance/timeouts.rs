@@ -16,29 +16,6 @@ pub async fn timeout_connect_backlog_full(b: Backend) {
     assert!(started.elapsed() >= ms(190), "timed out too early");
 }
 
-/// A listener whose accept queue is full, so connecting to it hangs while
-/// the listener and the queued sockets are kept.
-async fn backlog_full() -> (
-    std::net::SocketAddr,
-    (tokio::net::TcpListener, Vec<tokio::net::TcpStream>),
-) {
-    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-    socket
-        .bind("127.0.0.1:0".parse().expect("addr"))
-        .expect("bind");
-    let listener = socket.listen(1).expect("listen");
-    let addr = listener.local_addr().expect("addr");
-    // fill the accept queue (never accepted); some fillers may hang: bounded
-    let mut fillers = Vec::new();
-    for _ in 0..8 {
-        if let Ok(Ok(s)) = tokio::time::timeout(ms(100), tokio::net::TcpStream::connect(addr)).await
-        {
-            fillers.push(s);
-        }
-    }
-    (addr, (listener, fillers))
-}
-
 /// A per-request connect timeout: honoured when the backend says so
 /// ([`httpswap_core::Capabilities::connect_timeout_per_request`]), and then the request
 /// with the shorter override fails first; otherwise the transport's

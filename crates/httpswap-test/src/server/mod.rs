@@ -392,6 +392,31 @@ pub async fn echo(conn: &mut ServerConn, req: &ServerRequest) -> io::Result<()> 
     conn.respond(status, &headers, body).await
 }
 
+/// A listener on 127.0.0.1 whose accept queue is full, so that connecting
+/// to its address hangs (a connect timeout's test) for as long as the
+/// returned listener and queued sockets are kept.
+pub async fn backlog_full() -> (SocketAddr, (TcpListener, Vec<tokio::net::TcpStream>)) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("addr"))
+        .expect("bind");
+    let listener = socket.listen(1).expect("listen");
+    let addr = listener.local_addr().expect("addr");
+    // fill the accept queue (never accepted); some fillers may hang: bounded
+    let mut fillers = Vec::new();
+    for _ in 0..8 {
+        if let Ok(Ok(s)) = tokio::time::timeout(
+            Duration::from_millis(100),
+            tokio::net::TcpStream::connect(addr),
+        )
+        .await
+        {
+            fillers.push(s);
+        }
+    }
+    (addr, (listener, fillers))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
