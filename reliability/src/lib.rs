@@ -321,6 +321,44 @@ pub async fn httpbin() -> Server {
     .await
 }
 
+/// moto's server (PyPI `moto[server]`): S3 and the rest of AWS, in
+/// memory, on `port` (a free one when `None`; the same port again brings a
+/// stopped server back, empty).
+///
+/// # Panics
+///
+/// When moto is missing, or the server does not start.
+pub async fn moto(port: Option<u16>) -> Server {
+    let python = require("python3", "apt-get install python3");
+    let found = std::process::Command::new(&python)
+        .args(["-c", "import moto.server, flask"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        found,
+        "moto's server is not installed for {}; this test needs it: \
+         pip install 'moto[server]' (`bash .ci/run` installs it)",
+        python.display()
+    );
+    let port = port.unwrap_or_else(free_port);
+    spawn(
+        "moto",
+        &python,
+        &[
+            "-m",
+            "moto.server",
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ],
+        temp_dir("moto"),
+        port,
+    )
+    .await
+}
+
 /// tinyproxy on a free port, requiring `user:secret` when `auth`.
 ///
 /// # Panics

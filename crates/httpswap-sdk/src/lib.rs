@@ -8,6 +8,8 @@
 //! |---|---|---|
 //! | `oauth2` | `oauth2::AsyncHttpClient` | `request_async(&SdkClient::new(transport))` |
 //! | `opentelemetry` | `opentelemetry_http::HttpClient` | the OTLP HTTP exporter's `with_http_client(SdkClient::new(transport).with_timeout(t))` |
+//! | `object_store` | object_store's `HttpConnector` (and `HttpService`) | `AmazonS3Builder::new().with_http_connector(SdkClient::new(transport))` |
+//! | `aws-smithy` | aws-smithy's `HttpClient` (and `HttpConnector`) | `aws_sdk_s3::Config::builder().http_client(SdkClient::new(transport))` |
 //!
 //! [`SdkClient`] sends each request through the transport as it is: no
 //! redirect is followed (oauth2 asks its clients not to follow them) and
@@ -15,7 +17,9 @@
 //! request whose reused connection had died; the SDKs retry themselves.
 //! Response bodies are read whole, up to [`SdkClient::max_body`] (4 MiB by
 //! default, as opentelemetry-http's own clients), and a larger one is an
-//! error, never a cut body.
+//! error, never a cut body; the AWS SDKs, which stream objects, get the
+//! body as it arrives instead (see `SdkClient`'s `HttpClient`
+//! implementation).
 //!
 //! ```
 //! use httpswap_core::{SharedTransport, TransportConfig};
@@ -27,10 +31,14 @@
 //! ```
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "aws-smithy")]
+mod aws;
 #[cfg(feature = "oauth2")]
 mod oauth2;
 #[cfg(feature = "opentelemetry")]
 mod opentelemetry;
+#[cfg(feature = "object_store")]
+mod store;
 
 use bytes::Bytes;
 use httpswap_core::{Body, Error, SharedTransport, TimeoutOverrides};
