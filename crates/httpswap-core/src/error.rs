@@ -40,9 +40,16 @@ pub enum ErrorKind {
     RemoteProtocol,
     /// The request itself is invalid for the protocol (e.g. CR/LF in a header).
     LocalProtocol,
-    /// The proxy refused or failed the request (403/407 to CONNECT, proxy
-    /// unreachable).
+    /// The proxy answered and refused or failed the request: a 407 (its
+    /// credentials missing or wrong), a 403, another answer than 2xx to
+    /// CONNECT (a 502 when it could not reach the origin), or a tunnel it
+    /// closed. Sending the same request again gets the same answer: not
+    /// transient.
     Proxy,
+    /// The proxy could not be reached: connection refused, unreachable, its
+    /// name not resolved. Nothing was sent; transient, and retried as a
+    /// [`Connect`](ErrorKind::Connect) failure is.
+    ProxyConnect,
     /// The URL scheme is not supported (e.g. `ftp://`).
     UnsupportedProtocol,
     /// The response body could not be decoded (corrupt compressed data, or the
@@ -84,6 +91,7 @@ impl ErrorKind {
             ErrorKind::RemoteProtocol => "server broke the http protocol",
             ErrorKind::LocalProtocol => "invalid request",
             ErrorKind::Proxy => "proxy error",
+            ErrorKind::ProxyConnect => "proxy unreachable",
             ErrorKind::UnsupportedProtocol => "unsupported url scheme",
             ErrorKind::Decoding => "response body could not be decoded",
             ErrorKind::TooManyRedirects => "too many redirects",
@@ -288,9 +296,13 @@ impl Error {
         self.inner.kind.is_timeout()
     }
 
-    /// The connection could not be established (not a timeout).
+    /// The connection could not be established, to the origin or to the
+    /// proxy (not a timeout).
     pub fn is_connect(&self) -> bool {
-        self.inner.kind == ErrorKind::Connect
+        matches!(
+            self.inner.kind,
+            ErrorKind::Connect | ErrorKind::ProxyConnect
+        )
     }
 
     /// A problem with the request that no retry can fix (invalid URL,
@@ -319,6 +331,7 @@ impl Error {
                 | ErrorKind::PoolTimeout
                 | ErrorKind::Connect
                 | ErrorKind::Proxy
+                | ErrorKind::ProxyConnect
                 | ErrorKind::UnsupportedProtocol
                 | ErrorKind::LocalProtocol
                 | ErrorKind::InvalidUrl
@@ -330,7 +343,8 @@ impl Error {
 
     /// Whether sending the same request again may succeed and cannot repeat
     /// a side effect: a transient failure before the request reached the
-    /// server (connect, connect timeout, pool timeout).
+    /// server (connect, to the origin or the proxy; connect timeout; pool
+    /// timeout).
     ///
     /// The retry policy of the client layer also retries idempotent requests
     /// after transient errors that happened once the request was sent
@@ -340,7 +354,10 @@ impl Error {
         !self.request_sent()
             && matches!(
                 self.inner.kind,
-                ErrorKind::ConnectTimeout | ErrorKind::PoolTimeout | ErrorKind::Connect
+                ErrorKind::ConnectTimeout
+                    | ErrorKind::PoolTimeout
+                    | ErrorKind::Connect
+                    | ErrorKind::ProxyConnect
             )
     }
 
@@ -355,6 +372,7 @@ impl Error {
                 | ErrorKind::PoolTimeout
                 | ErrorKind::Timeout
                 | ErrorKind::Connect
+                | ErrorKind::ProxyConnect
                 | ErrorKind::Read
                 | ErrorKind::Write
                 | ErrorKind::RemoteProtocol

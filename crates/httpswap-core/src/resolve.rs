@@ -45,7 +45,7 @@ pub trait Resolve: Send + Sync + 'static {
     /// The addresses of `host` (a name, never an IP literal). An error, or
     /// no address, fails the request with
     /// [`ErrorKind::Connect`](crate::ErrorKind::Connect) (or
-    /// [`ErrorKind::Proxy`](crate::ErrorKind::Proxy) for a proxy's name).
+    /// [`ErrorKind::ProxyConnect`](crate::ErrorKind::ProxyConnect) for a proxy's name).
     fn resolve(&self, host: &str) -> Resolving;
 }
 

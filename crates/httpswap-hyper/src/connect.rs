@@ -171,7 +171,7 @@ pub(crate) async fn connect(
         .await
         .map_err(|e| {
             Error::new(
-                ErrorKind::Proxy,
+                ErrorKind::ProxyConnect,
                 format!("proxy {} is unreachable: {e}", p.authority()),
             )
             .with_source(e)

@@ -67,7 +67,7 @@ pub(crate) fn map_error(
     };
     let sent = !matches!(
         kind,
-        ErrorKind::Connect | ErrorKind::ConnectTimeout | ErrorKind::Proxy
+        ErrorKind::Connect | ErrorKind::ConnectTimeout | ErrorKind::Proxy | ErrorKind::ProxyConnect
     );
     Error::new(kind, message)
         .with_request_sent(sent)
@@ -202,13 +202,13 @@ pub(crate) fn died_before_response(err: &isahc::Error) -> bool {
 /// curl's codes (`CURLE_*`).
 fn curl_kind(code: sys::CURLcode, phase: Phase, via_proxy: bool) -> ErrorKind {
     use ErrorKind::*;
-    let connect = if via_proxy { Proxy } else { Connect };
+    let connect = if via_proxy { ProxyConnect } else { Connect };
     match code {
         // URLs are checked before curl sees them: this is curl's answer
         // to a response that is not HTTP (a malformed status line)
         sys::CURLE_UNSUPPORTED_PROTOCOL => RemoteProtocol,
         sys::CURLE_URL_MALFORMAT => InvalidUrl,
-        sys::CURLE_COULDNT_RESOLVE_PROXY => Proxy,
+        sys::CURLE_COULDNT_RESOLVE_PROXY => ProxyConnect,
         sys::CURLE_COULDNT_RESOLVE_HOST => connect,
         sys::CURLE_COULDNT_CONNECT => connect,
         // 97: a proxy handshake failed; curl also reports a refused CONNECT
@@ -258,7 +258,7 @@ fn curl_kind(code: sys::CURLcode, phase: Phase, via_proxy: bool) -> ErrorKind {
 fn isahc_kind(kind: &isahc::error::ErrorKind, phase: Phase, via_proxy: bool) -> ErrorKind {
     use isahc::error::ErrorKind as I;
     let connect = if via_proxy {
-        ErrorKind::Proxy
+        ErrorKind::ProxyConnect
     } else {
         ErrorKind::Connect
     };

@@ -389,7 +389,10 @@ impl Inner {
             Ok(res) => Ok((res, transfer.into_slot())),
             Err(error) => Err(Failed {
                 error: match ex.proxy {
-                    Some(proxy) if error.kind() == ErrorKind::Proxy && !ex.forward => {
+                    Some(proxy)
+                        if matches!(error.kind(), ErrorKind::Proxy | ErrorKind::ProxyConnect)
+                            && !ex.forward =>
+                    {
                         tunnel_failure(error, proxy, timeouts, &ex.what).await
                     }
                     _ => error,
@@ -481,17 +484,23 @@ async fn tunnel_failure(error: Error, proxy: &Proxy, timeouts: &Timeouts, what: 
         .await,
         Ok(Ok(_))
     );
-    let message = if reachable {
-        format!(
-            "proxy {} refused the CONNECT tunnel to {what}: it answers, so it refused the \
+    let (kind, message) = if reachable {
+        (
+            ErrorKind::Proxy,
+            format!(
+                "proxy {} refused the CONNECT tunnel to {what}: it answers, so it refused the \
              request (407 when its credentials are wrong or missing, 403, or 502 when it could \
              not reach the origin)",
-            proxy.authority()
+                proxy.authority()
+            ),
         )
     } else {
-        format!("proxy {} for {what} is unreachable", proxy.authority())
+        (
+            ErrorKind::ProxyConnect,
+            format!("proxy {} for {what} is unreachable", proxy.authority()),
+        )
     };
-    Error::new(ErrorKind::Proxy, message)
+    Error::new(kind, message)
         .with_request_sent(false)
         .with_source(error)
 }

@@ -66,6 +66,27 @@ fn classify_reqwest(
                     ),
                 );
             }
+            // no tunnel error (a forward proxy's connection failed) or the
+            // tunnel's "failed to create underlying connection": the proxy
+            // was not reached; any other tunnel error is its answer
+            let mut tunnel = None;
+            let mut next = Some(chain);
+            while let Some(e) = next {
+                let text = e.to_string();
+                if text.starts_with("tunnel error: ") {
+                    tunnel = Some(text);
+                    break;
+                }
+                next = e.source();
+            }
+            let unreached =
+                tunnel.is_none_or(|t| t.contains("failed to create underlying connection"));
+            if unreached {
+                return (
+                    ErrorKind::ProxyConnect,
+                    format!("proxy {p} for {what} is unreachable: {root}"),
+                );
+            }
             return (
                 ErrorKind::Proxy,
                 format!("proxy {p} for {what} failed: {root}"),

@@ -22,9 +22,10 @@ use crate::SdkClient;
 ///   request, the transport's other timeouts staying as they are (a
 ///   [`TimeoutOverrides`] in the request);
 /// - errors are classified as smithy classifies them, so that the SDK's
-///   retry decides right: timeouts as `timeout`, a connection refused,
-///   reset or closed before the answer as `io` (both retried), a request
-///   the transport refuses as `user`, the rest as `other`;
+///   retry decides right: timeouts as `timeout`, a connection (to the
+///   server or the proxy) refused, reset or closed before the answer as
+///   `io` (both retried), a request the transport refuses as `user`, the
+///   rest (a proxy's refusal among them) as `other`;
 /// - bodies stream both ways: an upload the SDK can make again
 ///   (`SdkBody::try_clone`, in-memory bodies and files) becomes a
 ///   [`Body::replayable`], so the transport resends it on a dead reused
@@ -121,7 +122,8 @@ fn upload(body: SdkBody) -> Body {
 }
 
 /// httpswap's error kinds as smithy's classes: the SDK retries `timeout`
-/// and `io` errors (held by `aws_s3.rs`: the server down, then back).
+/// and `io` errors (held by `aws_s3.rs`: the server down, then back); a
+/// proxy's refusal is `other`, which it does not retry.
 fn classify(e: Error) -> ConnectorError {
     match e.kind() {
         ErrorKind::ConnectTimeout
@@ -133,7 +135,7 @@ fn classify(e: Error) -> ConnectorError {
         | ErrorKind::Read
         | ErrorKind::Write
         | ErrorKind::RemoteProtocol
-        | ErrorKind::Proxy => ConnectorError::io(e.into()),
+        | ErrorKind::ProxyConnect => ConnectorError::io(e.into()),
         ErrorKind::LocalProtocol
         | ErrorKind::UnsupportedProtocol
         | ErrorKind::InvalidUrl
@@ -155,6 +157,8 @@ mod tests {
         assert!(of(ErrorKind::PoolTimeout).is_timeout());
         assert!(of(ErrorKind::Connect).is_io());
         assert!(of(ErrorKind::RemoteProtocol).is_io());
+        assert!(of(ErrorKind::ProxyConnect).is_io());
+        assert!(of(ErrorKind::Proxy).is_other());
         assert!(of(ErrorKind::InvalidUrl).is_user());
         assert!(of(ErrorKind::Decoding).is_other());
         assert!(of(ErrorKind::Closed).is_other());

@@ -24,7 +24,8 @@ use crate::SdkClient;
 ///
 /// Errors are given object_store's kinds so that its retry decides right:
 /// timeouts as `Timeout`, a connection not made (refused, proxy down) as
-/// `Connect` (both retried), a connection that failed under the request as
+/// `Connect` (both retried; a proxy's refusal is `Unknown`, not retried), a
+/// connection that failed under the request as
 /// `Interrupted` (retried when the request is idempotent), a body that
 /// cannot be decoded as `Decode`, the rest as `Unknown`.
 ///
@@ -122,7 +123,7 @@ fn classify(e: Error) -> HttpError {
         | ErrorKind::WriteTimeout
         | ErrorKind::PoolTimeout
         | ErrorKind::Timeout => HttpErrorKind::Timeout,
-        ErrorKind::Connect | ErrorKind::Proxy => HttpErrorKind::Connect,
+        ErrorKind::Connect | ErrorKind::ProxyConnect => HttpErrorKind::Connect,
         ErrorKind::Read | ErrorKind::Write | ErrorKind::RemoteProtocol => {
             HttpErrorKind::Interrupted
         }
@@ -144,6 +145,8 @@ mod tests {
         assert_eq!(of(ErrorKind::RemoteProtocol), HttpErrorKind::Interrupted);
         assert_eq!(of(ErrorKind::Decoding), HttpErrorKind::Decode);
         assert_eq!(of(ErrorKind::InvalidUrl), HttpErrorKind::Unknown);
+        assert_eq!(of(ErrorKind::ProxyConnect), HttpErrorKind::Connect);
+        assert_eq!(of(ErrorKind::Proxy), HttpErrorKind::Unknown);
     }
 
     #[tokio::test]

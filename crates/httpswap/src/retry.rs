@@ -363,6 +363,9 @@ mod tests {
             .for_error(&e(ErrorKind::Connect), &Method::POST, &none, 0)
             .is_some());
         assert!(p
+            .for_error(&e(ErrorKind::ProxyConnect), &Method::POST, &none, 0)
+            .is_some());
+        assert!(p
             .for_error(&e(ErrorKind::PoolTimeout), &Method::POST, &none, 0)
             .is_some());
         assert!(p

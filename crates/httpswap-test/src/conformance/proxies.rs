@@ -71,25 +71,44 @@ pub async fn proxy_refusal_is_proxy_error(b: Backend) {
         .expect_err("refused CONNECT");
     assert_eq!(err.kind(), ErrorKind::Proxy, "{err:?}");
     assert!(!err.request_sent());
+    assert!(
+        !err.is_transient() && !err.is_retryable(),
+        "a refusal is final"
+    );
     let err = t
         .send(get(&origin.url("/")))
         .await
         .expect_err("refused forward");
     assert_eq!(err.kind(), ErrorKind::Proxy, "{err:?}");
+    assert!(
+        !err.is_transient() && !err.is_retryable(),
+        "a refusal is final"
+    );
     assert!(origin.requests().is_empty() && tls_origin.requests().is_empty());
 }
 
-/// A proxy nobody listens on: Proxy error, request not sent.
+/// A proxy nobody listens on, for a plain and a tunnelled request:
+/// `ProxyConnect` (told apart from a proxy's refusal, `Proxy`), request not
+/// sent, worth a retry.
 pub async fn proxy_unreachable(b: Backend) {
     let addr = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         l.local_addr().expect("addr")
     };
+    let ca = TestCa::new();
+    let tls_origin = TestServer::start_tls(&ca, serve_echo).await;
     let origin = TestServer::echo().await;
-    let t = b.build(base().proxy(&format!("http://{addr}")));
-    let err = t.send(get(&origin.url("/"))).await.expect_err("no proxy");
-    assert_eq!(err.kind(), ErrorKind::Proxy, "{err:?}");
-    assert!(!err.request_sent());
+    let t = b.build(
+        base()
+            .proxy(&format!("http://{addr}"))
+            .tls_root_certificate(Certificate::from_der(ca.ca_der())),
+    );
+    for url in [origin.url("/"), tls_origin.url("/")] {
+        let err = t.send(get(&url)).await.expect_err("no proxy");
+        assert_eq!(err.kind(), ErrorKind::ProxyConnect, "{url}: {err:?}");
+        assert!(!err.request_sent());
+        assert!(err.is_connect() && err.is_retryable() && err.is_transient());
+    }
 }
 
 /// A host in NO_PROXY is reached directly.
