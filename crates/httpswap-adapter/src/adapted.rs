@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 
 use http::{HeaderMap, StatusCode, Version};
 use httpswap_core::{
-    Capabilities, Error, Events, PoolStats, Proxy, ProxyRules, Request, Response, SharedEvents,
-    Timeouts, TransportConfig,
+    Capabilities, CaptureConnection, ConnectionInfo, Error, Events, PoolStats, Proxy, ProxyRules,
+    Request, Response, SharedEvents, Timeouts, TransportConfig,
 };
 
 use crate::{outside_tokio, Connections, H2Gate, Origin, Slots};
@@ -74,6 +74,7 @@ impl AdapterState {
             events: SharedEvents::for_request(request, self.config.events.as_ref()).cloned(),
             proxy,
             forward: proxy.is_some() && !origin.https,
+            capture: CaptureConnection::of(request),
         })
     }
 }
@@ -89,6 +90,8 @@ pub struct Exchange<'a> {
     pub proxy: Option<&'a Proxy>,
     /// Through that proxy in absolute form (`http://`), not a tunnel.
     pub forward: bool,
+    /// Where the response's connection is recorded, when the request asks.
+    pub capture: Option<CaptureConnection>,
 }
 
 impl Exchange<'_> {
@@ -98,7 +101,9 @@ impl Exchange<'_> {
     }
 
     /// The response head arrived: counts and announces its connection
-    /// (known by its address pair, when the library says), checks the head
+    /// (known by its address pair, when the library says) and records it
+    /// in the request's [`CaptureConnection`] (these libraries' pools take
+    /// no poisoning: `Capabilities::poisons_connections` is `false`), checks the head
     /// ([`check_response_head`](crate::check_response_head)), and turns a
     /// forward proxy's 407 into a [`Proxy`](httpswap_core::ErrorKind::Proxy)
     /// error.
@@ -114,11 +119,19 @@ impl Exchange<'_> {
         status: StatusCode,
         headers: &HeaderMap,
     ) -> Result<(), Error> {
-        if let Some(key) = addrs {
+        if let Some((local, remote)) = addrs {
             let http2 = version == Version::HTTP_2;
-            state
-                .connections
-                .observe(key, &self.what, http2, self.events.as_ref());
+            let (id, reused) =
+                state
+                    .connections
+                    .observe((local, remote), &self.what, http2, self.events.as_ref());
+            if let Some(capture) = &self.capture {
+                capture.set(
+                    ConnectionInfo::new(id, reused, http2)
+                        .with_addrs(Some(remote), Some(local))
+                        .with_proxied(self.proxy.is_some()),
+                );
+            }
         }
         crate::check_response_head(headers, version, &state.config.response_head, || {
             self.what.clone()

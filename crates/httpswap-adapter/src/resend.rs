@@ -1,7 +1,7 @@
 //! What the dead-connection retry rule needs: which requests may be sent
 //! twice, and a copy to send.
 
-use httpswap_core::{Request, TimeoutOverrides, Timeouts};
+use httpswap_core::{CaptureConnection, Request, TimeoutOverrides, Timeouts};
 
 /// Methods that may be sent twice: [`httpswap_core::is_idempotent`].
 pub use httpswap_core::is_idempotent;
@@ -25,7 +25,9 @@ pub fn try_clone_request(r: &Request) -> Option<Request> {
 }
 
 /// What [`try_clone_request`] copies besides the body and the URL: method,
-/// version, headers and per-request [`Timeouts`]. For a caller that builds
+/// version, headers, per-request [`Timeouts`] and [`TimeoutOverrides`],
+/// and a [`CaptureConnection`] (which then records the resend's
+/// connection). For a caller that builds
 /// the copy in place, or has the URL to move into it.
 pub fn copy_request_head(from: &Request, to: &mut Request) {
     *to.method_mut() = from.method().clone();
@@ -36,5 +38,8 @@ pub fn copy_request_head(from: &Request, to: &mut Request) {
     }
     if let Some(t) = from.extensions().get::<TimeoutOverrides>() {
         to.extensions_mut().insert(*t);
+    }
+    if let Some(c) = from.extensions().get::<CaptureConnection>() {
+        to.extensions_mut().insert(c.clone());
     }
 }

@@ -240,14 +240,15 @@ struct Seen {
 
 impl Connections {
     /// Notes the connection that carried a response, counts it as created
-    /// or reused, and fires the matching event. Returns whether it was reused.
+    /// or reused, and fires the matching event. Returns its id and whether
+    /// it was reused.
     pub fn observe(
         &self,
         key: (SocketAddr, SocketAddr),
         what: &str,
         http2: bool,
         events: Option<&Arc<dyn Events>>,
-    ) -> bool {
+    ) -> (u64, bool) {
         // almost always a connection seen before: a shared lock finds it
         let known = self.seen.read().expect("seen lock").ids.get(&key).copied();
         let (id, reused) = match known {
@@ -268,7 +269,7 @@ impl Connections {
                 e.connection_created(&event);
             }
         }
-        reused
+        (id, reused)
     }
 
     fn note(&self, key: (SocketAddr, SocketAddr)) -> (u64, bool) {
@@ -331,9 +332,10 @@ mod tests {
         let c = Connections::default();
         let a: SocketAddr = "127.0.0.1:1".parse().unwrap();
         let b: SocketAddr = "127.0.0.1:2".parse().unwrap();
-        assert!(!c.observe((a, b), "o", false, None));
-        assert!(c.observe((a, b), "o", false, None));
-        assert!(!c.observe((b, a), "o", false, None));
+        let (first, reused) = c.observe((a, b), "o", false, None);
+        assert!(!reused);
+        assert_eq!(c.observe((a, b), "o", false, None), (first, true));
+        assert!(!c.observe((b, a), "o", false, None).1);
         assert!(c.was_seen(&(a, b)));
         assert_eq!((c.created(), c.reused()), (2, 1));
     }

@@ -41,6 +41,7 @@
 pub mod backend;
 mod body;
 mod config;
+mod connection;
 mod credentials;
 mod error;
 pub mod events;
@@ -58,6 +59,7 @@ pub use config::{
     DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_KEEPALIVE_CONNECTIONS, DEFAULT_MAX_REDIRECTS,
     DEFAULT_MAX_RESPONSE_HEADERS, DEFAULT_MAX_RESPONSE_HEAD_SIZE, DEFAULT_TIMEOUT,
 };
+pub use connection::{CaptureConnection, ConnectionInfo};
 pub use credentials::{basic_auth, redact_url};
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use events::{Events, SharedEvents};

@@ -232,6 +232,11 @@ pub struct Capabilities {
     /// 2 s), so a connection the server is about to close is not reused. When
     /// `false` (reqwest, curl) only `keepalive_expiry` applies.
     pub honours_keep_alive_hint: bool,
+    /// [`ConnectionInfo::poison`](crate::ConnectionInfo::poison) keeps the
+    /// connection from being used again. When `false` (the library's pool
+    /// takes no such order: reqwest, curl), `poison` returns `false` and
+    /// the connection stays in the pool.
+    pub poisons_connections: bool,
 }
 
 impl Default for Capabilities {
@@ -262,6 +267,7 @@ impl Capabilities {
         resolve_overrides_by_port: true,
         max_lifetime: true,
         honours_keep_alive_hint: true,
+        poisons_connections: true,
     };
 
     /// Sets [`socket_limit`](Self::socket_limit).
@@ -380,6 +386,12 @@ impl Capabilities {
     /// Sets [`honours_keep_alive_hint`](Self::honours_keep_alive_hint).
     pub const fn with_honours_keep_alive_hint(mut self, yes: bool) -> Self {
         self.honours_keep_alive_hint = yes;
+        self
+    }
+
+    /// Sets [`poisons_connections`](Self::poisons_connections).
+    pub const fn with_poisons_connections(mut self, yes: bool) -> Self {
+        self.poisons_connections = yes;
         self
     }
 }

@@ -113,6 +113,7 @@ impl Inner {
         let wt = write_timeout.clone();
         let establish = async move {
             let connected = connect(target, &opts).await?;
+            let addrs = crate::io::addrs(&connected.stream);
             let io = TimedIo::new(connected.stream, read_ready, wt);
             let handshake_err = |e: hyper::Error| {
                 Error::new(
@@ -133,7 +134,7 @@ impl Inner {
                     .handshake(io)
                     .await
                     .map_err(handshake_err)?;
-                Ok::<_, Error>(Established::H2(sender, Box::new(conn), max_streams))
+                Ok::<_, Error>((Established::H2(sender, Box::new(conn), max_streams), addrs))
             } else {
                 let mut builder = http1::Builder::new();
                 if let Some(n) = hyper_max_headers(head) {
@@ -146,7 +147,7 @@ impl Inner {
                     .handshake(TokioIo::new(io))
                     .await
                     .map_err(handshake_err)?;
-                Ok(Established::H1(sender, Box::new(conn)))
+                Ok((Established::H1(sender, Box::new(conn)), addrs))
             }
         };
         // If this future is dropped half way (the caller gave up), the
@@ -164,6 +165,7 @@ impl Inner {
         };
         let slot = half_made.slot.take();
         let end = ConnEnd::default();
+        let (established, addrs) = established;
         let established = match established {
             Established::H1(sender, conn) => {
                 let ended = end.clone();
@@ -191,6 +193,7 @@ impl Inner {
                     write_timeout,
                     end,
                     self.config.limits.max_lifetime,
+                    addrs,
                 ),
                 events,
             )),
@@ -201,6 +204,8 @@ impl Inner {
                     sender,
                     write_timeout,
                     max_streams,
+                    poisoned: Arc::default(),
+                    addrs,
                 },
                 events,
             ))),

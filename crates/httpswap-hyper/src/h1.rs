@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use crate::body::ReqBody;
 use crate::connect::Target;
 use crate::head_timer::HeadTimer;
-use crate::io::WriteTimeout;
+use crate::io::{Addrs, WriteTimeout};
 use crate::pool::Poolable;
 
 pub(crate) type H1Sender = http1::SendRequest<ReqBody>;
@@ -47,6 +47,8 @@ pub(crate) struct H1Conn {
     /// Not reused from then on: the server's `Keep-Alive: timeout` of the
     /// last response, less a margin.
     hint_until: Option<Instant>,
+    /// Its socket's addresses.
+    pub(crate) addrs: Addrs,
 }
 
 /// Set by a connection's task once the connection has ended, so that a
@@ -65,9 +67,17 @@ pub(crate) struct ConnEnd(Arc<EndState>);
 struct EndState {
     ended: AtomicBool,
     waker: AtomicWaker,
+    /// Not to be used again (`ConnectionInfo::poison`): closed when it is
+    /// given back.
+    poisoned: AtomicBool,
 }
 
 impl ConnEnd {
+    /// Keeps the connection from being used again.
+    pub(crate) fn poison(&self) {
+        self.0.poisoned.store(true, Ordering::Release);
+    }
+
     /// The connection has ended.
     pub(crate) fn set(&self) {
         self.0.ended.store(true, Ordering::Release);
@@ -97,6 +107,7 @@ impl H1Conn {
         write_timeout: WriteTimeout,
         end: ConnEnd,
         lifetime: Option<Duration>,
+        addrs: Addrs,
     ) -> Box<Self> {
         Box::new(H1Conn {
             id,
@@ -109,6 +120,7 @@ impl H1Conn {
             end,
             retire_at: lifetime.and_then(|d| Instant::now().checked_add(d)),
             hint_until: None,
+            addrs,
         })
     }
 
@@ -232,6 +244,10 @@ pub(crate) struct H2Handle {
     /// The server's `SETTINGS_MAX_CONCURRENT_STREAMS` (`usize::MAX` until
     /// read: see `SettingsSniffer`).
     pub(crate) max_streams: Arc<std::sync::atomic::AtomicUsize>,
+    /// Takes no new stream (`ConnectionInfo::poison`).
+    pub(crate) poisoned: Arc<AtomicBool>,
+    /// Its socket's addresses.
+    pub(crate) addrs: Addrs,
 }
 
 impl Poolable for H1Conn {
@@ -247,7 +263,7 @@ impl Poolable for H1Conn {
     }
 
     fn is_closed(&self) -> bool {
-        self.sender.is_closed()
+        self.sender.is_closed() || self.end.0.poisoned.load(Ordering::Acquire)
     }
 
     fn is_ready(&self) -> bool {
@@ -270,7 +286,7 @@ impl Poolable for H1Conn {
     }
 
     fn h2_is_closed(h2: &H2Handle) -> bool {
-        h2.sender.is_closed()
+        h2.sender.is_closed() || h2.poisoned.load(Ordering::Acquire)
     }
 
     fn h2_max_streams(h2: &H2Handle) -> usize {

@@ -16,6 +16,27 @@ pub(crate) type Stream = Either<Plain, Box<TlsStream<TcpStream>>>;
 pub(crate) type TimedIo = httpswap_adapter::TimedIo<Stream>;
 pub(crate) use httpswap_adapter::WriteTimeout;
 
+/// The addresses of the socket under `stream`: remote, local (`None` for
+/// a Unix socket).
+pub(crate) fn addrs(stream: &Stream) -> Addrs {
+    let tcp = match stream {
+        Either::Left(Either::Left(tcp)) => tcp,
+        Either::Left(Either::Right(_)) => return Addrs::default(),
+        Either::Right(tls) => tls.get_ref().0,
+    };
+    Addrs {
+        remote: tcp.peer_addr().ok(),
+        local: tcp.local_addr().ok(),
+    }
+}
+
+/// A connection's socket addresses, for `ConnectionInfo`.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Addrs {
+    pub(crate) remote: Option<std::net::SocketAddr>,
+    pub(crate) local: Option<std::net::SocketAddr>,
+}
+
 /// Whether the socket under `stream` has something to read (or was closed).
 pub(crate) fn read_ready(stream: &Stream, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
     match stream {

@@ -14,7 +14,8 @@ use http::uri::{PathAndQuery, Uri};
 use http::{StatusCode, Version};
 use httpswap_adapter::{copy_request_head, is_idempotent, try_clone_request, BodyLimits};
 use httpswap_core::{
-    Body, Error, ErrorKind, HeadLimits, Request, Response, SharedEvents, Timeouts,
+    Body, CaptureConnection, ConnectionInfo, Error, ErrorKind, HeadLimits, Request, Response,
+    SharedEvents, Timeouts,
 };
 use hyper::body::Incoming;
 
@@ -144,10 +145,13 @@ impl Inner {
             Err(e) => return Box::pin(std::future::ready(Err(e))),
         };
         let mut choice = Choice::IdleFirst;
+        // (a request that asks for its connection's information takes the
+        // general path, which records it)
         if timeouts.total.is_none()
             && is_idempotent(request.method())
             && http_body::Body::is_end_stream(request.body())
             && request.body().is_replayable()
+            && request.extensions().get::<CaptureConnection>().is_none()
         {
             let events = SharedEvents::for_request(&request, self.config.events.as_ref());
             match self.exact_idle(request.uri(), events) {
@@ -270,7 +274,7 @@ impl Inner {
             loop {
                 // In a block: what it leaves behind is not kept in the state
                 // while the attempt runs.
-                let (conn, reused) = {
+                let (mut conn, reused) = {
                     let connect = |slot: Slot, pending: Option<H2Pending>| {
                         self.connect_in_background(
                             &target,
@@ -312,6 +316,11 @@ impl Inner {
                         ),
                     }
                 };
+                // (looked up here, not kept: the future of every request
+                // stays small, `the_request_future_stays_small`)
+                if let Some(capture) = request.extensions().get::<CaptureConnection>() {
+                    capture.set(connection_info(&mut conn, reused, target.proxy.is_some()));
+                }
                 // keep a copy for the one resend a dead reused connection allows
                 let backup = (reused && !fresh && is_idempotent(request.method()))
                     .then(|| try_clone_request(&request).map(Box::new))
@@ -553,5 +562,29 @@ fn prepare_h1(req: &mut Request, target: &Target, conn: &mut H1Conn) -> Result<O
             .cloned()
             .unwrap_or_else(|| PathAndQuery::from_static("/"));
         Ok(Some(std::mem::replace(req.uri_mut(), Uri::from(pq))))
+    }
+}
+
+/// What a request that asked ([`CaptureConnection`]) learns of `conn`,
+/// with the way to poison it: an HTTP/1 connection is then closed when it
+/// is given back, an HTTP/2 one takes no new stream (the pool drops
+/// connections that say they are closed: `Poolable::is_closed`).
+fn connection_info(conn: &mut Lease, reused: bool, proxied: bool) -> ConnectionInfo {
+    match conn {
+        Lease::H1(l) => {
+            let c = l.conn();
+            let end = c.end.clone();
+            ConnectionInfo::new(c.id, reused, false)
+                .with_addrs(c.addrs.remote, c.addrs.local)
+                .with_proxied(proxied)
+                .with_poison(move || end.poison())
+        }
+        Lease::H2(l) => {
+            let poisoned = l.handle.poisoned.clone();
+            ConnectionInfo::new(l.id, reused, true)
+                .with_addrs(l.handle.addrs.remote, l.handle.addrs.local)
+                .with_proxied(proxied)
+                .with_poison(move || poisoned.store(true, std::sync::atomic::Ordering::Release))
+        }
     }
 }

@@ -558,6 +558,7 @@ impl Adapted for Inner {
             .with_early_response_survives_reset(false)
             .with_custom_resolver(false)
             .with_max_lifetime(false)
+            .with_poisons_connections(false)
             .with_honours_keep_alive_hint(false)
             .with_sockets_past_fd_1024(cfg!(curl_poll))
     }

@@ -329,6 +329,7 @@ impl Adapted for Inner {
             .with_resolve_overrides_by_port(false)
             .with_opens_connections_beyond_stream_limit(false)
             .with_max_lifetime(false)
+            .with_poisons_connections(false)
             .with_honours_keep_alive_hint(false)
     }
 }

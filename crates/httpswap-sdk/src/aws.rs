@@ -1,5 +1,8 @@
 //! aws-smithy's `HttpClient` and `HttpConnector` (feature `aws-smithy`).
 
+use aws_smithy_runtime_api::client::connection::{
+    CaptureSmithyConnection, ConnectionId, ConnectionMetadata,
+};
 use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
@@ -8,7 +11,7 @@ use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
 use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::body::SdkBody;
-use httpswap_core::{Body, Error, ErrorKind, TimeoutOverrides};
+use httpswap_core::{Body, CaptureConnection, ConnectionInfo, Error, ErrorKind, TimeoutOverrides};
 
 use crate::SdkClient;
 
@@ -30,7 +33,13 @@ use crate::SdkClient;
 ///   (`SdkBody::try_clone`, in-memory bodies and files) becomes a
 ///   [`Body::replayable`], so the transport resends it on a dead reused
 ///   connection; a response body is handed to the SDK as it arrives, and a
-///   body cut short is an error, never a short object.
+///   body cut short is an error, never a short object;
+/// - the SDK learns each request's connection (smithy's
+///   `CaptureSmithyConnection`, through a [`CaptureConnection`]), and its
+///   connection poisoning after a transient error (a 500, a timeout) keeps
+///   that connection from being used again where the transport can
+///   (`Capabilities::poisons_connections`: hyper; reqwest's and curl's
+///   pools take no such order).
 ///
 /// ```
 /// use httpswap_core::{SharedTransport, TransportConfig};
@@ -91,8 +100,16 @@ impl AwsConnector {
         let request = request
             .try_into_http1x()
             .map_err(|e| ConnectorError::user(e.into()))?;
+        let smithy_capture = request
+            .extensions()
+            .get::<CaptureSmithyConnection>()
+            .cloned();
         let mut request = request.map(upload);
         request.extensions_mut().insert(self.timeouts);
+        if let Some(smithy_capture) = smithy_capture {
+            let capture = CaptureConnection::capture(&mut request);
+            smithy_capture.set_connection_retriever(move || capture.get().map(metadata));
+        }
         let response = self
             .client
             .transport
@@ -102,6 +119,20 @@ impl AwsConnector {
         HttpResponse::try_from(response.map(SdkBody::from_body_1_x))
             .map_err(|e| ConnectorError::other(e.into(), None))
     }
+}
+
+/// A connection as smithy describes it, poisoned through the transport.
+fn metadata(info: ConnectionInfo) -> ConnectionMetadata {
+    let mut builder = ConnectionMetadata::builder()
+        .proxied(info.proxied)
+        .connection_id(ConnectionId::new(info.id));
+    builder.set_remote_addr(info.remote_addr);
+    builder.set_local_addr(info.local_addr);
+    builder
+        .poison_fn(move || {
+            info.poison();
+        })
+        .build()
 }
 
 /// The SDK's request body as a transport body: empty, made again for each

@@ -399,3 +399,60 @@ async fn the_sdk_read_and_connect_timeouts_are_honoured() {
         .await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transient_error_poisons_its_connection_where_the_transport_can() {
+    for (name, transport) in backends::each_backend() {
+        // the first answer a 500 (transient, not throttling: the SDK retries
+        // it on another connection when it poisons), then a
+        // bucket list
+        let server = httpswap_test::routes(|_, n| {
+            if n == 0 {
+                httpswap_test::Reply::new(500)
+                    .header("content-type", "application/xml")
+                    .body("<Error><Code>InternalError</Code><Message>try again</Message></Error>")
+            } else {
+                httpswap_test::Reply::ok(
+                    "<ListAllMyBucketsResult><Buckets></Buckets>\
+                     <Owner><ID>o</ID></Owner></ListAllMyBucketsResult>",
+                )
+                .header("content-type", "application/xml")
+            }
+        })
+        .await;
+        let retrying = RetryConfig::standard()
+            .with_max_attempts(2)
+            .with_initial_backoff(Duration::from_millis(10));
+        // Retry Behavior 2.1 (the latest behaviour version) reuses every
+        // connection; the version before it, still what many configurations
+        // pin, poisons the connection of a transient error
+        #[allow(deprecated)]
+        let poisoning = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::v2026_01_12())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+            .endpoint_url(server.url(""))
+            .force_path_style(true)
+            .http_client(SdkClient::new(transport.clone()))
+            .retry_config(retrying)
+            .build();
+        bounded(async {
+            aws_sdk_s3::Client::from_conf(poisoning)
+                .list_buckets()
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{name}: retried: {e:?}"));
+        })
+        .await;
+        let connections: Vec<usize> = server.requests().iter().map(|r| r.connection).collect();
+        if transport.capabilities().poisons_connections {
+            assert_eq!(
+                connections,
+                [0, 1],
+                "{name}: the 500's connection was not used again"
+            );
+        } else {
+            assert_eq!(connections, [0, 0], "{name}: the pool took no poisoning");
+        }
+    }
+}

@@ -200,6 +200,11 @@ impl H2Server {
         }
     }
 
+    /// Where it listens (on 127.0.0.1).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
     /// The URL of `path` (`https://localhost:PORT` or `http://127.0.0.1:PORT`).
     pub fn url(&self, path: &str) -> String {
         if self.acceptor.is_some() {

@@ -415,6 +415,14 @@ impl<C: Poolable> Pool<C> {
         events: Option<&Arc<dyn Events>>,
     ) -> Option<H1Lease<C>> {
         let idle = &st.idle[pos];
+        if idle.conn.is_closed() {
+            // ended, or poisoned while idle: let it go (its task gives its
+            // socket's slot back)
+            let gone = st.idle.remove(pos);
+            drop(st);
+            drop(gone);
+            return None;
+        }
         if idle.until <= now || !idle.conn.is_ready() {
             return None;
         }

@@ -176,6 +176,79 @@ pub async fn events_in_order_and_stats_add_up(b: Backend) {
     assert_eq!(stats.in_use, Some(0), "{stats:?}");
 }
 
+/// A request carrying a `CaptureConnection` learns its connection (id,
+/// reused or not, its addresses, HTTP/2 or not), the same id again when
+/// the connection is reused; poisoning it keeps it from being used again
+/// (the next request opens a new one) where the backend can
+/// (`poisons_connections`), and otherwise says it could not. Over HTTP/1
+/// and HTTP/2 (h2c).
+pub async fn lifecycle_connection_info_and_poisoning(b: Backend) {
+    let server = TestServer::echo().await;
+    let t = b.default_transport();
+    let caps = t.capabilities();
+    let captured = |path: &str| {
+        let mut r = get(&server.url(path));
+        let capture = httpswap_core::CaptureConnection::capture(&mut r);
+        (r, capture)
+    };
+    let (r, capture) = captured("/1");
+    body_of(t.send(r).await.expect("1")).await.expect("body");
+    let first = capture.get().expect("recorded");
+    assert!(!first.reused && !first.http2 && !first.proxied, "{first:?}");
+    assert_eq!(first.remote_addr, Some(server.addr()), "{first:?}");
+    let local = first.local_addr.expect("a local address");
+    assert!(local.ip().is_loopback() && local.port() != server.addr().port());
+    settle(&caps).await;
+    let (r, capture) = captured("/2");
+    body_of(t.send(r).await.expect("2")).await.expect("body");
+    let second = capture.get().expect("recorded");
+    assert!(second.reused, "{second:?}");
+    assert_eq!((second.id, second.local_addr), (first.id, Some(local)));
+    assert_eq!(second.poison(), caps.poisons_connections);
+    settle(&caps).await;
+    let (r, capture) = captured("/3");
+    body_of(t.send(r).await.expect("3")).await.expect("body");
+    let third = capture.get().expect("recorded");
+    if caps.poisons_connections {
+        assert!(!third.reused && third.id != first.id, "{third:?}");
+        assert_eq!(server.stats().accepted(), 2);
+    } else {
+        assert!(third.reused && third.id == first.id, "{third:?}");
+        assert_eq!(server.stats().accepted(), 1);
+    }
+    // a request without a capture is not slowed by any of this, and works
+    body_of(t.send(get(&server.url("/4"))).await.expect("4"))
+        .await
+        .expect("body");
+
+    // HTTP/2: the same, a poisoned connection taking no new stream
+    let h2 = H2Server::start(None).await;
+    let t = b.build(base().http2_prior_knowledge(true));
+    let mut r = get(&h2.url("/a"));
+    let capture = httpswap_core::CaptureConnection::capture(&mut r);
+    body_of(t.send(r).await.expect("h2 a")).await.expect("body");
+    let a = capture.get().expect("recorded");
+    // (not `reused`: see below)
+    assert!(a.http2, "{a:?}");
+    assert_eq!(a.remote_addr, Some(h2.addr()), "{a:?}");
+    assert_eq!(a.poison(), caps.poisons_connections);
+    let mut r = get(&h2.url("/b"));
+    let capture = httpswap_core::CaptureConnection::capture(&mut r);
+    body_of(t.send(r).await.expect("h2 b")).await.expect("body");
+    let b2 = capture.get().expect("recorded");
+    if caps.poisons_connections {
+        // (whether a stream on an HTTP/2 connection made while the request
+        // waited counts as reused is the backend's events' call: hyper's
+        // pool may hand the new connection out as a shared one, even to
+        // the request that had it made)
+        assert!(b2.id != a.id, "{b2:?}");
+        assert_eq!(h2.accepted(), 2);
+    } else {
+        assert!(b2.reused && b2.id == a.id, "{b2:?}");
+        assert_eq!(h2.accepted(), 1);
+    }
+}
+
 /// After `close`, requests fail with Closed and idle sockets are closed.
 pub async fn close_refuses_new_requests(b: Backend) {
     let server = TestServer::echo().await;

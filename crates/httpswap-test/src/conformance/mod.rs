@@ -219,6 +219,7 @@ macro_rules! conformance_tests {
             cancellation_before_head_frees_slot,
             events_in_order_and_stats_add_up,
             close_refuses_new_requests,
+            lifecycle_connection_info_and_poisoning,
             lifecycle_send_outside_a_tokio_runtime,
             client_redirect_chain_followed,
             client_redirect_method_rewriting,

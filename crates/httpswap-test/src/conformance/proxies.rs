@@ -5,16 +5,23 @@ use super::*;
 const AUTH: &str = "Basic dXNlcjpwYXNz"; // user:pass
 
 /// `http://` through a forward proxy: absolute-form with Proxy-Authorization
-/// to the proxy, none of it forwarded to the origin.
+/// to the proxy, none of it forwarded to the origin; the connection is
+/// the proxy's (`ConnectionInfo::proxied`).
 pub async fn proxy_http_absolute_form_with_auth(b: Backend) {
     let origin = TestServer::echo().await;
     let proxy = TestProxy::start(Some(AUTH)).await;
     let t = b.build(base().proxy(&proxy.url(Some("user:pass"))));
-    let res = t
-        .send(get(&origin.url("/via?x=1")))
-        .await
-        .expect("through the proxy");
+    let mut r = get(&origin.url("/via?x=1"));
+    let capture = httpswap_core::CaptureConnection::capture(&mut r);
+    let res = t.send(r).await.expect("through the proxy");
     assert_eq!(res.status(), 200);
+    let info = capture.get().expect("recorded");
+    assert!(info.proxied, "{info:?}");
+    assert_ne!(
+        info.remote_addr,
+        Some(origin.addr()),
+        "the proxy's: {info:?}"
+    );
     assert_eq!(body_of(res).await.expect("body"), "");
     let seen = proxy.requests();
     assert_eq!(seen.len(), 1);
