@@ -1,4 +1,25 @@
-//! aws-smithy's `HttpClient` and `HttpConnector` (feature `aws-smithy`).
+//! The AWS SDKs for Rust (and other smithy-generated SDKs) over an
+//! httpswap transport (feature `aws-smithy`): [`SdkClient`] is
+//! aws-smithy's `HttpClient`, so one call configures an SDK's HTTP stack.
+//! Keep the SDK's default features off (they compile a second HTTPS
+//! client): `aws-sdk-s3 = { version = "1", default-features = false,
+//! features = ["rt-tokio", "behavior-version-latest"] }`.
+//!
+//! What the SDK gets is said at [`SdkClient`]'s `HttpClient`
+//! implementation: the SDK's timeouts per request, its error classes, bodies
+//! streamed both ways, its connection poisoning where the transport can.
+//!
+//! ```
+//! use httpswap_core::{SharedTransport, TransportConfig};
+//! let transport = httpswap_hyper::HyperTransport::new(TransportConfig::default())?;
+//! let config = aws_sdk_s3::Config::builder()
+//!     .http_client(httpswap_sdk::SdkClient::new(SharedTransport::new(transport)))
+//!     .region(aws_sdk_s3::config::Region::new("us-east-1"))
+//!     .build();
+//! let s3 = aws_sdk_s3::Client::from_conf(config);
+//! # drop(s3);
+//! # Ok::<(), httpswap_core::Error>(())
+//! ```
 
 use aws_smithy_runtime_api::client::connection::{
     CaptureSmithyConnection, ConnectionId, ConnectionMetadata,
@@ -40,18 +61,6 @@ use crate::SdkClient;
 ///   that connection from being used again where the transport can
 ///   (`Capabilities::poisons_connections`: hyper; reqwest's and curl's
 ///   pools take no such order).
-///
-/// ```
-/// use httpswap_core::{SharedTransport, TransportConfig};
-/// let transport = httpswap_hyper::HyperTransport::new(TransportConfig::default())?;
-/// let config = aws_sdk_s3::Config::builder()
-///     .http_client(httpswap_sdk::SdkClient::new(SharedTransport::new(transport)))
-///     .region(aws_sdk_s3::config::Region::new("us-east-1"))
-///     .build();
-/// let s3 = aws_sdk_s3::Client::from_conf(config);
-/// # drop(s3);
-/// # Ok::<(), httpswap_core::Error>(())
-/// ```
 impl HttpClient for SdkClient {
     fn http_connector(
         &self,

@@ -4,6 +4,9 @@
 //! through it. One cargo feature per SDK; nothing is compiled that was not
 //! asked for.
 //!
+//! Each SDK has a page of its own: [`aws`], [`oauth2`], [`object_store`],
+//! [`opentelemetry`] (built with the SDK's feature).
+//!
 //! | feature | SDK trait | how |
 //! |---|---|---|
 //! | `oauth2` | `oauth2::AsyncHttpClient` | `request_async(&SdkClient::new(transport))` |
@@ -32,13 +35,13 @@
 #![forbid(unsafe_code)]
 
 #[cfg(feature = "aws-smithy")]
-mod aws;
+pub mod aws;
 #[cfg(feature = "oauth2")]
-mod oauth2;
-#[cfg(feature = "opentelemetry")]
-mod opentelemetry;
+pub mod oauth2;
 #[cfg(feature = "object_store")]
-mod store;
+pub mod object_store;
+#[cfg(feature = "opentelemetry")]
+pub mod opentelemetry;
 
 use bytes::Bytes;
 use httpswap_core::{Body, Error, SharedTransport, TimeoutOverrides};

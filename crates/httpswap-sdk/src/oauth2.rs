@@ -1,4 +1,26 @@
-//! oauth2's `AsyncHttpClient`: token requests through the transport.
+//! oauth2 over an httpswap transport (feature `oauth2`): [`SdkClient`]
+//! is oauth2's `AsyncHttpClient`, so token requests go through the
+//! application's transport (its proxy, TLS roots and timeouts). Keep
+//! oauth2's default features off (they compile reqwest):
+//! `oauth2 = { version = "5", default-features = false }`.
+//!
+//! ```no_run
+//! use httpswap_core::{SharedTransport, TransportConfig};
+//! use httpswap_sdk::SdkClient;
+//! use oauth2::basic::BasicClient;
+//! use oauth2::{ClientId, ClientSecret, TokenResponse, TokenUrl};
+//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let transport = httpswap_hyper::HyperTransport::new(TransportConfig::default())?;
+//! let http = SdkClient::new(SharedTransport::new(transport));
+//! let client = BasicClient::new(ClientId::new("app".into()))
+//!     .set_client_secret(ClientSecret::new("secret".into()))
+//!     .set_token_uri(TokenUrl::new("https://auth.example.com/token".into())?);
+//! let token = client.exchange_client_credentials().request_async(&http).await?;
+//! println!("{}", token.access_token().secret());
+//! # Ok(()) }
+//! ```
+
+use crate::SdkClient;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -16,7 +38,7 @@ use oauth2::{AsyncHttpClient, HttpRequest, HttpResponse};
 /// The transport's [`Error`], or
 /// [`ErrorKind::BodyTooLarge`](httpswap_core::ErrorKind::BodyTooLarge)
 /// beyond [`SdkClient::max_body`](crate::SdkClient::max_body).
-impl<'c> AsyncHttpClient<'c> for crate::SdkClient {
+impl<'c> AsyncHttpClient<'c> for SdkClient {
     type Error = Error;
     type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, Error>> + Send + 'c>>;
 

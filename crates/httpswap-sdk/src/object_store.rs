@@ -1,4 +1,24 @@
-//! object_store's `HttpConnector` and `HttpService` (feature `object_store`).
+//! object_store's S3, Azure, GCS and HTTP stores over an httpswap
+//! transport (feature `object_store`): [`SdkClient`] is object_store's
+//! `HttpConnector`. Take the store's `*-base` feature (`aws-base`, not
+//! `aws`, which compiles reqwest for object_store's own client) and a
+//! crypto provider (`ring` or `aws-lc-rs`) for signing.
+//!
+//! What the store gets is said at [`SdkClient`]'s `HttpConnector`
+//! implementation: its `ClientOptions` timeouts and `allow_http`, its
+//! error kinds.
+//!
+//! ```
+//! use httpswap_core::{SharedTransport, TransportConfig};
+//! let transport = httpswap_hyper::HyperTransport::new(TransportConfig::default())?;
+//! let store = object_store::aws::AmazonS3Builder::new()
+//!     .with_bucket_name("bucket")
+//!     .with_region("us-east-1")
+//!     .with_http_connector(httpswap_sdk::SdkClient::new(SharedTransport::new(transport)))
+//!     .build();
+//! assert!(store.is_ok());
+//! # Ok::<(), httpswap_core::Error>(())
+//! ```
 
 use async_trait::async_trait;
 use http_body_util::BodyExt;
@@ -28,18 +48,6 @@ use crate::SdkClient;
 /// connection that failed under the request as
 /// `Interrupted` (retried when the request is idempotent), a body that
 /// cannot be decoded as `Decode`, the rest as `Unknown`.
-///
-/// ```
-/// use httpswap_core::{SharedTransport, TransportConfig};
-/// let transport = httpswap_hyper::HyperTransport::new(TransportConfig::default())?;
-/// let store = object_store::aws::AmazonS3Builder::new()
-///     .with_bucket_name("bucket")
-///     .with_region("us-east-1")
-///     .with_http_connector(httpswap_sdk::SdkClient::new(SharedTransport::new(transport)))
-///     .build();
-/// assert!(store.is_ok());
-/// # Ok::<(), httpswap_core::Error>(())
-/// ```
 impl HttpConnector for SdkClient {
     fn connect(&self, options: &ClientOptions) -> object_store::Result<HttpClient> {
         let duration = |key| {
