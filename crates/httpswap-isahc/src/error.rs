@@ -298,8 +298,18 @@ mod tests {
         use ErrorKind::*;
         let cases = [
             (sys::CURLE_COULDNT_CONNECT, Phase::Request, false, Connect),
-            (sys::CURLE_COULDNT_CONNECT, Phase::Request, true, ProxyConnect),
-            (sys::CURLE_COULDNT_RESOLVE_PROXY, Phase::Request, true, ProxyConnect),
+            (
+                sys::CURLE_COULDNT_CONNECT,
+                Phase::Request,
+                true,
+                ProxyConnect,
+            ),
+            (
+                sys::CURLE_COULDNT_RESOLVE_PROXY,
+                Phase::Request,
+                true,
+                ProxyConnect,
+            ),
             (
                 sys::CURLE_OPERATION_TIMEDOUT,
                 Phase::Request,
