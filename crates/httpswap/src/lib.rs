@@ -144,11 +144,11 @@ pub use retry::RetryPolicy;
 // in `httpswap_core`, where backend authors look.
 pub use httpswap_core::{
     async_trait, basic_auth, bytes, events, http, http_body, is_idempotent, redact_url, Body,
-    BoxError, Capabilities, Certificate, Error, ErrorKind, Events, HeadLimits, HttpTransport,
-    Limits, NoProxy, PoolStats, Proxy, ProxyConfig, ProxyRules, Request, Resolve, ResolveOverrides,
-    Resolving, Response, Result, ServiceTransport, SharedEvents, SharedTransport, TimeoutOverrides,
-    Timeouts, TlsConfig, TransportConfig, TransportConfigBuilder, DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_KEEPALIVE_EXPIRY, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_KEEPALIVE_CONNECTIONS,
-    DEFAULT_MAX_REDIRECTS, DEFAULT_MAX_RESPONSE_HEADERS, DEFAULT_MAX_RESPONSE_HEAD_SIZE,
-    DEFAULT_TIMEOUT,
+    BoxError, Capabilities, CaptureConnection, Certificate, ConnectionInfo, Error, ErrorKind,
+    Events, HeadLimits, HttpTransport, Limits, NoProxy, PoolStats, Proxy, ProxyConfig, ProxyRules,
+    Request, Resolve, ResolveOverrides, Resolving, Response, Result, ServiceTransport,
+    SharedEvents, SharedTransport, TimeoutOverrides, Timeouts, TlsConfig, TransportConfig,
+    TransportConfigBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEEPALIVE_EXPIRY,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_KEEPALIVE_CONNECTIONS, DEFAULT_MAX_REDIRECTS,
+    DEFAULT_MAX_RESPONSE_HEADERS, DEFAULT_MAX_RESPONSE_HEAD_SIZE, DEFAULT_TIMEOUT,
 };

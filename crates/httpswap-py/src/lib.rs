@@ -1,0 +1,476 @@
+//! The native module of the Python package `httpswap` (`httpswap._httpswap`):
+//! an httpswap transport that Python's httpx sends through. The httpx side
+//! (`AsyncHTTPTransport`, `HTTPTransport`, the exceptions) is Python, in
+//! `python/httpswap/__init__.py`; this module gives it three things:
+//!
+//! - [`Transport`]: a transport of a backend chosen by name, configured in
+//!   httpx's terms, whose `send` starts a request on the process's tokio
+//!   runtime and settles an asyncio future with the response head (or
+//!   blocks, for the sync transport);
+//! - [`ResponseStream`]: the response body, read chunk by chunk the same
+//!   two ways;
+//! - `Error(kind, message)`: every failure, its kind one of httpswap's
+//!   `ErrorKind` names, which the Python side raises as httpx's class.
+//!
+//! A forked child gets a runtime and a pool of its own on first use: the
+//! parent's runtime threads do not exist in the child, and its pooled
+//! connections are the parent's sockets (`fork.rs` in the Python tests).
+#![deny(unsafe_code)]
+
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use httpswap::{Body, SharedTransport, Timeouts, TransportConfig};
+use pyo3::create_exception;
+use pyo3::exceptions::{PyException, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyTuple};
+
+create_exception!(
+    _httpswap,
+    Error,
+    PyException,
+    "A request failed: `args` are (kind, message), the kind an httpswap `ErrorKind` name."
+);
+
+/// The tokio runtime of this process, made on first use and made again in
+/// a forked child (the parent's worker threads do not exist there; its
+/// runtime is left alone, never dropped, as dropping it would wait for
+/// them).
+fn runtime() -> Arc<tokio::runtime::Runtime> {
+    static RUNTIME: Mutex<Option<(u32, Arc<tokio::runtime::Runtime>)>> = Mutex::new(None);
+    let mut slot = RUNTIME.lock().unwrap_or_else(PoisonError::into_inner);
+    let pid = std::process::id();
+    match slot.as_ref() {
+        Some((owner, rt)) if *owner == pid => rt.clone(),
+        _ => {
+            let rt = Arc::new(
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .thread_name("httpswap")
+                    .enable_all()
+                    .build()
+                    .expect("a tokio runtime"),
+            );
+            if let Some(parent) = slot.replace((pid, rt.clone())) {
+                std::mem::forget(parent);
+            }
+            rt
+        }
+    }
+}
+
+/// httpswap's error as the Python `Error(kind, message)`.
+fn py_error(e: &httpswap::Error) -> PyErr {
+    Error::new_err((format!("{:?}", e.kind()), e.to_string()))
+}
+
+/// What a finished piece of work hands to Python.
+trait ToPython: Send + 'static {
+    fn to_python(self, py: Python<'_>) -> PyResult<Py<PyAny>>;
+}
+
+/// Runs `work` on the runtime; its outcome settles the asyncio future
+/// `future` of `event_loop` through `complete(future, ok, value)`, a Python
+/// helper called on the loop's thread that leaves a cancelled future
+/// alone. Returns what cancels the work.
+fn settle_later<W>(event_loop: Py<PyAny>, future: Py<PyAny>, complete: Py<PyAny>, work: W) -> Abort
+where
+    W: Future + Send + 'static,
+    W::Output: Outcome,
+{
+    let task = runtime().spawn(async move {
+        let outcome = work.await;
+        Python::attach(|py| {
+            let (ok, value) = match outcome.into_python(py) {
+                Ok(value) => (true, value),
+                Err(e) => (false, e.into_value(py).into_any()),
+            };
+            // a closed loop refuses the call: nobody waits any more
+            let _ =
+                event_loop.call_method1(py, "call_soon_threadsafe", (complete, future, ok, value));
+        });
+    });
+    Abort(Some(task.abort_handle()))
+}
+
+/// The outcome of a piece of work: a value for Python, or httpswap's error.
+trait Outcome: Send + 'static {
+    fn into_python(self, py: Python<'_>) -> PyResult<Py<PyAny>>;
+}
+
+impl<T: ToPython> Outcome for Result<T, httpswap::Error> {
+    fn into_python(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        match self {
+            Ok(value) => value.to_python(py),
+            Err(e) => Err(py_error(&e)),
+        }
+    }
+}
+
+/// Cancels a request or a read started for asyncio (when its future is
+/// cancelled).
+#[pyclass(module = "httpswap._httpswap")]
+pub struct Abort(Option<tokio::task::AbortHandle>);
+
+#[pymethods]
+impl Abort {
+    /// Stops the work (its connection is closed if a response was under
+    /// way).
+    fn abort(&mut self) {
+        if let Some(handle) = self.0.take() {
+            handle.abort();
+        }
+    }
+}
+
+/// How the transport is configured, kept to make it again in a forked
+/// child.
+#[derive(Clone, Debug)]
+struct Settings {
+    backend: String,
+    config: TransportConfig,
+}
+
+/// A transport of one backend: see the module docs.
+#[pyclass(module = "httpswap._httpswap")]
+pub struct Transport {
+    settings: Settings,
+    /// The transport and the process it belongs to.
+    current: Mutex<(u32, SharedTransport)>,
+}
+
+#[allow(clippy::too_many_arguments)]
+#[pymethods]
+impl Transport {
+    /// A transport of `backend` ("hyper", "reqwest" or "isahc"), with
+    /// httpx's settings: the pool limits (`None`: no limit), the default
+    /// timeouts (connect, read, write, pool; `None`: none), `verify` (a
+    /// bool), `ca_pem` (PEM certificates to trust instead of the built-in
+    /// roots), `http2`, `proxy` (a URL), `trust_env` (proxies from the
+    /// environment), `uds` (a Unix socket path), `local_address`.
+    #[new]
+    #[pyo3(signature = (backend, *, max_connections, max_keepalive_connections, keepalive_expiry,
+        timeouts, verify, ca_pem, http2, proxy, trust_env, uds, local_address))]
+    fn new(
+        backend: String,
+        max_connections: Option<usize>,
+        max_keepalive_connections: Option<usize>,
+        keepalive_expiry: Option<f64>,
+        timeouts: (Option<f64>, Option<f64>, Option<f64>, Option<f64>),
+        verify: bool,
+        ca_pem: Option<Vec<u8>>,
+        http2: bool,
+        proxy: Option<String>,
+        trust_env: bool,
+        uds: Option<String>,
+        local_address: Option<String>,
+    ) -> PyResult<Self> {
+        let mut b = TransportConfig::builder()
+            .timeouts(to_timeouts(timeouts)?)
+            .tls_danger_accept_invalid_certs(!verify)
+            .http2(http2)
+            .proxy_from_env(trust_env && proxy.is_none());
+        b = b.pool_max_connections(max_connections.unwrap_or(usize::MAX));
+        b = b.pool_max_keepalive(max_keepalive_connections.unwrap_or(usize::MAX));
+        if let Some(expiry) = keepalive_expiry {
+            b = b.pool_keepalive_expiry(seconds(expiry, "keepalive_expiry")?);
+        }
+        if let Some(pem) = &ca_pem {
+            b = b.tls_builtin_roots(false).tls_root_certificates_pem(pem);
+        }
+        if let Some(proxy) = &proxy {
+            b = b.proxy(proxy);
+        }
+        if let Some(path) = uds {
+            b = b.unix_socket(path);
+        }
+        if let Some(addr) = local_address {
+            let ip = addr
+                .parse()
+                .map_err(|e| PyValueError::new_err(format!("local_address {addr:?}: {e}")))?;
+            b = b.local_address(ip);
+        }
+        let config = b.build().map_err(|e| py_error(&e))?;
+        let settings = Settings { backend, config };
+        let transport = make(&settings).map_err(|e| py_error(&e))?;
+        Ok(Transport {
+            settings,
+            current: Mutex::new((std::process::id(), transport)),
+        })
+    }
+
+    /// The backend's name.
+    #[getter]
+    fn backend(&self) -> &str {
+        &self.settings.backend
+    }
+
+    /// Starts a request for asyncio: `future` (of `event_loop`) is settled
+    /// through `complete` with `(status, headers, http_version, stream)`
+    /// or an `Error`. `timeouts`: httpx's per-request (connect, read,
+    /// write, pool). Returns what cancels it.
+    fn send(
+        &self,
+        event_loop: Py<PyAny>,
+        future: Py<PyAny>,
+        complete: Py<PyAny>,
+        method: &str,
+        url: &str,
+        headers: Vec<(Vec<u8>, Vec<u8>)>,
+        body: Vec<u8>,
+        timeouts: (Option<f64>, Option<f64>, Option<f64>, Option<f64>),
+    ) -> PyResult<Abort> {
+        let request = build_request(method, url, headers, body, timeouts)?;
+        let transport = self.transport()?;
+        Ok(settle_later(event_loop, future, complete, async move {
+            transport.send(request).await.map(Head::from)
+        }))
+    }
+
+    /// The same, blocking (the sync transport), without the GIL while it
+    /// waits.
+    fn send_blocking(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        url: &str,
+        headers: Vec<(Vec<u8>, Vec<u8>)>,
+        body: Vec<u8>,
+        timeouts: (Option<f64>, Option<f64>, Option<f64>, Option<f64>),
+    ) -> PyResult<Py<PyAny>> {
+        let request = build_request(method, url, headers, body, timeouts)?;
+        let transport = self.transport()?;
+        let rt = runtime();
+        // `send` called inside the runtime (in the block), so that the
+        // backend sees it: called outside, a backend sends on its fallback
+        // runtime, which a forked child does not have
+        let head = py
+            .detach(|| rt.block_on(async { transport.send(request).await }))
+            .map_err(|e| py_error(&e))?;
+        Head::from(head).to_python(py)
+    }
+
+    /// Lets idle connections go and refuses new requests (without the GIL
+    /// while it does).
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        let transport = self.transport()?;
+        let rt = runtime();
+        py.detach(|| rt.block_on(transport.close()));
+        Ok(())
+    }
+}
+
+impl Transport {
+    /// The transport of this process: in a forked child, a new one (the
+    /// parent's is left alone: its connections are the parent's).
+    fn transport(&self) -> PyResult<SharedTransport> {
+        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        let pid = std::process::id();
+        if current.0 != pid {
+            let fresh = make(&self.settings).map_err(|e| py_error(&e))?;
+            let parents = std::mem::replace(&mut *current, (pid, fresh));
+            std::mem::forget(parents);
+        }
+        Ok(current.1.clone())
+    }
+}
+
+/// The transport `settings` describe, made on the runtime (a backend may
+/// start tasks as it is made).
+fn make(settings: &Settings) -> Result<SharedTransport, httpswap::Error> {
+    let _guard = runtime().enter();
+    httpswap::transport_by_name(&settings.backend, settings.config.clone())
+}
+
+fn seconds(value: f64, what: &str) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(value)
+        .map_err(|e| PyValueError::new_err(format!("{what} = {value}: {e}")))
+}
+
+/// httpx's (connect, read, write, pool) as httpswap's timeouts (no total
+/// deadline, as httpx has none).
+fn to_timeouts(t: (Option<f64>, Option<f64>, Option<f64>, Option<f64>)) -> PyResult<Timeouts> {
+    let one = |v: Option<f64>, what| v.map(|s| seconds(s, what)).transpose();
+    Ok(Timeouts {
+        connect: one(t.0, "connect timeout")?,
+        read: one(t.1, "read timeout")?,
+        write: one(t.2, "write timeout")?,
+        pool: one(t.3, "pool timeout")?,
+        total: None,
+    })
+}
+
+fn build_request(
+    method: &str,
+    url: &str,
+    headers: Vec<(Vec<u8>, Vec<u8>)>,
+    body: Vec<u8>,
+    timeouts: (Option<f64>, Option<f64>, Option<f64>, Option<f64>),
+) -> PyResult<httpswap::Request> {
+    let bad = |e: &dyn std::fmt::Display| Error::new_err(("LocalProtocol", e.to_string()));
+    let mut builder = http::Request::builder().method(method).uri(url);
+    for (name, value) in headers {
+        builder = builder.header(name, value);
+    }
+    let mut request = builder.body(Body::from(body)).map_err(|e| {
+        if e.is::<http::uri::InvalidUri>() {
+            Error::new_err(("InvalidUrl", format!("invalid URL {url:?}: {e}")))
+        } else {
+            bad(&e)
+        }
+    })?;
+    request.extensions_mut().insert(to_timeouts(timeouts)?);
+    Ok(request)
+}
+
+/// A response head, for Python.
+struct Head {
+    status: u16,
+    headers: Vec<(Bytes, Bytes)>,
+    version: &'static str,
+    body: Body,
+}
+
+impl From<httpswap::Response> for Head {
+    fn from(response: httpswap::Response) -> Self {
+        let (parts, body) = response.into_parts();
+        let version = match parts.version {
+            http::Version::HTTP_09 => "HTTP/0.9",
+            http::Version::HTTP_10 => "HTTP/1.0",
+            http::Version::HTTP_2 => "HTTP/2",
+            http::Version::HTTP_3 => "HTTP/3",
+            _ => "HTTP/1.1",
+        };
+        let headers = parts
+            .headers
+            .iter()
+            .map(|(n, v)| {
+                (
+                    Bytes::copy_from_slice(n.as_str().as_bytes()),
+                    Bytes::copy_from_slice(v.as_bytes()),
+                )
+            })
+            .collect();
+        Head {
+            status: parts.status.as_u16(),
+            headers,
+            version,
+            body,
+        }
+    }
+}
+
+impl ToPython for Head {
+    fn to_python(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let headers = PyList::empty(py);
+        for (n, v) in &self.headers {
+            headers.append((PyBytes::new(py, n), PyBytes::new(py, v)))?;
+        }
+        let stream = Py::new(
+            py,
+            ResponseStream {
+                body: Arc::new(tokio::sync::Mutex::new(Some(self.body))),
+            },
+        )?;
+        Ok(PyTuple::new(
+            py,
+            [
+                self.status.into_pyobject(py)?.into_any(),
+                headers.into_any(),
+                self.version.into_pyobject(py)?.into_any(),
+                stream.into_bound(py).into_any(),
+            ],
+        )?
+        .into_any()
+        .unbind())
+    }
+}
+
+/// A response body, read chunk by chunk.
+#[pyclass(module = "httpswap._httpswap")]
+pub struct ResponseStream {
+    /// `None` once closed.
+    body: Arc<tokio::sync::Mutex<Option<Body>>>,
+}
+
+/// The next chunk of data (`None` at the end).
+struct Chunk(Option<Bytes>);
+
+impl ToPython for Chunk {
+    fn to_python(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        Ok(match self.0 {
+            Some(data) => PyBytes::new(py, &data).into_any().unbind(),
+            None => py.None(),
+        })
+    }
+}
+
+async fn next_chunk(body: Arc<tokio::sync::Mutex<Option<Body>>>) -> Result<Chunk, httpswap::Error> {
+    let mut body = body.lock().await;
+    let Some(stream) = body.as_mut() else {
+        return Ok(Chunk(None));
+    };
+    loop {
+        match stream.frame().await {
+            // trailers are skipped: httpx has no place for them
+            Some(frame) => {
+                if let Ok(data) = frame?.into_data() {
+                    if !data.is_empty() {
+                        return Ok(Chunk(Some(data)));
+                    }
+                }
+            }
+            None => {
+                *body = None;
+                return Ok(Chunk(None));
+            }
+        }
+    }
+}
+
+#[pymethods]
+impl ResponseStream {
+    /// The next chunk for asyncio, as `Transport::send` settles its future
+    /// (bytes, or `None` at the end).
+    fn next(&self, event_loop: Py<PyAny>, future: Py<PyAny>, complete: Py<PyAny>) -> Abort {
+        settle_later(event_loop, future, complete, next_chunk(self.body.clone()))
+    }
+
+    /// The next chunk, blocking, without the GIL while it waits.
+    fn next_blocking(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let body = self.body.clone();
+        let rt = runtime();
+        py.detach(|| rt.block_on(next_chunk(body)))
+            .map_err(|e| py_error(&e))?
+            .to_python(py)
+    }
+
+    /// Drops the body: a connection whose response was not read to its
+    /// end is closed, never reused.
+    fn close(&self) {
+        if let Ok(mut body) = self.body.try_lock() {
+            *body = None;
+        } else {
+            // a read is under way: drop the body when it is done
+            let body = self.body.clone();
+            runtime().spawn(async move {
+                *body.lock().await = None;
+            });
+        }
+    }
+}
+
+/// The module.
+#[pymodule]
+fn _httpswap(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("Error", m.py().get_type::<Error>())?;
+    m.add_class::<Transport>()?;
+    m.add_class::<ResponseStream>()?;
+    m.add_class::<Abort>()?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

@@ -1,0 +1,130 @@
+"""A local HTTP/1.1 server for the tests, on 127.0.0.1, in a thread."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+import httpswap
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):  # quiet
+        pass
+
+    def _body(self) -> bytes:
+        n = int(self.headers.get("content-length") or 0)
+        return self.rfile.read(n) if n else b""
+
+    def _send(self, status: int, body: bytes, headers: dict | None = None) -> None:
+        self.send_response(status)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        self.route()
+
+    def do_POST(self):
+        self.route()
+
+    def do_PUT(self):
+        self.route()
+
+    def route(self):
+        body = self._body()
+        path = self.path.split("?")[0]
+        if path == "/echo":
+            out = {
+                "method": self.command,
+                "path": self.path,
+                "body": body.decode("latin-1"),
+                "headers": {k.lower(): v for k, v in self.headers.items()},
+                "connection": id(self.connection),
+            }
+            self._send(200, json.dumps(out).encode(), {"content-type": "application/json"})
+        elif path == "/slow":
+            time.sleep(1.5)
+            self._send(200, b"late")
+        elif path == "/chunks":
+            self.send_response(200)
+            self.send_header("transfer-encoding", "chunked")
+            self.end_headers()
+            for i in range(3):
+                data = f"chunk{i};".encode()
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                self.wfile.flush()
+                time.sleep(0.2)
+            self.wfile.write(b"0\r\n\r\n")
+        elif path == "/truncated":
+            self.send_response(200)
+            self.send_header("content-length", "10")
+            self.end_headers()
+            self.wfile.write(b"abc")
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+        elif path == "/v1/chat/completions":
+            asked = json.loads(body)
+            answer = {
+                "id": "chatcmpl-1",
+                "object": "chat.completion",
+                "created": 0,
+                "model": asked["model"],
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": "echo: " + asked["messages"][-1]["content"]},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+            }
+            auth = self.headers.get("authorization")
+            if auth != "Bearer sk-test":
+                self._send(401, b'{"error": {"message": "bad key"}}', {"content-type": "application/json"})
+            else:
+                self._send(200, json.dumps(answer).encode(), {"content-type": "application/json"})
+        elif path == "/redirect":
+            self._send(302, b"", {"location": "/echo"})
+        elif path == "/gzip":
+            import gzip
+
+            self._send(200, gzip.compress(b"unzipped"), {"content-encoding": "gzip"})
+        else:
+            self._send(404, b"no such route")
+
+
+@pytest.fixture(scope="session")
+def server():
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    srv.daemon_threads = True
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.fixture(params=httpswap.BACKENDS)
+def backend(request):
+    return request.param
+
+
+@pytest.fixture
+def refused_url():
+    """A URL on 127.0.0.1 where nothing listens."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return f"http://127.0.0.1:{port}/"

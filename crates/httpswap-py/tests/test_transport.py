@@ -1,0 +1,185 @@
+"""httpswap's transports under httpx, on every backend: round trips,
+streaming, httpx's exceptions, per-request timeouts, cancellation,
+DefaultAsyncClient's defaults, a forked child."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+import httpx
+import pytest
+
+import httpswap
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_async_round_trip(server, backend):
+    async def main():
+        async with httpx.AsyncClient(transport=httpswap.AsyncHTTPTransport(backend)) as c:
+            r = await c.get(f"{server}/echo?x=1", headers={"x-test": "yes"})
+            assert r.status_code == 200
+            assert r.http_version == "HTTP/1.1"
+            got = r.json()
+            assert got["path"] == "/echo?x=1"
+            assert got["headers"]["x-test"] == "yes"
+            r = await c.post(f"{server}/echo", content=b"payload")
+            assert r.json()["body"] == "payload"
+            assert r.json()["method"] == "POST"
+            # kept alive: the second request came on the first's connection
+            first = (await c.get(f"{server}/echo")).json()["connection"]
+            again = (await c.get(f"{server}/echo")).json()["connection"]
+            assert first == again
+
+    run(main())
+
+
+def test_sync_round_trip(server, backend):
+    with httpx.Client(transport=httpswap.HTTPTransport(backend)) as c:
+        r = c.put(f"{server}/echo", json={"a": 1})
+        assert r.status_code == 200
+        assert r.json()["method"] == "PUT"
+        assert r.json()["body"] == '{"a":1}' or r.json()["body"] == '{"a": 1}'
+        assert c.get(f"{server}/nowhere").status_code == 404
+
+
+def test_httpx_decodes_and_follows_redirects(server, backend):
+    async def main():
+        t = httpswap.AsyncHTTPTransport(backend)
+        async with httpx.AsyncClient(transport=t, follow_redirects=True) as c:
+            r = await c.get(f"{server}/gzip")
+            assert r.content == b"unzipped"
+            r = await c.get(f"{server}/redirect")
+            assert r.status_code == 200 and r.url.path == "/echo"
+            assert len(r.history) == 1
+
+    run(main())
+
+
+def test_response_streams_as_it_arrives(server, backend):
+    async def main():
+        async with httpx.AsyncClient(transport=httpswap.AsyncHTTPTransport(backend)) as c:
+            async with c.stream("GET", f"{server}/chunks") as r:
+                arrivals = []
+                async for chunk in r.aiter_raw():
+                    arrivals.append((chunk, time.monotonic()))
+            body = b"".join(c for c, _ in arrivals)
+            assert body == b"chunk0;chunk1;chunk2;"
+            # the first chunk came before the last was sent
+            assert arrivals[-1][1] - arrivals[0][1] > 0.2
+
+    run(main())
+    with httpx.Client(transport=httpswap.HTTPTransport(backend)) as c:
+        with c.stream("GET", f"{server}/chunks") as r:
+            assert b"".join(r.iter_raw()) == b"chunk0;chunk1;chunk2;"
+
+
+def test_failures_are_httpx_exceptions(server, backend, refused_url):
+    async def main():
+        async with httpx.AsyncClient(transport=httpswap.AsyncHTTPTransport(backend)) as c:
+            with pytest.raises(httpx.ConnectError) as e:
+                await c.get(refused_url)
+            assert e.value.request.url == refused_url
+            with pytest.raises(httpx.ReadTimeout):
+                await c.get(f"{server}/slow", timeout=httpx.Timeout(5.0, read=0.3))
+            with pytest.raises(httpx.RemoteProtocolError):
+                await c.get(f"{server}/truncated")
+            with pytest.raises(httpx.UnsupportedProtocol):
+                await c.get("ftp://127.0.0.1/")
+
+    run(main())
+    with httpx.Client(transport=httpswap.HTTPTransport(backend)) as c:
+        with pytest.raises(httpx.ConnectError):
+            c.get(refused_url)
+        with pytest.raises(httpx.ReadTimeout):
+            c.get(f"{server}/slow", timeout=0.3)
+
+
+def test_per_request_timeout_overrides_the_clients(server, backend):
+    async def main():
+        t = httpswap.AsyncHTTPTransport(backend)
+        async with httpx.AsyncClient(transport=t, timeout=0.3) as c:
+            with pytest.raises(httpx.ReadTimeout):
+                await c.get(f"{server}/slow")
+            r = await c.get(f"{server}/slow", timeout=5.0)
+            assert r.text == "late"
+
+    run(main())
+
+
+def test_a_cancelled_request_ends_at_once(server, backend):
+    async def main():
+        async with httpx.AsyncClient(transport=httpswap.AsyncHTTPTransport(backend)) as c:
+            started = time.monotonic()
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(c.get(f"{server}/slow"), 0.2)
+            assert time.monotonic() - started < 1.0
+            # the transport is still usable
+            assert (await c.get(f"{server}/echo")).status_code == 200
+
+    run(main())
+
+
+def test_default_async_client_has_the_openai_defaults(server):
+    async def main():
+        async with httpswap.DefaultAsyncClient() as c:
+            assert c.timeout == httpx.Timeout(600.0, connect=5.0)
+            assert c.follow_redirects is True
+            r = await c.get(f"{server}/redirect")
+            assert r.status_code == 200
+
+    run(main())
+
+
+def test_settings_httpswap_cannot_honour_are_refused():
+    with pytest.raises(ValueError, match="backend"):
+        httpswap.AsyncHTTPTransport("curl")
+    with pytest.raises(ValueError, match="cert"):
+        httpswap.AsyncHTTPTransport(cert="client.pem")
+    import ssl
+
+    with pytest.raises(ValueError, match="SSLContext"):
+        httpswap.HTTPTransport(verify=ssl.create_default_context())
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_forked_child_gets_a_pool_of_its_own(server, backend):
+    t = httpswap.HTTPTransport(backend)
+    with httpx.Client(transport=t) as c:
+        parent = c.get(f"{server}/echo").json()["connection"]
+        pid = os.fork()
+        if pid == 0:
+            # the child: its own runtime and connections, never the parent's
+            code = 1
+            try:
+                r = c.get(f"{server}/echo")
+                code = 0 if r.status_code == 200 and r.json()["connection"] != parent else 2
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        # and the parent's pool still works
+        assert c.get(f"{server}/echo").status_code == 200
+
+
+def test_the_openai_sdk_over_default_async_client(server, backend):
+    import openai
+
+    async def main():
+        http_client = httpswap.DefaultAsyncClient(backend=backend)
+        assert http_client._transport.backend == backend
+        client = openai.AsyncOpenAI(api_key="sk-test", base_url=f"{server}/v1", http_client=http_client)
+        async with client:
+            done = await client.chat.completions.create(
+                model="gpt-test", messages=[{"role": "user", "content": "hello"}]
+            )
+            assert done.choices[0].message.content == "echo: hello"
+            bad = openai.AsyncOpenAI(api_key="sk-wrong", base_url=f"{server}/v1", http_client=http_client, max_retries=0)
+            with pytest.raises(openai.AuthenticationError):
+                await bad.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
+
+    run(main())
