@@ -210,16 +210,8 @@ def _response(head: tuple, request: httpx.Request, stream: typing.Any) -> httpx.
     )
 
 
-class AsyncHTTPTransport(httpx.AsyncBaseTransport):
-    """An ``httpx.AsyncBaseTransport`` over an httpswap backend.
-
-    ``backend`` is ``"hyper"`` (the default), ``"reqwest"`` or ``"isahc"``;
-    the other arguments are ``httpx.AsyncHTTPTransport``'s. ``timeout`` sets
-    the transport's own timeouts, used when a request carries none (httpx's
-    clients always give theirs). Not supported, and refused with
-    ``ValueError``: ``cert``, ``verify=ssl.SSLContext``, ``http1=False``,
-    ``retries``.
-    """
+class _Configured:
+    """The settings both transports take (see ``AsyncHTTPTransport``)."""
 
     def __init__(
         self,
@@ -245,6 +237,18 @@ class AsyncHTTPTransport(httpx.AsyncBaseTransport):
     @property
     def backend(self) -> str:
         return self._native.backend
+
+
+class AsyncHTTPTransport(_Configured, httpx.AsyncBaseTransport):
+    """An ``httpx.AsyncBaseTransport`` over an httpswap backend.
+
+    ``backend`` is ``"hyper"`` (the default), ``"reqwest"`` or ``"isahc"``;
+    the other arguments are ``httpx.AsyncHTTPTransport``'s. ``timeout`` sets
+    the transport's own timeouts, used when a request carries none (httpx's
+    clients always give theirs). Not supported, and refused with
+    ``ValueError``: ``cert``, ``verify=ssl.SSLContext``, ``http1=False``,
+    ``retries``.
+    """
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         body = await request.aread()
@@ -263,35 +267,10 @@ class AsyncHTTPTransport(httpx.AsyncBaseTransport):
         self._native.close()
 
 
-class HTTPTransport(httpx.BaseTransport):
+class HTTPTransport(_Configured, httpx.BaseTransport):
     """An ``httpx.BaseTransport`` over an httpswap backend: the arguments of
     ``AsyncHTTPTransport``. A request blocks its thread (not the others:
     the GIL is released while it waits)."""
-
-    def __init__(
-        self,
-        backend: str = "hyper",
-        *,
-        verify: typing.Any = True,
-        cert: typing.Any = None,
-        trust_env: bool = True,
-        http1: bool = True,
-        http2: bool = False,
-        limits: httpx.Limits = httpx.Limits(max_connections=100, max_keepalive_connections=20),
-        proxy: typing.Any = None,
-        uds: str | None = None,
-        local_address: str | None = None,
-        retries: int = 0,
-        timeout: typing.Any = None,
-    ) -> None:
-        self._native = _settings(
-            backend, verify, cert, trust_env, http1, http2, limits, proxy, uds,
-            local_address, retries, timeout,
-        )
-
-    @property
-    def backend(self) -> str:
-        return self._native.backend
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         body = request.read()

@@ -57,11 +57,7 @@ pub fn close_after_second_request(
 /// sent once more on a fresh connection and succeeds.
 pub async fn stale_get_retried_once_after_close(b: Backend) {
     let server = TestServer::start(close_after_second_request()).await;
-    let t = b.default_transport();
-    body_of(t.send(get(&server.url("/1"))).await.expect("first"))
-        .await
-        .expect("body");
-    settle(&t.capabilities()).await;
+    let t = warmed(&b, &server).await;
     let res = t
         .send(get(&server.url("/2")))
         .await
@@ -90,11 +86,7 @@ pub async fn stale_get_retried_once_after_close(b: Backend) {
 /// `request_sent`.
 pub async fn stale_put_of_a_replayable_stream_resent_whole(b: Backend) {
     let server = TestServer::start(close_after_second_request()).await;
-    let t = b.default_transport();
-    body_of(t.send(get(&server.url("/1"))).await.expect("first"))
-        .await
-        .expect("body");
-    settle(&t.capabilities()).await;
+    let t = warmed(&b, &server).await;
     let made = Arc::new(AtomicUsize::new(0));
     let counter = made.clone();
     let upload = Body::replayable(move || {
@@ -127,11 +119,7 @@ pub async fn stale_put_of_a_replayable_stream_resent_whole(b: Backend) {
 
     // a stream that cannot be made again: never resent
     let server = TestServer::start(close_after_second_request()).await;
-    let t = b.default_transport();
-    body_of(t.send(get(&server.url("/1"))).await.expect("first"))
-        .await
-        .expect("body");
-    settle(&t.capabilities()).await;
+    let t = warmed(&b, &server).await;
     let chunks: Vec<Result<&'static str, std::io::Error>> = vec![Ok("once")];
     let err = t
         .send(req(
@@ -156,11 +144,7 @@ pub async fn stale_put_of_a_replayable_stream_resent_whole(b: Backend) {
 /// The same for a POST: not retried, RemoteProtocol, request_sent.
 pub async fn stale_post_not_retried(b: Backend) {
     let server = TestServer::start(close_after_second_request()).await;
-    let t = b.default_transport();
-    body_of(t.send(get(&server.url("/1"))).await.expect("first"))
-        .await
-        .expect("body");
-    settle(&t.capabilities()).await;
+    let t = warmed(&b, &server).await;
     let err = t
         .send(req(Method::POST, &server.url("/2"), "once"))
         .await
@@ -180,11 +164,7 @@ pub async fn stale_post_not_retried(b: Backend) {
 /// `never_resends_non_idempotent` false), sent twice and answered.
 pub async fn stale_bodiless_post(b: Backend) {
     let server = TestServer::start(close_after_second_request()).await;
-    let t = b.default_transport();
-    body_of(t.send(get(&server.url("/1"))).await.expect("first"))
-        .await
-        .expect("body");
-    settle(&t.capabilities()).await;
+    let t = warmed(&b, &server).await;
     let result = t
         .send(req(Method::POST, &server.url("/2"), Body::empty()))
         .await;
@@ -300,4 +280,15 @@ pub async fn stale_get_resent_on_a_fresh_connection_not_another_stale_one(b: Bac
         before.iter().all(|c| *c < 2),
         "resent only after a stale connection: {sends:?}"
     );
+}
+
+/// A default transport of backend `b` whose connection to `server` has
+/// carried a GET of `/1` and is idle now, for the next request to reuse.
+async fn warmed(b: &Backend, server: &TestServer) -> SharedTransport {
+    let t = b.default_transport();
+    body_of(t.send(get(&server.url("/1"))).await.expect("first"))
+        .await
+        .expect("body");
+    settle(&t.capabilities()).await;
+    t
 }
