@@ -21,6 +21,7 @@ import asyncio
 import os
 import ssl
 import typing
+import weakref
 
 import httpx
 
@@ -138,14 +139,27 @@ def _settings(
     )
 
 
-def _complete(future: asyncio.Future, ok: bool, value: typing.Any) -> None:
-    """Settles ``future`` on its loop's thread, unless it was cancelled."""
-    if future.done():
-        return
-    if ok:
-        future.set_result(value)
-    else:
-        future.set_exception(value)
+# Each event loop's queue of finished native work (see `Completions` in
+# src/lib.rs): the loop watches its descriptor and settles the futures.
+_queues: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+# The last loop asked about and its queue (a loop runs many requests in a
+# row: the weak dictionary is looked up only when the loop changes).
+_last: tuple = (lambda: None, None)
+
+
+def _completions_of(loop: asyncio.AbstractEventLoop) -> _httpswap.Completions:
+    global _last
+    if _last[0]() is loop:
+        return _last[1]
+    queue = _queues.get(loop)
+    if queue is None:
+        queue = _httpswap.Completions()
+        loop.add_reader(queue.fileno(), queue.drain)
+        _queues[loop] = queue
+    _last = (weakref.ref(loop), queue)
+    return queue
 
 
 async def _await(start: typing.Callable[..., _httpswap.Abort]) -> typing.Any:
@@ -153,7 +167,7 @@ async def _await(start: typing.Callable[..., _httpswap.Abort]) -> typing.Any:
     a cancelled await cancels the work."""
     loop = asyncio.get_running_loop()
     future = loop.create_future()
-    abort = start(loop, future, _complete)
+    abort = start(_completions_of(loop), future)
     try:
         return await future
     except asyncio.CancelledError:
@@ -180,6 +194,21 @@ class _AsyncStream(httpx.AsyncByteStream):
         self._stream.close()
 
 
+class _Content(httpx.AsyncByteStream, httpx.SyncByteStream):
+    """A body read with its head (small, its length known)."""
+
+    def __init__(self, content: bytes) -> None:
+        self._content = content
+
+    async def __aiter__(self) -> typing.AsyncIterator[bytes]:
+        if self._content:
+            yield self._content
+
+    def __iter__(self) -> typing.Iterator[bytes]:
+        if self._content:
+            yield self._content
+
+
 class _SyncStream(httpx.SyncByteStream):
     def __init__(self, stream: _httpswap.ResponseStream, request: httpx.Request) -> None:
         self._stream = stream
@@ -199,8 +228,9 @@ class _SyncStream(httpx.SyncByteStream):
         self._stream.close()
 
 
-def _response(head: tuple, request: httpx.Request, stream: typing.Any) -> httpx.Response:
-    status, headers, version, _ = head
+def _response(head: tuple, request: httpx.Request, streaming: type) -> httpx.Response:
+    status, headers, version, native, content = head
+    stream = _Content(content) if content is not None else streaming(native, request)
     return httpx.Response(
         status,
         headers=headers,
@@ -254,14 +284,14 @@ class AsyncHTTPTransport(_Configured, httpx.AsyncBaseTransport):
         body = await request.aread()
         try:
             head = await _await(
-                lambda loop, future, complete: self._native.send(
-                    loop, future, complete, request.method, str(request.url),
+                lambda completions, future: self._native.send(
+                    completions, future, request.method, str(request.url),
                     request.headers.raw, body, _timeouts(request),
                 )
             )
         except _httpswap.Error as e:
             _raise(e, request)
-        return _response(head, request, _AsyncStream(head[3], request))
+        return _response(head, request, _AsyncStream)
 
     async def aclose(self) -> None:
         self._native.close()
@@ -280,7 +310,7 @@ class HTTPTransport(_Configured, httpx.BaseTransport):
             )
         except _httpswap.Error as e:
             _raise(e, request)
-        return _response(head, request, _SyncStream(head[3], request))
+        return _response(head, request, _SyncStream)
 
     def close(self) -> None:
         self._native.close()
