@@ -98,10 +98,13 @@ where
 /// by then at once. (Settling from the runtime's threads made them wait for
 /// the GIL behind the loop's own work: 3x slower under load.)
 struct Queue {
-    finished: Mutex<Vec<(Py<PyAny>, Box<dyn Outcome>)>>,
+    finished: Mutex<Vec<Finished>>,
     wake: std::os::unix::net::UnixStream,
     woken: std::os::unix::net::UnixStream,
 }
+
+/// A future and the outcome that settles it.
+type Finished = (Py<PyAny>, Box<dyn Outcome>);
 
 impl Queue {
     fn push(&self, future: Py<PyAny>, outcome: Box<dyn Outcome>) {
