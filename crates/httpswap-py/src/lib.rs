@@ -120,7 +120,7 @@ impl Queue {
     }
 }
 
-/// One event loop's [`Queue`]: `fileno()` to watch, `drain()` to call
+/// One event loop's queue of finished work: `fileno()` to watch, `drain()` to call
 /// when it is readable (`httpswap._completions_of` sets that up).
 #[pyclass(module = "httpswap._httpswap")]
 pub struct Completions(Arc<Queue>);
@@ -280,6 +280,23 @@ impl Transport {
     #[getter]
     fn backend(&self) -> &str {
         &self.settings.backend
+    }
+
+    /// Where this backend's promises differ from the others' (the
+    /// `Capabilities` fields a Python user meets; CAPABILITIES.md says
+    /// what each means), by name.
+    fn capabilities(&self) -> PyResult<Vec<(&'static str, bool)>> {
+        let c = self.transport()?.capabilities();
+        Ok(vec![
+            ("socket_limit", c.socket_limit),
+            ("connect_timeout_per_request", c.connect_timeout_per_request),
+            ("frees_abandoned_at_once", c.frees_abandoned_at_once),
+            (
+                "never_resends_non_idempotent",
+                c.never_resends_non_idempotent,
+            ),
+            ("poisons_connections", c.poisons_connections),
+        ])
     }
 
     /// Starts a request for asyncio: `future` (of the loop `completions`

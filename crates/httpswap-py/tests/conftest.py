@@ -15,6 +15,15 @@ import httpswap
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # every other request carrying x-test-limit is refused with a 429
+    _limit_count = 0
+    _limit_lock = threading.Lock()
+
+    @classmethod
+    def limited(cls) -> bool:
+        with cls._limit_lock:
+            cls._limit_count += 1
+            return cls._limit_count % 2 == 1
 
     def log_message(self, *args):  # quiet
         pass
@@ -73,6 +82,29 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
+        elif path == "/v1/chat/completions" and json.loads(body).get("stream"):
+            # server-sent events, one chunk per word, then [DONE]
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream")
+            self.send_header("transfer-encoding", "chunked")
+            self.end_headers()
+            for word in ["one", " two", " three"]:
+                event = {
+                    "id": "c1", "object": "chat.completion.chunk", "created": 0, "model": "m",
+                    "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}],
+                }
+                data = f"data: {json.dumps(event)}\n\n".encode()
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                self.wfile.flush()
+                time.sleep(0.05)
+            data = b"data: [DONE]\n\n"
+            self.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(data), data))
+        elif path == "/v1/chat/completions" and self.headers.get("x-test-limit") and Handler.limited():
+            self._send(429, b'{"error": {"message": "slow down"}}',
+                       {"content-type": "application/json", "retry-after-ms": "10"})
+        elif path == "/v1/chat/completions" and self.headers.get("x-test-slow"):
+            time.sleep(1.5)
+            self._send(200, b"{}", {"content-type": "application/json"})
         elif path == "/v1/chat/completions":
             asked = json.loads(body)
             answer = {
@@ -104,10 +136,18 @@ class Handler(BaseHTTPRequestHandler):
             self._send(404, b"no such route")
 
 
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # clients that hang up early (cancelled, timed out) are what some
+        # tests do: a broken pipe here is expected, not news
+        pass
+
+
 @pytest.fixture(scope="session")
 def server():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    srv.daemon_threads = True
+    srv = Server(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{srv.server_address[1]}"

@@ -183,3 +183,53 @@ def test_the_openai_sdk_over_default_async_client(server, backend):
                 await bad.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
 
     run(main())
+
+
+def test_the_openai_sdk_streams_retries_and_times_out(server, backend):
+    import openai
+
+    async def main():
+        client = openai.AsyncOpenAI(
+            api_key="sk-test", base_url=f"{server}/v1",
+            http_client=httpswap.DefaultAsyncClient(backend=backend),
+        )
+        async with client:
+            # streaming: the words arrive as events
+            stream = await client.chat.completions.create(
+                model="m", messages=[{"role": "user", "content": "count"}], stream=True
+            )
+            words = [c.choices[0].delta.content async for c in stream if c.choices[0].delta.content]
+            assert words == ["one", " two", " three"]
+            # a 429 first: the SDK retries it and gets the answer
+            done = await client.chat.completions.create(
+                model="m", messages=[{"role": "user", "content": "again"}],
+                extra_headers={"x-test-limit": "1"},
+            )
+            assert done.choices[0].message.content == "echo: again"
+            # a read timeout: the SDK's own timeout error
+            with pytest.raises(openai.APITimeoutError):
+                await client.with_options(timeout=0.3, max_retries=0).chat.completions.create(
+                    model="m", messages=[{"role": "user", "content": "x"}],
+                    extra_headers={"x-test-slow": "1"},
+                )
+
+    run(main())
+
+
+def test_a_cancelled_request_frees_its_connection_slot(server, backend):
+    async def main():
+        one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        t = httpswap.AsyncHTTPTransport(backend, limits=one)
+        async with httpx.AsyncClient(transport=t, timeout=httpx.Timeout(5.0, pool=0.5)) as c:
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(c.get(f"{server}/slow"), 0.2)
+            if t.capabilities["frees_abandoned_at_once"]:
+                # the only slot is free again: no PoolTimeout
+                assert (await c.get(f"{server}/echo")).status_code == 200
+            else:
+                # curl keeps the abandoned transfer until the server speaks
+                # (1.5 s here): the next request waits for the slot
+                with pytest.raises(httpx.PoolTimeout):
+                    await c.get(f"{server}/echo")
+
+    run(main())

@@ -268,6 +268,15 @@ class _Configured:
     def backend(self) -> str:
         return self._native.backend
 
+    @property
+    def capabilities(self) -> dict[str, bool]:
+        """Where this backend's promises differ from the others' (see
+        CAPABILITIES.md): ``frees_abandoned_at_once`` (a cancelled request
+        gives its connection slot back at once; curl's only when the server
+        next speaks), ``connect_timeout_per_request``, ``socket_limit``,
+        ``never_resends_non_idempotent``, ``poisons_connections``."""
+        return dict(self._native.capabilities())
+
 
 class AsyncHTTPTransport(_Configured, httpx.AsyncBaseTransport):
     """An ``httpx.AsyncBaseTransport`` over an httpswap backend.
