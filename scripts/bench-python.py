@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""httpx over httpswap against httpx's own transport and the
-DefaultAioHttpClient stack (httpx over httpx_aiohttp), side by side.
+"""httpx over httpswap against httpx's own transport, the
+DefaultAioHttpClient stack (httpx over httpx_aiohttp) and aiohttp alone,
+side by side.
 
 Every client sends the same GETs (1 KiB bodies, keep-alive) at the same
 concurrency to `httpswap __serve`, the embedded server of `httpswap bench`,
@@ -42,6 +43,7 @@ def clients(skip_slow: bool):
         )
     except ImportError:
         sys.exit("pip install httpx_aiohttp: it is the baseline")
+    out.append(("aiohttp alone (no httpx)", lambda: _AiohttpAlone()))
     if not skip_slow:
         out.append(("httpx, its own transport", lambda: httpx.AsyncClient(limits=limits)))
     for backend in httpswap.BACKENDS:
@@ -52,6 +54,35 @@ def clients(skip_slow: bool):
             ),
         ))
     return out
+
+
+class _AiohttpAlone:
+    """aiohttp's ClientSession with the stack's limits, answering `get` with
+    what `one_round` reads (status and content), for comparison."""
+
+    class _Answer:
+        def __init__(self, status: int, content: bytes) -> None:
+            self.status_code = status
+            self.content = content
+
+        def raise_for_status(self) -> None:
+            if self.status_code >= 400:
+                raise RuntimeError(f"status {self.status_code}")
+
+    async def __aenter__(self):
+        import aiohttp
+
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=1000, limit_per_host=0)
+        )
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self._session.close()
+
+    async def get(self, url: str):
+        async with self._session.get(url) as r:
+            return self._Answer(r.status, await r.read())
 
 
 async def one_round(make, url: str, requests: int, concurrency: int) -> tuple[float, float]:
