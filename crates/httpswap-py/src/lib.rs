@@ -315,11 +315,41 @@ impl Transport {
         body: Vec<u8>,
         timeouts: (Option<f64>, Option<f64>, Option<f64>, Option<f64>),
     ) -> PyResult<Abort> {
-        let request = build_request(method, url, headers, body, timeouts)?;
+        let request = build_request(method, url, headers, Body::from(body), timeouts)?;
         let transport = self.transport()?;
         Ok(settle_later(completions.0.clone(), future, async move {
             head(transport.send(request).await?).await
         }))
+    }
+
+    /// The same for a body that streams: chunks are handed over through
+    /// the returned [`Upload`] while the request runs (`length`: the
+    /// body's `Content-Length`, when the request has one).
+    fn send_streaming(
+        &self,
+        completions: &Completions,
+        future: Py<PyAny>,
+        method: &str,
+        url: &str,
+        headers: Vec<(Vec<u8>, Vec<u8>)>,
+        length: Option<u64>,
+        timeouts: (Option<f64>, Option<f64>, Option<f64>, Option<f64>),
+    ) -> PyResult<(Abort, Upload)> {
+        // a few chunks in flight: Python is not kept waiting for each one,
+        // nor can it run far ahead of the connection
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let body = Body::from_http_body(Uploaded { rx, length });
+        let request = build_request(method, url, headers, body, timeouts)?;
+        let transport = self.transport()?;
+        let abort = settle_later(completions.0.clone(), future, async move {
+            head(transport.send(request).await?).await
+        });
+        Ok((
+            abort,
+            Upload {
+                tx: Mutex::new(Some(tx)),
+            },
+        ))
     }
 
     /// The same, blocking (the sync transport), without the GIL while it
@@ -333,7 +363,7 @@ impl Transport {
         body: Vec<u8>,
         timeouts: (Option<f64>, Option<f64>, Option<f64>, Option<f64>),
     ) -> PyResult<Py<PyAny>> {
-        let request = build_request(method, url, headers, body, timeouts)?;
+        let request = build_request(method, url, headers, Body::from(body), timeouts)?;
         let transport = self.transport()?;
         let rt = runtime();
         // `send` called inside the runtime (in the block), so that the
@@ -399,7 +429,7 @@ fn build_request(
     method: &str,
     url: &str,
     headers: Vec<(Vec<u8>, Vec<u8>)>,
-    body: Vec<u8>,
+    body: Body,
     timeouts: (Option<f64>, Option<f64>, Option<f64>, Option<f64>),
 ) -> PyResult<httpswap::Request> {
     let bad = |e: &dyn std::fmt::Display| Error::new_err(("LocalProtocol", e.to_string()));
@@ -407,7 +437,7 @@ fn build_request(
     for (name, value) in headers {
         builder = builder.header(name, value);
     }
-    let mut request = builder.body(Body::from(body)).map_err(|e| {
+    let mut request = builder.body(body).map_err(|e| {
         if e.is::<http::uri::InvalidUri>() {
             Error::new_err(("InvalidUrl", format!("invalid URL {url:?}: {e}")))
         } else {
@@ -416,6 +446,108 @@ fn build_request(
     })?;
     request.extensions_mut().insert(to_timeouts(timeouts)?);
     Ok(request)
+}
+
+/// A chunk of a streamed request body, or its failure.
+type UploadChunk = Result<Bytes, httpswap::Error>;
+
+/// The sending end of a streamed request body (see
+/// `Transport::send_streaming`).
+#[pyclass(module = "httpswap._httpswap")]
+pub struct Upload {
+    /// `None` once finished or failed.
+    tx: Mutex<Option<tokio::sync::mpsc::Sender<UploadChunk>>>,
+}
+
+/// Whether a chunk was taken.
+struct Taken(bool);
+
+impl ToPython for Taken {
+    fn to_python(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        Ok(pyo3::types::PyBool::new(py, self.0)
+            .to_owned()
+            .into_any()
+            .unbind())
+    }
+}
+
+#[pymethods]
+impl Upload {
+    /// Hands `chunk` to the request (for asyncio): `future` settles with
+    /// `True` once it is taken, `False` when the request no longer reads
+    /// its body (it ended, or the server answered early).
+    fn send(&self, completions: &Completions, future: Py<PyAny>, chunk: Vec<u8>) -> Abort {
+        let tx = self
+            .tx
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        settle_later(completions.0.clone(), future, async move {
+            let taken = match tx {
+                Some(tx) => tx.send(Ok(Bytes::from(chunk))).await.is_ok(),
+                None => false,
+            };
+            Ok::<_, httpswap::Error>(Taken(taken))
+        })
+    }
+
+    /// The body ends here.
+    fn finish(&self) {
+        self.tx
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+    }
+
+    /// The body could not be read: the request fails with `message`
+    /// (never sent as complete).
+    fn fail(&self, message: String) {
+        if let Some(tx) = self
+            .tx
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            let _ = tx.try_send(Err(httpswap::Error::new(
+                httpswap::ErrorKind::Other,
+                format!("the request body failed: {message}"),
+            )));
+        }
+    }
+}
+
+/// A streamed request body as the transport reads it: the chunks Python
+/// hands over, with the length the request declared.
+struct Uploaded {
+    rx: tokio::sync::mpsc::Receiver<UploadChunk>,
+    length: Option<u64>,
+}
+
+impl http_body::Body for Uploaded {
+    type Data = Bytes;
+    type Error = httpswap::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, httpswap::Error>>> {
+        self.rx.poll_recv(cx).map(|chunk| {
+            chunk.map(|chunk| {
+                let data = chunk?;
+                if let Some(left) = &mut self.length {
+                    *left = left.saturating_sub(data.len() as u64);
+                }
+                Ok(http_body::Frame::data(data))
+            })
+        })
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        match self.length {
+            Some(n) => http_body::SizeHint::with_exact(n),
+            None => http_body::SizeHint::default(),
+        }
+    }
 }
 
 /// A response head, for Python, with the whole body when it was read at
@@ -589,6 +721,7 @@ fn _httpswap(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ResponseStream>()?;
     m.add_class::<Abort>()?;
     m.add_class::<Completions>()?;
+    m.add_class::<Upload>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

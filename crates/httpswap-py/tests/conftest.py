@@ -29,6 +29,15 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     def _body(self) -> bytes:
+        if "chunked" in (self.headers.get("transfer-encoding") or "").lower():
+            out = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0], 16)
+                if size == 0:
+                    self.rfile.readline()
+                    return out
+                out += self.rfile.read(size)
+                self.rfile.readline()
         n = int(self.headers.get("content-length") or 0)
         return self.rfile.read(n) if n else b""
 

@@ -233,3 +233,31 @@ def test_a_cancelled_request_frees_its_connection_slot(server, backend):
                     await c.get(f"{server}/echo")
 
     run(main())
+
+
+def test_request_bodies_stream(server, backend):
+    async def parts(n: int, fail: bool = False):
+        for i in range(n):
+            yield f"part{i};".encode()
+            await asyncio.sleep(0.02)
+        if fail:
+            raise OSError("the file went away")
+
+    async def main():
+        async with httpx.AsyncClient(transport=httpswap.AsyncHTTPTransport(backend)) as c:
+            # chunked (no length known)
+            r = await c.post(f"{server}/echo", content=parts(3))
+            assert r.json()["body"] == "part0;part1;part2;"
+            assert "content-length" not in r.json()["headers"]
+            # with a length given, sent as Content-Length
+            r = await c.post(f"{server}/echo", content=parts(2), headers={"content-length": "12"})
+            assert r.json()["body"] == "part0;part1;"
+            assert r.json()["headers"]["content-length"] == "12"
+            # an iterator that fails: the request fails with its error, and
+            # the server never gets a body that looks complete
+            with pytest.raises(OSError, match="went away"):
+                await c.post(f"{server}/echo", content=parts(2, fail=True))
+            # the connection pool still works
+            assert (await c.get(f"{server}/echo")).status_code == 200
+
+    run(main())

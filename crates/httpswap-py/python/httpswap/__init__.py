@@ -175,6 +175,21 @@ async def _await(start: typing.Callable[..., _httpswap.Abort]) -> typing.Any:
         raise
 
 
+async def _pump(stream: typing.AsyncIterable[bytes], upload: _httpswap.Upload) -> None:
+    """Hands a request body's chunks over until it ends (or the request no
+    longer reads it); a failure of the iterator fails the request."""
+    try:
+        async for chunk in stream:
+            if chunk and not await _await(
+                lambda completions, future, chunk=chunk: upload.send(completions, future, chunk)
+            ):
+                return
+    except BaseException as e:
+        upload.fail(repr(e))
+        raise
+    upload.finish()
+
+
 class _AsyncStream(httpx.AsyncByteStream):
     def __init__(self, stream: _httpswap.ResponseStream, request: httpx.Request) -> None:
         self._stream = stream
@@ -290,6 +305,8 @@ class AsyncHTTPTransport(_Configured, httpx.AsyncBaseTransport):
     """
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if not isinstance(request.stream, httpx.ByteStream):
+            return await self._send_streaming(request)
         body = await request.aread()
         try:
             head = await _await(
@@ -299,6 +316,33 @@ class AsyncHTTPTransport(_Configured, httpx.AsyncBaseTransport):
                 )
             )
         except _httpswap.Error as e:
+            _raise(e, request)
+        return _response(head, request, _AsyncStream)
+
+    async def _send_streaming(self, request: httpx.Request) -> httpx.Response:
+        """A request whose body streams (an async iterator): its chunks are
+        handed over while the request runs, a few ahead at most."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        length = request.headers.get("content-length")
+        abort, upload = self._native.send_streaming(
+            _completions_of(loop), future, request.method, str(request.url),
+            request.headers.raw, int(length) if length is not None else None,
+            _timeouts(request),
+        )
+        pump = loop.create_task(_pump(request.stream, upload))
+        # its failure is raised below, or is moot once an answer came
+        pump.add_done_callback(lambda t: t.cancelled() or t.exception())
+        try:
+            head = await future
+        except asyncio.CancelledError:
+            abort.abort()
+            pump.cancel()
+            raise
+        except _httpswap.Error as e:
+            pump.cancel()
+            if pump.done() and not pump.cancelled() and pump.exception() is not None:
+                raise pump.exception() from None
             _raise(e, request)
         return _response(head, request, _AsyncStream)
 
