@@ -78,6 +78,11 @@ impl ConnEnd {
         self.0.poisoned.store(true, Ordering::Release);
     }
 
+    /// Whether [`poison`](Self::poison) was called.
+    fn is_poisoned(&self) -> bool {
+        self.0.poisoned.load(Ordering::Acquire)
+    }
+
     /// The connection has ended.
     pub(crate) fn set(&self) {
         self.0.ended.store(true, Ordering::Release);
@@ -263,7 +268,7 @@ impl Poolable for H1Conn {
     }
 
     fn is_closed(&self) -> bool {
-        self.sender.is_closed() || self.end.0.poisoned.load(Ordering::Acquire)
+        self.sender.is_closed() || self.end.is_poisoned()
     }
 
     fn is_ready(&self) -> bool {

@@ -233,7 +233,7 @@ impl Transport {
         max_connections: Option<usize>,
         max_keepalive_connections: Option<usize>,
         keepalive_expiry: Option<f64>,
-        timeouts: (Option<f64>, Option<f64>, Option<f64>, Option<f64>),
+        timeouts: HttpxTimeouts,
         verify: bool,
         ca_pem: Option<Vec<u8>>,
         http2: bool,
@@ -313,13 +313,10 @@ impl Transport {
         url: &str,
         headers: Vec<(Vec<u8>, Vec<u8>)>,
         body: Vec<u8>,
-        timeouts: (Option<f64>, Option<f64>, Option<f64>, Option<f64>),
+        timeouts: HttpxTimeouts,
     ) -> PyResult<Abort> {
         let request = build_request(method, url, headers, Body::from(body), timeouts)?;
-        let transport = self.transport()?;
-        Ok(settle_later(completions.0.clone(), future, async move {
-            head(transport.send(request).await?).await
-        }))
+        self.start(completions, future, request)
     }
 
     /// The same for a body that streams: chunks are handed over through
@@ -333,17 +330,14 @@ impl Transport {
         url: &str,
         headers: Vec<(Vec<u8>, Vec<u8>)>,
         length: Option<u64>,
-        timeouts: (Option<f64>, Option<f64>, Option<f64>, Option<f64>),
+        timeouts: HttpxTimeouts,
     ) -> PyResult<(Abort, Upload)> {
         // a few chunks in flight: Python is not kept waiting for each one,
         // nor can it run far ahead of the connection
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         let body = Body::from_http_body(Uploaded { rx, length });
         let request = build_request(method, url, headers, body, timeouts)?;
-        let transport = self.transport()?;
-        let abort = settle_later(completions.0.clone(), future, async move {
-            head(transport.send(request).await?).await
-        });
+        let abort = self.start(completions, future, request)?;
         Ok((
             abort,
             Upload {
@@ -361,7 +355,7 @@ impl Transport {
         url: &str,
         headers: Vec<(Vec<u8>, Vec<u8>)>,
         body: Vec<u8>,
-        timeouts: (Option<f64>, Option<f64>, Option<f64>, Option<f64>),
+        timeouts: HttpxTimeouts,
     ) -> PyResult<Py<PyAny>> {
         let request = build_request(method, url, headers, Body::from(body), timeouts)?;
         let transport = self.transport()?;
@@ -386,6 +380,20 @@ impl Transport {
 }
 
 impl Transport {
+    /// Sends `request` on the runtime; its head settles `future` (the
+    /// asyncio side of `send` and `send_streaming`).
+    fn start(
+        &self,
+        completions: &Completions,
+        future: Py<PyAny>,
+        request: httpswap::Request,
+    ) -> PyResult<Abort> {
+        let transport = self.transport()?;
+        Ok(settle_later(completions.0.clone(), future, async move {
+            head(transport.send(request).await?).await
+        }))
+    }
+
     /// The transport of this process: in a forked child, a new one (the
     /// parent's is left alone: its connections are the parent's).
     fn transport(&self) -> PyResult<SharedTransport> {
@@ -412,9 +420,13 @@ fn seconds(value: f64, what: &str) -> PyResult<Duration> {
         .map_err(|e| PyValueError::new_err(format!("{what} = {value}: {e}")))
 }
 
+/// httpx's timeouts as Python gives them: (connect, read, write, pool) in
+/// seconds, `None` for none.
+type HttpxTimeouts = (Option<f64>, Option<f64>, Option<f64>, Option<f64>);
+
 /// httpx's (connect, read, write, pool) as httpswap's timeouts (no total
 /// deadline, as httpx has none).
-fn to_timeouts(t: (Option<f64>, Option<f64>, Option<f64>, Option<f64>)) -> PyResult<Timeouts> {
+fn to_timeouts(t: HttpxTimeouts) -> PyResult<Timeouts> {
     let one = |v: Option<f64>, what| v.map(|s| seconds(s, what)).transpose();
     Ok(Timeouts {
         connect: one(t.0, "connect timeout")?,
@@ -430,7 +442,7 @@ fn build_request(
     url: &str,
     headers: Vec<(Vec<u8>, Vec<u8>)>,
     body: Body,
-    timeouts: (Option<f64>, Option<f64>, Option<f64>, Option<f64>),
+    timeouts: HttpxTimeouts,
 ) -> PyResult<httpswap::Request> {
     let bad = |e: &dyn std::fmt::Display| Error::new_err(("LocalProtocol", e.to_string()));
     let mut builder = http::Request::builder().method(method).uri(url);
