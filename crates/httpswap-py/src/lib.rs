@@ -9,7 +9,8 @@
 //!   blocks, for the sync transport); the futures of an event loop are
 //!   settled on its own thread, from a queue it watches ([`Completions`]);
 //! - [`ResponseStream`]: the response body, read chunk by chunk the same
-//!   two ways;
+//!   two ways; [`Upload`]: a streamed request body, handed over chunk by
+//!   chunk the same two ways (the sync one with [`Pending`] for its head);
 //! - `Error(kind, message)`: every failure, its kind one of httpswap's
 //!   `ErrorKind` names, which the Python side raises as httpx's class.
 //!
@@ -332,17 +333,44 @@ impl Transport {
         length: Option<u64>,
         timeouts: HttpxTimeouts,
     ) -> PyResult<(Abort, Upload)> {
-        // a few chunks in flight: Python is not kept waiting for each one,
-        // nor can it run far ahead of the connection
-        let (tx, rx) = tokio::sync::mpsc::channel(4);
-        let body = Body::from_http_body(Uploaded { rx, length });
+        let (upload, body) = Upload::new(length, None);
         let request = build_request(method, url, headers, body, timeouts)?;
         let abort = self.start(completions, future, request)?;
+        Ok((abort, upload))
+    }
+
+    /// `send_streaming` for the sync transport: the request starts at once;
+    /// its chunks are handed over with `Upload.send_blocking`, then
+    /// `Pending.wait` gives its head.
+    fn send_streaming_blocking(
+        &self,
+        method: &str,
+        url: &str,
+        headers: Vec<(Vec<u8>, Vec<u8>)>,
+        length: Option<u64>,
+        timeouts: HttpxTimeouts,
+    ) -> PyResult<(Pending, Upload)> {
+        let (answered_tx, answered) = tokio::sync::watch::channel(false);
+        let (upload, body) = Upload::new(length, Some(answered));
+        let request = build_request(method, url, headers, body, timeouts)?;
+        let transport = self.transport()?;
+        let (head_tx, head_rx) = tokio::sync::oneshot::channel();
+        let task = runtime().spawn(async move {
+            let response = transport.send(request).await;
+            // the body is no longer needed once the answer came: the
+            // uploading thread must stop waiting for room for its chunks
+            let _ = answered_tx.send(true);
+            let _ = head_tx.send(match response {
+                Ok(response) => head(response).await,
+                Err(e) => Err(e),
+            });
+        });
         Ok((
-            abort,
-            Upload {
-                tx: Mutex::new(Some(tx)),
+            Pending {
+                head: Mutex::new(Some(head_rx)),
+                task: task.abort_handle(),
             },
+            upload,
         ))
     }
 
@@ -463,12 +491,21 @@ fn build_request(
 /// A chunk of a streamed request body, or its failure.
 type UploadChunk = Result<Bytes, httpswap::Error>;
 
+/// How a streamed request body ended, as its sender said: `Ok` when
+/// finished, `Err` (why) when it failed. Unset when the sender went
+/// without saying: the body then fails too, never ends as complete.
+type UploadEnd = Arc<std::sync::OnceLock<Result<(), String>>>;
+
 /// The sending end of a streamed request body (see
 /// `Transport::send_streaming`).
 #[pyclass(module = "httpswap._httpswap")]
 pub struct Upload {
     /// `None` once finished or failed.
     tx: Mutex<Option<tokio::sync::mpsc::Sender<UploadChunk>>>,
+    end: UploadEnd,
+    /// For the sync transport: becomes `true` when the request has its
+    /// answer (or failed), after which no chunk is waited on.
+    answered: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 /// Whether a chunk was taken.
@@ -483,17 +520,62 @@ impl ToPython for Taken {
     }
 }
 
+impl Upload {
+    /// An upload and the request body it feeds (`length`: the declared
+    /// `Content-Length`, if any).
+    fn new(
+        length: Option<u64>,
+        answered: Option<tokio::sync::watch::Receiver<bool>>,
+    ) -> (Upload, Body) {
+        // a few chunks in flight: Python is not kept waiting for each one,
+        // nor can it run far ahead of the connection
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let end = UploadEnd::default();
+        let body = Body::from_http_body(Uploaded {
+            rx,
+            length,
+            end: end.clone(),
+        });
+        let upload = Upload {
+            tx: Mutex::new(Some(tx)),
+            end,
+            answered,
+        };
+        (upload, body)
+    }
+
+    fn sender(&self) -> Option<tokio::sync::mpsc::Sender<UploadChunk>> {
+        self.tx
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Records how the body ends, then lets the reader see its end.
+    fn end(&self, how: Result<(), String>) {
+        let _ = self.end.set(how);
+        self.tx
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+    }
+}
+
+/// An upload dropped without `finish` or `fail` (an exception on the way):
+/// its body fails rather than end short as if complete.
+impl Drop for Upload {
+    fn drop(&mut self) {
+        self.end(Err("the request body was abandoned before its end".into()));
+    }
+}
+
 #[pymethods]
 impl Upload {
     /// Hands `chunk` to the request (for asyncio): `future` settles with
     /// `True` once it is taken, `False` when the request no longer reads
     /// its body (it ended, or the server answered early).
     fn send(&self, completions: &Completions, future: Py<PyAny>, chunk: Vec<u8>) -> Abort {
-        let tx = self
-            .tx
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
+        let tx = self.sender();
         settle_later(completions.0.clone(), future, async move {
             let taken = match tx {
                 Some(tx) => tx.send(Ok(Bytes::from(chunk))).await.is_ok(),
@@ -503,36 +585,57 @@ impl Upload {
         })
     }
 
+    /// Hands `chunk` to the request, blocking (without the GIL) until it
+    /// is taken: `True`, or `False` when the request no longer needs its
+    /// body (the server answered before it was all sent, or the request
+    /// failed). The body is then left unfinished: it fails when this
+    /// upload is dropped, which the caller does once the response is read
+    /// (failed at once, it would cut the connection under the answer:
+    /// `test_an_early_answer_stops_the_upload`).
+    fn send_blocking(&self, py: Python<'_>, chunk: Vec<u8>) -> bool {
+        let Some(tx) = self.sender() else {
+            return false;
+        };
+        let mut answered = self.answered.clone();
+        let rt = runtime();
+        let taken = py.detach(|| {
+            rt.block_on(async move {
+                let answered = async {
+                    match &mut answered {
+                        // an error: the request's task ended
+                        Some(answered) => drop(answered.wait_for(|done| *done).await),
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    biased;
+                    () = answered => false,
+                    sent = tx.send(Ok(Bytes::from(chunk))) => sent.is_ok(),
+                }
+            })
+        });
+        taken
+    }
+
     /// The body ends here.
     fn finish(&self) {
-        self.tx
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        self.end(Ok(()));
     }
 
     /// The body could not be read: the request fails with `message`
     /// (never sent as complete).
     fn fail(&self, message: String) {
-        if let Some(tx) = self
-            .tx
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        {
-            let _ = tx.try_send(Err(httpswap::Error::new(
-                httpswap::ErrorKind::Other,
-                format!("the request body failed: {message}"),
-            )));
-        }
+        self.end(Err(message));
     }
 }
 
 /// A streamed request body as the transport reads it: the chunks Python
-/// hands over, with the length the request declared.
+/// hands over, with the length the request declared; it ends as its
+/// sender said ([`UploadEnd`]).
 struct Uploaded {
     rx: tokio::sync::mpsc::Receiver<UploadChunk>,
     length: Option<u64>,
+    end: UploadEnd,
 }
 
 impl http_body::Body for Uploaded {
@@ -543,14 +646,24 @@ impl http_body::Body for Uploaded {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, httpswap::Error>>> {
-        self.rx.poll_recv(cx).map(|chunk| {
-            chunk.map(|chunk| {
-                let data = chunk?;
+        self.rx.poll_recv(cx).map(|chunk| match chunk {
+            Some(chunk) => Some(chunk.map(|data| {
                 if let Some(left) = &mut self.length {
                     *left = left.saturating_sub(data.len() as u64);
                 }
-                Ok(http_body::Frame::data(data))
-            })
+                http_body::Frame::data(data)
+            })),
+            None => match self.end.get() {
+                Some(Ok(())) => None,
+                Some(Err(why)) => Some(Err(httpswap::Error::new(
+                    httpswap::ErrorKind::Other,
+                    format!("the request body failed: {why}"),
+                ))),
+                None => Some(Err(httpswap::Error::new(
+                    httpswap::ErrorKind::Other,
+                    "the request body failed: its sender went away",
+                ))),
+            },
         })
     }
 
@@ -559,6 +672,45 @@ impl http_body::Body for Uploaded {
             Some(n) => http_body::SizeHint::with_exact(n),
             None => http_body::SizeHint::default(),
         }
+    }
+}
+
+/// A request started by `Transport::send_streaming_blocking`: its head,
+/// once it comes. Dropped unanswered, the request is cancelled.
+#[pyclass(module = "httpswap._httpswap")]
+pub struct Pending {
+    head: Mutex<Option<tokio::sync::oneshot::Receiver<Result<Head, httpswap::Error>>>>,
+    task: tokio::task::AbortHandle,
+}
+
+#[pymethods]
+impl Pending {
+    /// Waits (without the GIL) for the response head: as
+    /// `Transport::send_blocking` returns it.
+    fn wait(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let Some(head) = self
+            .head
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        else {
+            return Err(Error::new_err((
+                "Other",
+                "the request was already waited for",
+            )));
+        };
+        let rt = runtime();
+        let head = py
+            .detach(|| rt.block_on(head))
+            .map_err(|_| Error::new_err(("Other", "the request was cancelled")))?
+            .map_err(|e| py_error(&e))?;
+        head.to_python(py)
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 
@@ -734,6 +886,7 @@ fn _httpswap(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Abort>()?;
     m.add_class::<Completions>()?;
     m.add_class::<Upload>()?;
+    m.add_class::<Pending>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -18,6 +18,8 @@ class Handler(BaseHTTPRequestHandler):
     # every other request carrying x-test-limit is refused with a 429
     _limit_count = 0
     _limit_lock = threading.Lock()
+    # (path, length) of each body `/record` received complete
+    recorded: list = []
 
     @classmethod
     def limited(cls) -> bool:
@@ -59,6 +61,31 @@ class Handler(BaseHTTPRequestHandler):
         self.route()
 
     def route(self):
+        if self.path.startswith("/early"):
+            # answers before reading the body (as a server refusing an
+            # upload does), then reads what comes until the client stops,
+            # so that its answer is not lost to a reset; `?big`: an answer
+            # too large to be read with its head (it streams)
+            answer = b"too large" * (30_000 if self.path.endswith("?big") else 1)
+            self._send(413, answer, {"connection": "close"})
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(5)
+            try:
+                while self.connection.recv(65536):
+                    pass
+            except OSError:
+                pass
+            return
+        if self.path.startswith("/record"):
+            # reads the body late (the client's buffers fill meanwhile) and
+            # records the bodies that arrived complete
+            time.sleep(0.5)
+            body = self._body()
+            with Handler._limit_lock:
+                Handler.recorded.append((self.path, len(body)))
+            self._send(200, b"recorded")
+            return
         body = self._body()
         path = self.path.split("?")[0]
         if path == "/echo":

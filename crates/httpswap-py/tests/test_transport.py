@@ -261,3 +261,103 @@ def test_request_bodies_stream(server, backend):
             assert (await c.get(f"{server}/echo")).status_code == 200
 
     run(main())
+
+
+def test_sync_request_bodies_stream(server, backend):
+    def parts(n: int, fail: bool = False):
+        for i in range(n):
+            yield f"part{i};".encode()
+            time.sleep(0.02)
+        if fail:
+            raise OSError("the file went away")
+
+    with httpx.Client(transport=httpswap.HTTPTransport(backend)) as c:
+        r = c.post(f"{server}/echo", content=parts(3))
+        assert r.json()["body"] == "part0;part1;part2;"
+        assert "content-length" not in r.json()["headers"]
+        r = c.post(f"{server}/echo", content=parts(2), headers={"content-length": "12"})
+        assert r.json()["body"] == "part0;part1;"
+        assert r.json()["headers"]["content-length"] == "12"
+        with pytest.raises(OSError, match="went away"):
+            c.post(f"{server}/echo", content=parts(2, fail=True))
+        assert c.get(f"{server}/echo").status_code == 200
+
+
+class _Counted:
+    """64 KiB chunks, up to 64 MiB, counting how many were read."""
+
+    def __init__(self) -> None:
+        self.taken = 0
+
+    def __iter__(self):
+        for _ in range(1024):
+            self.taken += 1
+            yield b"x" * 65536
+
+    async def chunks(self):
+        for chunk in self:
+            yield chunk
+
+
+def test_an_early_answer_stops_the_upload(server, backend):
+    # the server refuses the upload without reading it: the answer is
+    # returned (no hang on a body no one reads), and the rest of the body
+    # is not read
+    for big in (False, True):
+        body = _Counted()
+        with httpx.Client(transport=httpswap.HTTPTransport(backend), timeout=10) as c:
+            r = c.post(f"{server}/early" + ("?big" if big else ""), content=body)
+            assert r.status_code == 413
+            assert r.content == b"too large" * (30_000 if big else 1)
+        assert body.taken < 1024
+
+    async def main():
+        body = _Counted()
+        t = httpswap.AsyncHTTPTransport(backend)
+        async with httpx.AsyncClient(transport=t, timeout=10) as c:
+            r = await c.post(f"{server}/early", content=body.chunks())
+            assert r.status_code == 413 and r.content == b"too large"
+        assert body.taken < 1024
+
+    run(main())
+
+
+def test_a_failed_body_is_never_sent_as_complete(server, backend):
+    # the iterator fails while the connection's buffers and the chunks
+    # handed ahead are full: the failure must still reach the connection,
+    # never an early end that the server takes for the whole body
+    from conftest import Handler
+
+    big = b"x" * (4 << 20)
+
+    def parts(fail: bool):
+        for _ in range(8):
+            yield big
+        if fail:
+            raise OSError("the file went away")
+
+    async def aparts(fail: bool):
+        for chunk in parts(fail):
+            yield chunk
+
+    with httpx.Client(transport=httpswap.HTTPTransport(backend), timeout=10) as c:
+        with pytest.raises(OSError, match="went away"):
+            c.post(f"{server}/record?sync-failed", content=parts(True))
+        assert c.post(f"{server}/record?sync-whole", content=parts(False)).status_code == 200
+
+    async def main():
+        t = httpswap.AsyncHTTPTransport(backend)
+        async with httpx.AsyncClient(transport=t, timeout=10) as c:
+            with pytest.raises(OSError, match="went away"):
+                await c.post(f"{server}/record?async-failed", content=aparts(True))
+            r = await c.post(f"{server}/record?async-whole", content=aparts(False))
+            assert r.status_code == 200
+
+    run(main())
+    time.sleep(0.6)  # the failed bodies' handlers are done reading
+    mine = [r for r in Handler.recorded if "sync-" in r[0]]
+    Handler.recorded.clear()
+    assert sorted(mine) == [
+        ("/record?async-whole", 8 * len(big)),
+        ("/record?sync-whole", 8 * len(big)),
+    ]

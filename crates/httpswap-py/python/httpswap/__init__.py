@@ -228,6 +228,7 @@ class _SyncStream(httpx.SyncByteStream):
     def __init__(self, stream: _httpswap.ResponseStream, request: httpx.Request) -> None:
         self._stream = stream
         self._request = request
+        self.upload: _httpswap.Upload | None = None
 
     def __iter__(self) -> typing.Iterator[bytes]:
         while True:
@@ -356,6 +357,8 @@ class HTTPTransport(_Configured, httpx.BaseTransport):
     the GIL is released while it waits)."""
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if not isinstance(request.stream, httpx.ByteStream):
+            return self._send_streaming(request)
         body = request.read()
         try:
             head = self._native.send_blocking(
@@ -364,6 +367,36 @@ class HTTPTransport(_Configured, httpx.BaseTransport):
         except _httpswap.Error as e:
             _raise(e, request)
         return _response(head, request, _SyncStream)
+
+    def _send_streaming(self, request: httpx.Request) -> httpx.Response:
+        """A request whose body streams (an iterator): the request starts,
+        then this thread hands its chunks over, a few ahead of the
+        connection at most, until the body ends or the server has answered
+        (then the rest is not read, and the body is not sent as complete)."""
+        length = request.headers.get("content-length")
+        pending, upload = self._native.send_streaming_blocking(
+            request.method, str(request.url), request.headers.raw,
+            int(length) if length is not None else None, _timeouts(request),
+        )
+        try:
+            for chunk in request.stream:
+                if chunk and not upload.send_blocking(chunk):
+                    break
+            else:
+                upload.finish()
+        except BaseException as e:
+            upload.fail(repr(e))
+            raise
+        try:
+            head = pending.wait()
+        except _httpswap.Error as e:
+            _raise(e, request)
+        response = _response(head, request, _SyncStream)
+        if isinstance(response.stream, _SyncStream):
+            # a body left unfinished (the server answered early) fails when
+            # the upload goes: not before the response is read
+            response.stream.upload = upload
+        return response
 
     def close(self) -> None:
         self._native.close()
