@@ -361,3 +361,41 @@ def test_a_failed_body_is_never_sent_as_complete(server, backend):
         ("/record?async-whole", 8 * len(big)),
         ("/record?sync-whole", 8 * len(big)),
     ]
+
+
+_EXIT_WITH_REQUESTS_IN_FLIGHT = """
+import asyncio, sys, threading, httpx, httpswap
+url, backend = sys.argv[1], sys.argv[2]
+
+def sync():
+    with httpx.Client(transport=httpswap.HTTPTransport(backend)) as c:
+        c.get(url + "/slow")
+
+threading.Thread(target=sync, daemon=True).start()
+
+async def main():
+    c = httpx.AsyncClient(transport=httpswap.AsyncHTTPTransport(backend))
+    asyncio.ensure_future(c.get(url + "/slow"))
+    # a response half read, and never closed
+    r = await c.send(c.build_request("GET", url + "/chunks"), stream=True)
+    await r.aiter_raw().__anext__()
+    await asyncio.sleep(0.3)
+
+asyncio.run(main())
+print("exiting", flush=True)
+"""
+
+
+def test_the_interpreter_exits_with_requests_in_flight(server, backend):
+    # requests waiting (a daemon thread's, an asyncio task's) and a body
+    # half read when the interpreter ends: it exits cleanly, without
+    # waiting for them, a crash or a panic
+    import subprocess
+    import sys
+
+    p = subprocess.run(
+        [sys.executable, "-c", _EXIT_WITH_REQUESTS_IN_FLIGHT, server, backend],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert (p.returncode, p.stdout) == (0, "exiting\n"), p.stderr
+    assert "panick" not in p.stderr and "Fatal" not in p.stderr, p.stderr

@@ -308,14 +308,22 @@ class AsyncHTTPTransport(_Configured, httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if not isinstance(request.stream, httpx.ByteStream):
             return await self._send_streaming(request)
-        body = await request.aread()
         try:
-            head = await _await(
-                lambda completions, future: self._native.send(
-                    completions, future, request.method, str(request.url),
-                    request.headers.raw, body, _timeouts(request),
-                )
+            body = request.content  # read when the request was made
+        except httpx.RequestNotRead:
+            body = await request.aread()
+        # `_await` written out: this is every request's path
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        try:
+            abort = self._native.send(
+                _completions_of(loop), future, request.method, str(request.url),
+                request.headers.raw, body, _timeouts(request),
             )
+            head = await future
+        except asyncio.CancelledError:
+            abort.abort()
+            raise
         except _httpswap.Error as e:
             _raise(e, request)
         return _response(head, request, _AsyncStream)
