@@ -263,7 +263,7 @@ def test_request_bodies_stream(server, backend):
     run(main())
 
 
-def test_sync_request_bodies_stream(server, backend):
+def test_sync_request_bodies_stream(server, backend, refused_url):
     def parts(n: int, fail: bool = False):
         for i in range(n):
             yield f"part{i};".encode()
@@ -281,6 +281,12 @@ def test_sync_request_bodies_stream(server, backend):
         with pytest.raises(OSError, match="went away"):
             c.post(f"{server}/echo", content=parts(2, fail=True))
         assert c.get(f"{server}/echo").status_code == 200
+        # no server: the request's own error, without reading the body
+        # further than the few chunks handed ahead
+        body = _Counted()
+        with pytest.raises(httpx.ConnectError):
+            c.post(refused_url, content=body)
+        assert body.taken <= 8
 
 
 class _Counted:
