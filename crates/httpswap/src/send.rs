@@ -84,6 +84,56 @@ impl Replay {
     }
 }
 
+/// The first request's copy, kept by the common path until it is needed.
+/// A plain request (no header of its own, no extension, the default
+/// version, an empty buffered body: a GET as most are made) keeps nothing:
+/// its method and URL are the sent ones, which the answer carries (`Hop`),
+/// so its copy is made from them only when the call goes on to a redirect
+/// or a retry. (`plain_requests_are_redirected_and_retried_from_their_answer`
+/// holds that both ways make the same copy.)
+enum FirstCopy {
+    Plain,
+    Full(Box<Replay>),
+}
+
+impl FirstCopy {
+    fn of(req: &Request) -> FirstCopy {
+        if req.headers().is_empty()
+            && req.extensions().is_empty()
+            && req.version() == http::Version::HTTP_11
+            && req.body().as_bytes().is_some_and(Bytes::is_empty)
+        {
+            FirstCopy::Plain
+        } else {
+            FirstCopy::Full(Replay::of(req, false))
+        }
+    }
+
+    fn replayable(&self) -> bool {
+        match self {
+            FirstCopy::Plain => true,
+            FirstCopy::Full(replay) => replay.replayable(),
+        }
+    }
+
+    /// The full copy; a plain one made with the method and URL it was
+    /// sent with.
+    fn into_replay(self, method: &Method, uri: &Uri) -> Box<Replay> {
+        match self {
+            FirstCopy::Full(replay) => replay,
+            FirstCopy::Plain => {
+                let mut request = http::Request::new(Some(Body::empty()));
+                *request.method_mut() = method.clone();
+                *request.uri_mut() = uri.clone();
+                Box::new(Replay {
+                    request,
+                    completed: false,
+                })
+            }
+        }
+    }
+}
+
 /// A request with `body` and a copy of `from`'s head: method, URL,
 /// version, headers and every extension.
 fn with_head_of<A, B>(from: &http::Request<A>, body: B) -> http::Request<B> {
@@ -410,7 +460,7 @@ enum State<'a> {
     /// The first request is with the transport.
     First {
         call: Call,
-        replay: Option<Box<Replay>>,
+        replay: Option<FirstCopy>,
         sent: Sent<'a>,
     },
     General(SendFuture<'a>),
@@ -458,7 +508,7 @@ impl<'a> Execution<'a> {
         // has no header to copy (they are added again to what is sent
         // from it)
         let replay = (call.retry.retries() > 0 || call.max_redirects.is_some())
-            .then(|| Replay::of(&request, false));
+            .then(|| FirstCopy::of(&request));
         client.complete(&mut request, &call);
         match client.send_one(request, 1, &call) {
             Ok(sent) => State::First { call, replay, sent },
@@ -493,7 +543,7 @@ impl Future for Execution<'_> {
                         unreachable!("matched above")
                     };
                     let hop = answered(sent, result, &call);
-                    if !may_go_on(&hop, &call, replay.as_deref()) {
+                    if !may_go_on(&hop, &call, replay.as_ref()) {
                         return Poll::Ready(finish(
                             hop.outcome
                                 .map(|res| (res, hop.method))
@@ -502,6 +552,7 @@ impl Future for Execution<'_> {
                         ));
                     }
                     let client = this.client;
+                    let replay = replay.map(|r| r.into_replay(&hop.method, &hop.uri));
                     this.state =
                         State::General(Box::pin(
                             async move { client.resume(call, replay, hop).await },
@@ -523,8 +574,8 @@ impl Future for Execution<'_> {
 /// follow, or a retry (an error, or a status that asks for one, with a
 /// replayable copy and retries allowed). Only then does the call take the
 /// general path, which decides.
-fn may_go_on(hop: &Hop, call: &Call, replay: Option<&Replay>) -> bool {
-    let retries = call.retry.retries() > 0 && replay.is_some_and(Replay::replayable);
+fn may_go_on(hop: &Hop, call: &Call, replay: Option<&FirstCopy>) -> bool {
+    let retries = call.retry.retries() > 0 && replay.is_some_and(FirstCopy::replayable);
     match &hop.outcome {
         Err(_) => retries,
         Ok(res) => {
@@ -594,5 +645,72 @@ impl http_body::Body for DeadlineBody {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{FirstCopy, Replay};
+    use httpswap_core::{Body, Request};
+
+    /// What a redirect or a retry is made from: the method, URL, version,
+    /// headers, extensions and body of the copy.
+    async fn head_and_body(replay: &Replay) -> (String, Option<bytes::Bytes>) {
+        let r = &replay.request;
+        let head = format!(
+            "{} {} {:?} {:?} {} {}",
+            r.method(),
+            r.uri(),
+            r.version(),
+            r.headers(),
+            r.extensions().len(),
+            replay.completed
+        );
+        let body = match r.body().as_ref().and_then(Body::try_clone) {
+            Some(body) => Some(body.collect_bytes().await.unwrap()),
+            None => None,
+        };
+        (head, body)
+    }
+
+    #[tokio::test]
+    async fn plain_requests_are_redirected_and_retried_from_their_answer() {
+        let requests = || {
+            let mut with_header = Request::new(Body::empty());
+            with_header
+                .headers_mut()
+                .insert("x-a", http::HeaderValue::from_static("1"));
+            let mut with_extension = Request::new(Body::empty());
+            with_extension.extensions_mut().insert(7u8);
+            let mut http10 = Request::new(Body::empty());
+            *http10.version_mut() = http::Version::HTTP_10;
+            vec![
+                Request::new(Body::empty()),
+                Request::new(Body::full(bytes::Bytes::new())),
+                Request::new(Body::full("payload")),
+                Request::new(Body::from_stream(futures_util::stream::empty::<
+                    Result<bytes::Bytes, std::io::Error>,
+                >())),
+                with_header,
+                with_extension,
+                http10,
+            ]
+        };
+        for (mut request, plain) in requests()
+            .into_iter()
+            .zip([true, true, false, false, false, false, false])
+        {
+            *request.method_mut() = http::Method::PUT;
+            *request.uri_mut() = "http://127.0.0.1:9/a?b".parse().unwrap();
+            let copy = FirstCopy::of(&request);
+            assert_eq!(matches!(copy, FirstCopy::Plain), plain);
+            assert_eq!(copy.replayable(), Replay::of(&request, false).replayable());
+            // the method and URL a plain copy gets are the sent ones
+            let made = copy.into_replay(request.method(), request.uri());
+            assert_eq!(
+                head_and_body(&made).await,
+                head_and_body(&Replay::of(&request, false)).await
+            );
+        }
     }
 }
