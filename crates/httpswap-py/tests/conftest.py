@@ -181,14 +181,20 @@ class Server(ThreadingHTTPServer):
         pass
 
 
-@pytest.fixture(scope="session")
-def server():
-    srv = Server(("127.0.0.1", 0), Handler)
+def serving(handler: type):
+    """A `Server` of `handler` on 127.0.0.1 in a thread: yields its URL,
+    then stops it (the body of a fixture)."""
+    srv = Server(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{srv.server_address[1]}"
     srv.shutdown()
     srv.server_close()
+
+
+@pytest.fixture(scope="session")
+def server():
+    yield from serving(Handler)
 
 
 @pytest.fixture(params=httpswap.BACKENDS)

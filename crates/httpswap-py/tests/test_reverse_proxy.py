@@ -17,7 +17,7 @@ from aiohttp import ClientSession, web
 
 import httpswap
 
-from conftest import Server
+from conftest import serving
 
 BODY = b"u" * 1024
 
@@ -60,12 +60,7 @@ class FlakyUpstream(BaseHTTPRequestHandler):
 @pytest.fixture
 def flaky_upstream():
     FlakyUpstream.connections = FlakyUpstream.dropped = 0
-    srv = Server(("127.0.0.1", 0), FlakyUpstream)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-    srv.server_close()
+    yield from serving(FlakyUpstream)
 
 
 async def _proxy(upstream: str, transport: httpx.AsyncBaseTransport) -> tuple[web.AppRunner, str]:
