@@ -362,7 +362,9 @@ class AsyncHTTPTransport(_Configured, httpx.AsyncBaseTransport):
 class HTTPTransport(_Configured, httpx.BaseTransport):
     """An ``httpx.BaseTransport`` over an httpswap backend: the arguments of
     ``AsyncHTTPTransport``. A request blocks its thread (not the others:
-    the GIL is released while it waits)."""
+    the GIL is released while it waits). A body from an iterator streams:
+    its chunks are read as the connection takes them, and no further once
+    the server has answered."""
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if not isinstance(request.stream, httpx.ByteStream):
