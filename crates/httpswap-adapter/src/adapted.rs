@@ -12,7 +12,7 @@ use httpswap_core::{
     Request, Response, SharedEvents, Timeouts, TransportConfig,
 };
 
-use crate::{outside_tokio, Connections, H2Gate, Origin, Slots};
+use crate::{outside_tokio, Connections, H2Gate, Slots};
 
 /// What every adapter over a library keeps beside the library: the
 /// configuration, the proxy rules read from it, the bound on requests in
@@ -64,16 +64,16 @@ impl AdapterState {
     ///
     /// # Errors
     ///
-    /// As [`Origin::of`]: an unsupported scheme or a URL with no host.
+    /// As [`Origin::of`](crate::Origin::of): an unsupported scheme or a URL with no host.
     pub fn exchange(&self, request: &Request) -> Result<Exchange<'_>, Error> {
-        let origin = Origin::of(request.uri())?;
-        self.config.check_unix_socket(origin.https, request.uri())?;
+        let (https, what) = crate::origin::https_and_text(request.uri())?;
+        self.config.check_unix_socket(https, request.uri())?;
         let proxy = self.proxies.proxy_for(request.uri());
         Ok(Exchange {
-            what: origin.text(),
+            what,
             events: SharedEvents::for_request(request, self.config.events.as_ref()).cloned(),
             proxy,
-            forward: proxy.is_some() && !origin.https,
+            forward: proxy.is_some() && !https,
             capture: CaptureConnection::of(request),
         })
     }

@@ -175,26 +175,42 @@ impl Origin {
     /// # Ok::<(), httpswap_core::Error>(())
     /// ```
     pub fn text(&self) -> String {
-        let scheme = if self.https { "https://" } else { "http://" };
-        let mut port = [0u8; 5];
-        let mut n = self.port;
-        let mut at = port.len();
-        loop {
-            at -= 1;
-            port[at] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        let port = std::str::from_utf8(&port[at..]).unwrap_or_default();
-        let mut out = String::with_capacity(scheme.len() + self.host.len() + 1 + port.len());
-        out.push_str(scheme);
-        out.push_str(&self.host);
-        out.push(':');
-        out.push_str(port);
-        out
+        text(self.https, &self.host, self.port)
     }
+}
+
+/// Whether `uri` is `https`, and its origin's [`Origin::text`], without
+/// the `Origin` (whose host is a copy).
+///
+/// # Errors
+///
+/// As [`Origin::of`].
+pub(crate) fn https_and_text(uri: &Uri) -> Result<(bool, String), Error> {
+    let (https, host, port) = checked(uri)?;
+    Ok((https, text(https, host, port)))
+}
+
+/// `scheme://host:port`.
+fn text(https: bool, host: &str, port: u16) -> String {
+    let scheme = if https { "https://" } else { "http://" };
+    let mut digits = [0u8; 5];
+    let mut n = port;
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let port = std::str::from_utf8(&digits[at..]).unwrap_or_default();
+    let mut out = String::with_capacity(scheme.len() + host.len() + 1 + port.len());
+    out.push_str(scheme);
+    out.push_str(host);
+    out.push(':');
+    out.push_str(port);
+    out
 }
 
 impl fmt::Display for Origin {

@@ -67,8 +67,8 @@ use http::header::PROXY_AUTHORIZATION;
 use httpswap_adapter::hyper_errors::Phase;
 use httpswap_adapter::hyper_limits::{h2_header_list_size, hyper_max_headers};
 use httpswap_adapter::{
-    drive, is_idempotent, try_clone_request, within_total, Adapted, AdapterState, BodyLimits,
-    Exchange, Slot, TimedBody, Upload, UPLOAD_CHUNK,
+    drive, is_idempotent, within_total, Adapted, AdapterState, BodyLimits, Exchange, Slot,
+    TimedBody, Upload, UPLOAD_CHUNK,
 };
 use httpswap_core::{
     Body, Capabilities, Error, ErrorKind, HttpTransport, ProxyRules, Request, Response, Timeouts,
@@ -352,7 +352,7 @@ impl Inner {
 
     async fn send_within(
         &self,
-        mut request: Request,
+        request: Request,
         timeouts: &Timeouts,
         deadline: Option<(tokio::time::Instant, Duration)>,
         ex: &Exchange<'_>,
@@ -362,8 +362,19 @@ impl Inner {
             .slots
             .acquire(timeouts.pool, &ex.what, ex.events.as_ref())
             .await?;
+        let (parts, body) = request.into_parts();
+        // reqwest takes a `Url`: parsed from this text on every try (the
+        // text `Display` writes, made without the formatter)
+        let url = url_text(&parts.uri);
+        let may_be_http2 = self.may_be_http2(&parts.uri);
+        let mut out = Outgoing {
+            method: parts.method,
+            headers: parts.headers,
+            version: parts.version,
+            body,
+        };
         if !ex.forward {
-            request.headers_mut().remove(PROXY_AUTHORIZATION);
+            out.headers.remove(PROXY_AUTHORIZATION);
         }
         let mut client = self
             .client
@@ -371,7 +382,7 @@ impl Inner {
             .expect("client lock")
             .clone()
             .ok_or_else(Error::closed)?;
-        let ticket = match self.may_be_http2(request.uri()) {
+        let ticket = match may_be_http2 {
             true => self.state.h2_gate.enter(&ex.what, timeouts.pool).await?,
             false => None,
         };
@@ -387,10 +398,10 @@ impl Inner {
         };
         let mut resends = 0;
         loop {
-            let backup = (resends < resends_allowed && is_idempotent(request.method()))
-                .then(|| try_clone_request(&request))
+            let backup = (resends < resends_allowed && is_idempotent(&out.method))
+                .then(|| out.try_clone())
                 .flatten();
-            match self.attempt(&client, request, timeouts, ex).await {
+            match self.attempt(&client, &url, out, timeouts, ex).await {
                 Ok(res) => {
                     if let Some(ticket) = ticket {
                         ticket.done(Some(res.version()));
@@ -400,7 +411,7 @@ impl Inner {
                 Err((error, Some(dead_conn))) if backup.is_some() => {
                     if self.state.connections.was_seen(&dead_conn) {
                         tracing::debug!(origin = %ex.what, "reused connection was dead; sending again on a new one");
-                        request = backup.expect("checked");
+                        out = backup.expect("checked");
                         resends += 1;
                         if let Some(fresh) = &self.fresh {
                             client = fresh.clone();
@@ -421,36 +432,17 @@ impl Inner {
         config.http2_prior_knowledge || (config.http2 && uri.scheme_str() == Some("https"))
     }
 
-    /// One try. On failure, also the address pair of a connection that
-    /// died under the request, if there was one.
+    /// One try of `out` to `url`. On failure, also the address pair of a
+    /// connection that died under the request, if there was one.
     async fn attempt(
         &self,
         client: &reqwest::Client,
-        request: Request,
+        url: &str,
+        out: Outgoing,
         timeouts: &Timeouts,
         ex: &Exchange<'_>,
     ) -> Result<reqwest::Response, (Error, Option<(SocketAddr, SocketAddr)>)> {
-        let (parts, body) = request.into_parts();
-        let (body, progress) = match body.as_bytes() {
-            Some(bytes) if bytes.len() <= UPLOAD_CHUNK => {
-                (reqwest::Body::from(bytes.clone()), None)
-            }
-            _ => {
-                let (upload, progress) = Upload::new(body);
-                (reqwest::Body::wrap(upload), Some(progress))
-            }
-        };
-        let req =
-            reqwest::Request::try_from(http::Request::from_parts(parts, body)).map_err(|e| {
-                (
-                    Error::new(
-                        ErrorKind::InvalidUrl,
-                        format!("reqwest rejected the url: {e}"),
-                    )
-                    .with_source(e),
-                    None,
-                )
-            })?;
+        let (req, progress) = out.into_reqwest(url).map_err(|e| (e, None))?;
         // handed to reqwest now: its future is small, and the request is
         // not kept in this one's state (nor in the blocks below, twice)
         let pending = client.execute(req);
@@ -518,6 +510,89 @@ impl Inner {
     }
 }
 
+/// What reqwest is handed of a request, besides its URL: the request's
+/// extensions were read into the exchange (timeouts, capture) before, and
+/// reqwest reads none of a caller's. What a resend needs is this, copied.
+struct Outgoing {
+    method: http::Method,
+    headers: http::HeaderMap,
+    version: http::Version,
+    body: Body,
+}
+
+impl Outgoing {
+    /// A copy to resend, when the body is replayable.
+    fn try_clone(&self) -> Option<Outgoing> {
+        Some(Outgoing {
+            body: self.body.try_clone()?,
+            method: self.method.clone(),
+            headers: self.headers.clone(),
+            version: self.version,
+        })
+    }
+
+    /// reqwest's request to `url`, and the upload's progress for a body
+    /// handed over in chunks.
+    fn into_reqwest(
+        self,
+        url: &str,
+    ) -> Result<
+        (
+            reqwest::Request,
+            Option<Arc<httpswap_adapter::UploadProgress>>,
+        ),
+        Error,
+    > {
+        let url = reqwest::Url::parse(url).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidUrl,
+                format!("reqwest rejected the url: {e}"),
+            )
+            .with_source(e)
+        })?;
+        let (body, progress) = match self.body.as_bytes() {
+            Some(bytes) if bytes.len() <= UPLOAD_CHUNK => {
+                (reqwest::Body::from(bytes.clone()), None)
+            }
+            _ => {
+                let (upload, progress) = Upload::new(self.body);
+                (reqwest::Body::wrap(upload), Some(progress))
+            }
+        };
+        let mut req = reqwest::Request::new(self.method, url);
+        *req.headers_mut() = self.headers;
+        *req.version_mut() = self.version;
+        *req.body_mut() = Some(body);
+        Ok((req, progress))
+    }
+}
+
+/// `uri` as its `Display` writes it (`url_text_is_what_display_writes`),
+/// in one allocation of the right size.
+fn url_text(uri: &http::Uri) -> String {
+    let scheme = uri.scheme_str();
+    let authority = uri.authority().map_or("", |a| a.as_str());
+    let path = uri.path();
+    let query = uri.query();
+    let mut text = String::with_capacity(
+        scheme.map_or(0, |s| s.len() + 3)
+            + authority.len()
+            + path.len()
+            + query.map_or(0, |q| q.len() + 1),
+    );
+    if let Some(scheme) = scheme {
+        text.push_str(scheme);
+        text.push_str("://");
+    }
+    text.push_str(authority);
+    text.push_str(path);
+    if let Some(query) = query {
+        text.push('?');
+        text.push_str(query);
+    }
+    text
+}
+
 #[allow(clippy::ptr_arg)] // the signature TimedBody asks for, with W = String
 fn map_body_error(e: reqwest::Error, what: &String) -> Error {
     map_error(e, Phase::ResponseBody, None, what)
@@ -532,6 +607,21 @@ fn _assert_send_sync() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_text_is_what_display_writes() {
+        for url in [
+            "http://127.0.0.1:8080/",
+            "http://example.com",
+            "https://user:pw@example.com:8443/a/b?c=d&e",
+            "http://[::1]:80/x?",
+            "http://h/p%20q?x=%41#",
+            "https://example.com?q",
+        ] {
+            let uri: http::Uri = url.parse().expect("url");
+            assert_eq!(url_text(&uri), uri.to_string(), "{url}");
+        }
+    }
 
     #[test]
     fn a_head_limit_hyper_cannot_read_here_is_refused() {
