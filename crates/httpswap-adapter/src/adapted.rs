@@ -1,6 +1,8 @@
 //! The `HttpTransport` of a library adapter, written once.
 
 use std::future::Future;
+
+use futures_util::TryFutureExt;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -76,6 +78,22 @@ impl AdapterState {
             forward: proxy.is_some() && !https,
             capture: CaptureConnection::of(request),
         })
+    }
+
+    /// What every adapter does before sending `request`: its URL's user
+    /// info becomes Basic authentication (never sent as it is, nor printed
+    /// in a library's errors), then its timeouts (the configured ones and
+    /// its own) and its [`exchange`](Self::exchange) are read.
+    ///
+    /// # Errors
+    ///
+    /// Bad user info or per-request timeouts
+    /// ([`ErrorKind::InvalidRequest`](httpswap_core::ErrorKind::InvalidRequest)),
+    /// or as [`exchange`](Self::exchange).
+    pub fn prepare(&self, request: &mut Request) -> Result<(Timeouts, Exchange<'_>), Error> {
+        httpswap_core::backend::apply_url_credentials(request)?;
+        let timeouts = Timeouts::for_request(request, &self.config.timeouts)?;
+        Ok((timeouts, self.exchange(request)?))
     }
 }
 
@@ -187,12 +205,13 @@ pub fn send_adapted<A: Adapted>(inner: &Arc<A>, request: Request) -> SendFuture<
                 .map_err(|e| e.with_backend(backend))
         });
     }
-    Box::pin(async move {
+    // the library's future boxed as it is, with no state machine around it
+    // (whose state would be one more copy of it)
+    Box::pin(
         inner
             .send(request)
-            .await
-            .map_err(|e| e.with_backend(backend))
-    })
+            .map_err(move |e| e.with_backend(backend)),
+    )
 }
 
 /// `HttpTransport::pool_stats` for an adapter (see [`pool_stats`](crate::pool_stats)).

@@ -8,7 +8,7 @@ use futures_util::future::Either;
 use httpswap_core::{Error, ErrorKind, Timeouts};
 use tokio::time::Instant;
 
-use crate::UploadProgress;
+use crate::{Exchange, UploadProgress};
 
 /// Drives `send` (the library's "send and wait for the response head")
 /// under the write and read timeouts:
@@ -66,36 +66,43 @@ where
     }
 }
 
-/// Runs `send` within the total deadline, if there is one: `send` gets
-/// the deadline (to hand to the response body) and a late head is
-/// [`ErrorKind::Timeout`] naming `what`. Without a deadline (the usual
+/// Sends a [`prepare`d](crate::AdapterState::prepare) request within its
+/// total deadline, if there is one: `send` gets the timeouts, the
+/// exchange and the deadline (to hand to the response body), and a late
+/// head is [`ErrorKind::Timeout`] naming the origin. A request that could
+/// not be prepared is its error, at once. Without a deadline (the usual
 /// case) the future is `send`'s own, with no timer or wrapper state; with
 /// one, the timed future is boxed, so that the usual case stays small.
 ///
 /// # Errors
 ///
-/// `send`'s own, or the deadline's.
+/// The preparation's, `send`'s own, or the deadline's.
 pub fn within_total<'a, F, Fut, T>(
-    total: Option<std::time::Duration>,
-    what: &'a str,
+    prepared: Result<(Timeouts, Exchange<'a>), Error>,
     send: F,
 ) -> impl Future<Output = Result<T, Error>> + 'a
 where
-    F: FnOnce(Option<(Instant, std::time::Duration)>) -> Fut,
+    F: FnOnce(Timeouts, Exchange<'a>, Option<(Instant, std::time::Duration)>) -> Fut,
     Fut: Future<Output = Result<T, Error>> + 'a,
+    T: 'a,
 {
-    match total {
-        None => Either::Left(send(None)),
+    let (timeouts, ex) = match prepared {
+        Ok(prepared) => prepared,
+        Err(e) => return Either::Left(std::future::ready(Err(e))),
+    };
+    Either::Right(match timeouts.total {
+        None => Either::Left(send(timeouts, ex, None)),
         Some(total) => {
+            let what = ex.what.clone();
             let at = Instant::now() + total;
-            let timed = tokio::time::timeout_at(at, send(Some((at, total))));
+            let timed = tokio::time::timeout_at(at, send(timeouts, ex, Some((at, total))));
             Either::Right(Box::pin(async move {
                 timed
                     .await
-                    .unwrap_or_else(|_| Err(Error::timeout(ErrorKind::Timeout, total, what)))
+                    .unwrap_or_else(|_| Err(Error::timeout(ErrorKind::Timeout, total, &what)))
             }))
         }
-    }
+    })
 }
 
 #[cfg(test)]

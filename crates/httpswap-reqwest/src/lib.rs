@@ -335,28 +335,30 @@ impl Adapted for Inner {
 }
 
 impl Inner {
-    async fn send(&self, mut request: Request) -> Result<Response, Error> {
-        if self.closed.load(Ordering::SeqCst) {
-            return Err(Error::closed());
-        }
-        // user info is sent as Basic authentication, never as it is (reqwest
-        // would also print it in its errors)
-        httpswap_core::backend::apply_url_credentials(&mut request)?;
-        let timeouts = Timeouts::for_request(&request, &self.state.config.timeouts)?;
-        let ex = self.state.exchange(&request)?;
-        within_total(timeouts.total, &ex.what, |deadline| {
-            self.send_within(request, &timeouts, deadline, &ex)
+    /// Prepared here, before any future: the one returned is
+    /// [`send_within`](Self::send_within)'s own when there is no total
+    /// deadline.
+    fn send(
+        &self,
+        mut request: Request,
+    ) -> impl Future<Output = Result<Response, Error>> + Send + '_ {
+        let prepared = match self.closed.load(Ordering::SeqCst) {
+            true => Err(Error::closed()),
+            false => self.state.prepare(&mut request),
+        };
+        within_total(prepared, move |timeouts, ex, deadline| {
+            self.send_within(request, timeouts, deadline, ex)
         })
-        .await
     }
 
     async fn send_within(
         &self,
         request: Request,
-        timeouts: &Timeouts,
+        timeouts: Timeouts,
         deadline: Option<(tokio::time::Instant, Duration)>,
-        ex: &Exchange<'_>,
+        ex: Exchange<'_>,
     ) -> Result<Response, Error> {
+        let (timeouts, ex) = (&timeouts, &ex);
         let permit = self
             .state
             .slots
