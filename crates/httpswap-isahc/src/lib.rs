@@ -186,7 +186,7 @@ impl Inner {
         deadline: Option<(tokio::time::Instant, Duration)>,
         ex: Exchange<'_>,
     ) -> Result<Response, Error> {
-        let (timeouts, ex) = (&timeouts, &ex);
+        let timeouts = &timeouts;
         let mut slot = self
             .state
             .slots
@@ -215,7 +215,7 @@ impl Inner {
         let mut fresh = None;
         loop {
             match self
-                .exchange(client.clone(), request, slot, timeouts, ex, fresh)
+                .exchange(client.clone(), request, slot, timeouts, &ex, fresh)
                 .await
             {
                 Ok((res, slot)) => {
@@ -429,14 +429,14 @@ impl Inner {
     }
 
     /// Counts and announces the connection, refuses a proxy's 407, and
-    /// wraps the body.
+    /// wraps the body (which names the origin with the exchange's text).
     fn respond(
         &self,
         res: http::Response<AsyncBody>,
         slot: Slot,
         timeouts: &Timeouts,
         deadline: Option<(tokio::time::Instant, Duration)>,
-        ex: &Exchange<'_>,
+        ex: Exchange<'_>,
     ) -> Result<Response, Error> {
         use isahc::ResponseExt as _;
         let addrs = res.local_addr().zip(res.remote_addr());
@@ -447,7 +447,7 @@ impl Inner {
             res.status(),
             res.headers(),
         )?;
-        let what = ex.what.clone();
+        let what = ex.what;
         let status = res.status();
         let chunked = res.headers().contains_key(http::header::TRANSFER_ENCODING);
         Ok(res.map(|body| {

@@ -358,7 +358,7 @@ impl Inner {
         deadline: Option<(tokio::time::Instant, Duration)>,
         ex: Exchange<'_>,
     ) -> Result<Response, Error> {
-        let (timeouts, ex) = (&timeouts, &ex);
+        let timeouts = &timeouts;
         let permit = self
             .state
             .slots
@@ -403,7 +403,7 @@ impl Inner {
             let backup = (resends < resends_allowed && is_idempotent(&out.method))
                 .then(|| out.try_clone())
                 .flatten();
-            match self.attempt(&client, &url, out, timeouts, ex).await {
+            match self.attempt(&client, &url, out, timeouts, &ex).await {
                 Ok(res) => {
                     if let Some(ticket) = ticket {
                         ticket.done(Some(res.version()));
@@ -474,14 +474,14 @@ impl Inner {
     }
 
     /// Counts and announces the connection, refuses a proxy's 407, and
-    /// wraps the body.
+    /// wraps the body (which names the origin with the exchange's text).
     fn respond(
         &self,
         res: reqwest::Response,
         permit: Slot,
         timeouts: &Timeouts,
         deadline: Option<(tokio::time::Instant, Duration)>,
-        ex: &Exchange<'_>,
+        ex: Exchange<'_>,
     ) -> Result<Response, Error> {
         let addrs = res
             .extensions()
@@ -495,7 +495,7 @@ impl Inner {
             res.headers(),
         )?;
         let res: http::Response<reqwest::Body> = res.into();
-        let what = ex.what.clone();
+        let what = ex.what;
         Ok(res.map(|body| {
             Body::new(TimedBody::new(
                 body,
