@@ -57,98 +57,93 @@ fn authority_as_is(authority: &[u8], https: bool) -> bool {
     port_ok && host_as_is(host)
 }
 
+/// A lowercase ASCII domain (labels of letters, digits and `-`, none
+/// empty, none IDNA) or, when its last label starts with a digit (which
+/// the parser reads as IPv4: `127.1`, `0x7f.1`), the canonical dotted
+/// form. One pass over the labels.
 fn host_as_is(host: &[u8]) -> bool {
-    if host.is_empty() {
-        return false;
-    }
-    let labels_ok = host.split(|&b| b == b'.').all(|label| {
-        !label.is_empty()
-            && !label.starts_with(b"xn--")
-            && label
-                .iter()
-                .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    });
-    if !labels_ok {
-        return false;
-    }
-    // a host whose last label starts with a digit is read as an IPv4
-    // address (`127.1`, `0x7f.1`): only the canonical dotted form is kept
-    let last = host.rsplit(|&b| b == b'.').next().unwrap_or_default();
-    if !last.first().is_some_and(u8::is_ascii_digit) {
-        return true;
-    }
-    let mut parts = 0;
-    host.split(|&b| b == b'.').all(|p| {
-        parts += 1;
+    let mut labels = 0;
+    // every label so far a decimal 0-255 with no leading zero
+    let mut ipv4 = true;
+    let mut last_starts_with_digit = false;
+    for label in host.split(|&b| b == b'.') {
+        if label.is_empty() || label.starts_with(b"xn--") {
+            return false;
+        }
         let mut n: u32 = 0;
-        p.len() <= 3
-            && (p.len() == 1 || p[0] != b'0')
-            && p.iter().all(|&b| {
-                n = n * 10 + u32::from(b.wrapping_sub(b'0'));
-                b.is_ascii_digit()
-            })
-            && n <= 255
-    }) && parts == 4
+        let mut digits = true;
+        for &b in label {
+            if b.is_ascii_digit() {
+                n = n.wrapping_mul(10).wrapping_add(u32::from(b - b'0'));
+            } else if b.is_ascii_lowercase() || b == b'-' {
+                digits = false;
+            } else {
+                return false;
+            }
+        }
+        ipv4 &= digits && label.len() <= 3 && (label.len() == 1 || label[0] != b'0') && n <= 255;
+        labels += 1;
+        last_starts_with_digit = label[0].is_ascii_digit();
+    }
+    !last_starts_with_digit || (ipv4 && labels == 4)
 }
+
+/// What a byte of a path or query is to [`path_and_query_as_is`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Class {
+    /// Never encoded nor rewritten.
+    Kept,
+    /// `'`: kept in the path, encoded in the query.
+    Quote,
+    /// `%`: kept before two hex digits.
+    Percent,
+    /// Encoded, rewritten or refused.
+    Other,
+}
+
+/// [`Class`] by byte.
+const CLASSES: [Class; 256] = {
+    let mut t = [Class::Other; 256];
+    let kept = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_~!$&()*+,;=:@./?";
+    let mut i = 0;
+    while i < kept.len() {
+        t[kept[i] as usize] = Class::Kept;
+        i += 1;
+    }
+    t[b'\'' as usize] = Class::Quote;
+    t[b'%' as usize] = Class::Percent;
+    t
+};
 
 /// A path (and query) of characters the parser neither encodes nor
 /// rewrites: no dot segments (plain or percent-encoded), no backslash,
 /// `%` only before two hex digits, and in the query no `'` (which the
 /// parser encodes there).
 fn path_and_query_as_is(pq: &[u8]) -> bool {
-    let mut in_query = false;
-    // the bytes of the current path segment so far, when they are all dots
-    let mut dots: Option<usize> = Some(0);
+    let query = pq.iter().position(|&b| b == b'?').unwrap_or(pq.len());
     for (i, &b) in pq.iter().enumerate() {
-        if !in_query {
-            dots = match b {
-                // a segment of `.` or `..` ends here
-                b'/' | b'?' if matches!(dots, Some(1 | 2)) => return false,
-                b'/' => Some(0),
-                b'.' => dots.map(|n| n + 1),
-                _ => None,
-            };
-        }
-        let ok = match b {
-            b'a'..=b'z'
-            | b'A'..=b'Z'
-            | b'0'..=b'9'
-            | b'-'
-            | b'_'
-            | b'~'
-            | b'!'
-            | b'$'
-            | b'&'
-            | b'('
-            | b')'
-            | b'*'
-            | b'+'
-            | b','
-            | b';'
-            | b'='
-            | b':'
-            | b'@' => true,
-            b'.' | b'/' => true,
-            b'\'' => !in_query,
-            b'?' => {
-                in_query = true;
-                true
-            }
-            b'%' => {
+        let ok = match CLASSES[usize::from(b)] {
+            Class::Kept => true,
+            Class::Quote => i < query,
+            Class::Percent => {
                 let hex = |j: usize| pq.get(j).is_some_and(u8::is_ascii_hexdigit);
                 // `%2e` is a dot to the parser, in a path segment
                 hex(i + 1)
                     && hex(i + 2)
-                    && (in_query || !(pq[i + 1] == b'2' && pq[i + 2].eq_ignore_ascii_case(&b'e')))
+                    && (i > query || !(pq[i + 1] == b'2' && pq[i + 2].eq_ignore_ascii_case(&b'e')))
             }
-            _ => false,
+            Class::Other => false,
         };
         if !ok {
             return false;
         }
     }
-    // a last segment of `.` or `..`
-    in_query || !matches!(dots, Some(1 | 2))
+    // no segment of `.` or `..` in the path
+    let path = &pq[..query];
+    !path.contains(&b'.')
+        || !path
+            .split(|&b| b == b'/')
+            .any(|segment| segment == b"." || segment == b"..")
 }
 
 #[cfg(test)]
