@@ -87,9 +87,11 @@ impl AdapterState {
     ///
     /// # Errors
     ///
-    /// Bad user info or per-request timeouts
-    /// ([`ErrorKind::InvalidRequest`](httpswap_core::ErrorKind::InvalidRequest)),
-    /// or as [`exchange`](Self::exchange).
+    /// A URL left invalid without its user info
+    /// ([`ErrorKind::InvalidUrl`](httpswap_core::ErrorKind::InvalidUrl)), bad
+    /// per-request timeouts
+    /// ([`ErrorKind::Builder`](httpswap_core::ErrorKind::Builder)), or as
+    /// [`exchange`](Self::exchange).
     pub fn prepare(&self, request: &mut Request) -> Result<(Timeouts, Exchange<'_>), Error> {
         httpswap_core::backend::apply_url_credentials(request)?;
         let timeouts = Timeouts::for_request(request, &self.config.timeouts)?;
