@@ -204,10 +204,6 @@ pub fn bench(args: &BenchArgs, exe: &std::path::Path) -> Result<Report, String> 
         (None, Some(u)) => u.clone(),
         (None, None) => unreachable!("a server is started when no URL is given"),
     };
-    let mut workers = specs
-        .iter()
-        .map(|s| process::Worker::start(exe, s, server.as_ref().map(|s| s.ca_file())))
-        .collect::<Result<Vec<_>, _>>()?;
     let total = (scenarios.len() * specs.len()) as u64 * args.repetitions;
     let bar = if args.quiet {
         indicatif::ProgressBar::hidden()
@@ -238,13 +234,7 @@ pub fn bench(args: &BenchArgs, exe: &std::path::Path) -> Result<Report, String> 
     let mut reports = Vec::new();
     for scenario in &scenarios {
         let mut samples = vec![Vec::new(); specs.len()];
-        // a short warm-up, so that the first measured run of a client does
-        // not pay for connection set-up alone
-        for w in &mut workers {
-            let mut warm = scenario.clone();
-            warm.requests = warm.requests.min(warm.concurrency).min(200);
-            w.run(&job(&warm))?;
-        }
+        let mut baselines = vec![Vec::new(); specs.len()];
         for round in 0..args.repetitions {
             // the order turns every round: on a shared machine, going
             // right after another client is worth a few per cent
@@ -254,9 +244,20 @@ pub fn bench(args: &BenchArgs, exe: &std::path::Path) -> Result<Report, String> 
             }
             for i in order {
                 bar.set_message(format!("{:?} / {}", scenario.name, specs[i].name));
+                // every run in a new process: its peak RSS is that run's
+                // alone, not raised by what the allocator kept from the
+                // client's earlier runs or scenarios
+                let mut worker =
+                    process::Worker::start(exe, &specs[i], server.as_ref().map(|s| s.ca_file()))?;
+                baselines[i].extend(worker.baseline_rss_kib);
+                // a short warm-up, so that the measured run does not pay
+                // for the process's first connections and allocations
+                let mut warm = scenario.clone();
+                warm.requests = warm.requests.min(warm.concurrency).min(200);
+                worker.run(&job(&warm))?;
                 let listener = process::Listener::of(scenario.name);
                 let before = server.as_ref().map(|s| s.accepted(listener)).transpose()?;
-                let mut sample = workers[i].run(&job(scenario))?;
+                let mut sample = worker.run(&job(scenario))?;
                 let after = server.as_ref().map(|s| s.accepted(listener)).transpose()?;
                 sample.connections = before.zip(after).map(|(b, a)| a.saturating_sub(b));
                 samples[i].push(sample);
@@ -264,8 +265,8 @@ pub fn bench(args: &BenchArgs, exe: &std::path::Path) -> Result<Report, String> 
             }
         }
         let mut report = report::summarise(scenario, &specs, &samples);
-        for (r, w) in report.results.iter_mut().zip(&workers) {
-            r.baseline_rss_kib = w.baseline_rss_kib;
+        for (r, b) in report.results.iter_mut().zip(baselines) {
+            r.baseline_rss_kib = (!b.is_empty()).then(|| report::median_u64(b));
         }
         reports.push(report);
     }

@@ -1,8 +1,10 @@
 //! The processes of `httpswap bench`: the embedded server runs in one of
-//! its own, and each client in one of its own, driven by the parent over
-//! its standard input and output (one JSON line a run). So a client's
-//! peak RSS is its own (not the server's, not an earlier client's), and a
-//! client is not slowed by the server sharing its runtime or allocator.
+//! its own, and each run of a client (its warm-up, then the measured run)
+//! in a new one, driven by the parent over its standard input and output
+//! (one JSON line a run). So a run's peak RSS is that client's alone (not
+//! the server's, not an earlier client's, not raised by what the
+//! allocator kept from the client's earlier runs), and a client is not
+//! slowed by the server sharing its runtime or allocator.
 //!
 //! Both are the `httpswap` binary itself, run with a hidden subcommand
 //! (`__serve`, `__worker`); each ends when its standard input closes (the
@@ -197,7 +199,7 @@ pub enum JobProto {
     Https,
 }
 
-/// One client in a process of its own.
+/// One client in a process of its own, for one run and its warm-up.
 pub struct Worker {
     proc: Proc,
     /// Its resident memory before its first request, KiB.

@@ -126,7 +126,7 @@ fn median_f64(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn median_u64(mut v: Vec<u64>) -> u64 {
+pub(crate) fn median_u64(mut v: Vec<u64>) -> u64 {
     if v.is_empty() {
         return 0;
     }
