@@ -1,13 +1,11 @@
 //! The `HttpTransport` of a library adapter, written once.
 
 use std::future::Future;
-
-use futures_util::TryFutureExt;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use std::net::SocketAddr;
-
+use futures_util::TryFutureExt;
 use http::{HeaderMap, StatusCode, Version};
 use httpswap_core::{
     Capabilities, CaptureConnection, ConnectionInfo, Error, Events, PoolStats, Proxy, ProxyRules,

@@ -14,6 +14,11 @@ use crate::find_source;
 pub enum Phase {
     /// Sending the request and waiting for the response head.
     Request,
+    /// As `Request`, while the library still had part of the request body
+    /// to send (its [`UploadProgress`](crate::UploadProgress) not done): a
+    /// connection reset here is a failed write, as curl reports it
+    /// (`round_trip_early_response_during_upload`).
+    RequestBody,
     /// Reading the response body.
     ResponseBody,
 }
@@ -62,13 +67,17 @@ pub fn io_kind(io: &io::Error, phase: Phase, origin: &str) -> (ErrorKind, String
             ErrorKind::RemoteProtocol,
             format!("response body from {origin} truncated: connection closed early"),
         ),
-        (K::UnexpectedEof, Phase::Request) => (
+        (K::UnexpectedEof, Phase::Request | Phase::RequestBody) => (
             ErrorKind::RemoteProtocol,
             format!("{origin} closed the connection before a complete response"),
         ),
         (K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe, Phase::ResponseBody) => (
             ErrorKind::Read,
             format!("connection to {origin} reset while reading the response"),
+        ),
+        (K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe, Phase::RequestBody) => (
+            ErrorKind::Write,
+            format!("connection to {origin} reset while sending the request body"),
         ),
         (K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe, Phase::Request) => (
             ErrorKind::RemoteProtocol,
@@ -78,7 +87,7 @@ pub fn io_kind(io: &io::Error, phase: Phase, origin: &str) -> (ErrorKind, String
             ErrorKind::Read,
             format!("reading from {origin} failed: {io}"),
         ),
-        (_, Phase::Request) => (
+        (_, Phase::Request | Phase::RequestBody) => (
             ErrorKind::Write,
             format!("sending to {origin} failed: {io}"),
         ),
@@ -115,4 +124,31 @@ pub fn is_dead_connection(err: &hyper::Error) -> bool {
                 | io::ErrorKind::UnexpectedEof
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reset_is_a_write_only_while_body_is_left_to_send() {
+        for kind in [
+            io::ErrorKind::ConnectionReset,
+            io::ErrorKind::BrokenPipe,
+            io::ErrorKind::ConnectionAborted,
+        ] {
+            let io = io::Error::from(kind);
+            assert_eq!(io_kind(&io, Phase::RequestBody, "o").0, ErrorKind::Write);
+            assert_eq!(
+                io_kind(&io, Phase::Request, "o").0,
+                ErrorKind::RemoteProtocol
+            );
+            assert_eq!(io_kind(&io, Phase::ResponseBody, "o").0, ErrorKind::Read);
+        }
+        let eof = io::Error::from(io::ErrorKind::UnexpectedEof);
+        assert_eq!(
+            io_kind(&eof, Phase::RequestBody, "o").0,
+            ErrorKind::RemoteProtocol
+        );
+    }
 }

@@ -170,9 +170,10 @@ impl Inner {
         &self,
         mut request: Request,
     ) -> impl Future<Output = Result<Response, Error>> + Send + '_ {
-        let prepared = match *self.closed.borrow() {
-            true => Err(Error::closed()),
-            false => self.state.prepare(&mut request),
+        let prepared = if *self.closed.borrow() {
+            Err(Error::closed())
+        } else {
+            self.state.prepare(&mut request)
         };
         within_total(prepared, move |timeouts, ex, deadline| {
             self.send_within(request, timeouts, deadline, ex)

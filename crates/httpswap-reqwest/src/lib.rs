@@ -342,9 +342,10 @@ impl Inner {
         &self,
         mut request: Request,
     ) -> impl Future<Output = Result<Response, Error>> + Send + '_ {
-        let prepared = match self.closed.load(Ordering::SeqCst) {
-            true => Err(Error::closed()),
-            false => self.state.prepare(&mut request),
+        let prepared = if self.closed.load(Ordering::SeqCst) {
+            Err(Error::closed())
+        } else {
+            self.state.prepare(&mut request)
         };
         within_total(prepared, move |timeouts, ex, deadline| {
             self.send_within(request, timeouts, deadline, ex)
@@ -451,7 +452,13 @@ impl Inner {
         let send = async {
             pending.await.map_err(|e| {
                 let dead = is_dead(&e).then(|| connection_of(&e)).flatten();
-                let err = map_error(e, Phase::Request, ex.proxy_name().as_deref(), &ex.what);
+                // a reset while hyper still had body to write is a failed
+                // write, whatever the server answered before it
+                let phase = match &progress {
+                    Some(p) if !p.is_done() => Phase::RequestBody,
+                    _ => Phase::Request,
+                };
+                let err = map_error(e, phase, ex.proxy_name().as_deref(), &ex.what);
                 (err, dead)
             })
         };
