@@ -23,6 +23,18 @@ pub enum Phase {
     ResponseBody,
 }
 
+impl Phase {
+    /// The phase of a failure before the response head, from how far the
+    /// library got with the request body: [`RequestBody`](Self::RequestBody)
+    /// while part of it was still to send, else [`Request`](Self::Request).
+    pub fn sending(progress: Option<&crate::UploadProgress>) -> Phase {
+        match progress {
+            Some(p) if !p.is_done() => Phase::RequestBody,
+            _ => Phase::Request,
+        }
+    }
+}
+
 /// The kind and message for a hyper error, walking its source chain once.
 /// One of our own errors inside (from a request body stream) keeps its kind.
 pub fn classify(err: &hyper::Error, phase: Phase, origin: &str) -> (ErrorKind, String) {

@@ -454,10 +454,7 @@ impl Inner {
                 let dead = is_dead(&e).then(|| connection_of(&e)).flatten();
                 // a reset while hyper still had body to write is a failed
                 // write, whatever the server answered before it
-                let phase = match &progress {
-                    Some(p) if !p.is_done() => Phase::RequestBody,
-                    _ => Phase::Request,
-                };
+                let phase = Phase::sending(progress.as_deref());
                 let err = map_error(e, phase, ex.proxy_name().as_deref(), &ex.what);
                 (err, dead)
             })
