@@ -58,17 +58,26 @@ impl Reaper {
             loop {
                 let next = {
                     let Some(shared) = weak.upgrade() else { return };
+                    let expiry = shared.limits.keepalive_expiry;
+                    let now = Instant::now();
                     let mut st = shared.lock();
-                    let next = st.sweep(shared.limits.keepalive_expiry, Instant::now());
-                    if next.is_none() {
-                        st.reaper = false;
-                        return;
+                    match st.sweep(expiry, now) {
+                        Some(at) => at,
+                        // nothing idle, but connections open: one released
+                        // from now on expires `expiry` from now at the
+                        // earliest, so the reaper waits that long rather than
+                        // ending, to be started again by the next release
+                        // (under load, nothing is idle for a moment about
+                        // every other request:
+                        // `the_reaper_stays_while_connections_are_open`)
+                        None if st.open > 0 && !st.closed && !expiry.is_zero() => now + expiry,
+                        None => {
+                            st.reaper = false;
+                            return;
+                        }
                     }
-                    next
                 };
-                if let Some(at) = next {
-                    tokio::time::sleep_until(at).await;
-                }
+                tokio::time::sleep_until(next).await;
             }
         });
         true

@@ -258,6 +258,29 @@ async fn idle_connections_kept_up_to_the_keepalive_limit_then_expire() {
     assert_eq!(b.dropped.load(Ordering::SeqCst), 2);
 }
 
+/// Under load a pool often has nothing idle for a moment (every
+/// connection leased); the reaper must not end then, to be started again
+/// (a task spawned) by the next release. It ends with the last connection.
+#[tokio::test(start_paused = true)]
+async fn the_reaper_stays_while_connections_are_open() {
+    let b = bench(10, 10, EXPIRY);
+    let reaper = || b.pool.shared.lock().reaper;
+    let (_, first) = h1(b.acquire("a").await.expect("first"));
+    first.release();
+    assert!(reaper(), "started by the first release");
+    let (reused, lease) = h1(b.acquire("a").await.expect("again"));
+    assert!(reused);
+    // nothing idle, one connection leased, for several expiry periods
+    tokio::time::sleep(EXPIRY * 3).await;
+    assert_eq!(b.pool.stats().idle, Some(0));
+    assert!(reaper(), "still running with nothing idle");
+    // the connection ends: nothing open, and the reaper ends too
+    drop(lease);
+    tokio::time::sleep(EXPIRY * 2).await;
+    assert_eq!(b.pool.stats().open, Some(0));
+    assert!(!reaper(), "ended with the last connection");
+}
+
 #[tokio::test(start_paused = true)]
 async fn an_idle_connection_closed_by_the_server_is_never_handed_out() {
     let b = bench(10, 10, EXPIRY);
