@@ -45,6 +45,9 @@ pub struct Client {
 struct Inner {
     transport: SharedTransport,
     base_url: Option<Url>,
+    /// What every request gets where it has no header of that name: the
+    /// `User-Agent`, the builder's default headers, and `Accept-Encoding`
+    /// when decompression is on, in that order (`sent_headers`).
     headers: HeaderMap,
     /// The transport's timeouts (what a per-request override starts from),
     /// with the client's total deadline.
@@ -97,8 +100,7 @@ impl Client {
     }
 
     fn from_transport(transport: SharedTransport) -> Client {
-        let mut headers = HeaderMap::new();
-        headers.insert(USER_AGENT, HeaderValue::from_static(DEFAULT_USER_AGENT));
+        let headers = sent_headers(HeaderMap::new(), true);
         Client {
             inner: Arc::new(Inner {
                 timeouts: transport.timeouts().unwrap_or_default(),
@@ -281,13 +283,11 @@ impl Client {
     pub(crate) fn complete(&self, request: &mut Request, call: &Call) {
         let inner = &*self.inner;
         let headers = request.headers_mut();
+        // (a copy of the map for a request with no header of its own
+        // would hash nothing, but has no room left: the transport's `Host`
+        // then grows it, which costs more)
         for (name, value) in &inner.headers {
             headers.entry(name).or_insert_with(|| value.clone());
-        }
-        if inner.decompress {
-            headers
-                .entry(ACCEPT_ENCODING)
-                .or_insert(crate::decompress::ACCEPT_ENCODING);
         }
         if let Some(events) = &call.events {
             request
@@ -518,7 +518,6 @@ impl ClientBuilder {
         };
         let mut client = Client::from_transport(transport);
         let inner = Arc::get_mut(&mut client.inner).expect("not shared yet");
-        inner.headers.extend(self.headers);
         inner.base_url = base_url;
         if let Some(t) = timeouts {
             inner.timeouts = t;
@@ -537,9 +536,24 @@ impl ClientBuilder {
         if let Some(d) = self.decompress {
             inner.decompress = d;
         }
+        inner.headers = sent_headers(self.headers, inner.decompress);
         inner.max_decompressed = self.max_decompressed;
         Ok(client)
     }
+}
+
+/// The headers every request of a client gets where it has none of that
+/// name: the default `User-Agent` unless `defaults` (the builder's) has
+/// one, then `defaults`, then the `Accept-Encoding` the decoder handles
+/// when `decompress` is on and `defaults` has none.
+fn sent_headers(defaults: HeaderMap, decompress: bool) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(defaults.len() + 2);
+    headers.insert(USER_AGENT, HeaderValue::from_static(DEFAULT_USER_AGENT));
+    headers.extend(defaults);
+    if decompress && !headers.contains_key(ACCEPT_ENCODING) {
+        headers.insert(ACCEPT_ENCODING, crate::decompress::ACCEPT_ENCODING);
+    }
+    headers
 }
 
 /// Anything [`ClientBuilder::transport`] accepts: a concrete transport, a

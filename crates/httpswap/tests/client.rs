@@ -210,3 +210,78 @@ fn config_with_a_custom_transport_is_rejected() {
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Builder);
 }
+
+/// The headers a request is sent with, in order, for each kind of client
+/// and request: a request with no header of its own gets a copy of the
+/// client's defaults, one with its own gets each default it lacks; both
+/// ways give the same as the rules say.
+#[tokio::test]
+async fn default_headers_are_what_the_request_lacks_in_order() {
+    let ua = httpswap::DEFAULT_USER_AGENT;
+    let ae = "gzip, deflate, br, zstd";
+    let cases: Vec<(httpswap::ClientBuilder, bool, Vec<(&str, &str)>)> = vec![
+        (
+            Client::builder(),
+            false,
+            vec![("user-agent", ua), ("accept-encoding", ae)],
+        ),
+        (
+            Client::builder(),
+            true,
+            vec![("x-own", "1"), ("user-agent", ua), ("accept-encoding", ae)],
+        ),
+        (
+            Client::builder()
+                .default_header("x-d", "d")
+                .user_agent("me/1"),
+            false,
+            vec![
+                ("user-agent", "me/1"),
+                ("x-d", "d"),
+                ("accept-encoding", ae),
+            ],
+        ),
+        (
+            Client::builder().default_header("x-own", "default"),
+            true,
+            vec![("x-own", "1"), ("user-agent", ua), ("accept-encoding", ae)],
+        ),
+        (
+            Client::builder().decompress(false),
+            false,
+            vec![("user-agent", ua)],
+        ),
+        (
+            Client::builder()
+                .default_header("accept-encoding", "identity")
+                .decompress(false),
+            false,
+            vec![("user-agent", ua), ("accept-encoding", "identity")],
+        ),
+        (
+            Client::builder().default_header("accept-encoding", "gzip"),
+            true,
+            vec![
+                ("x-own", "1"),
+                ("user-agent", ua),
+                ("accept-encoding", "gzip"),
+            ],
+        ),
+    ];
+    for (i, (builder, own, expected)) in cases.into_iter().enumerate() {
+        let mock = MockTransport::from_responses([(200, "")]);
+        let client = builder.transport(mock.clone()).build().unwrap();
+        let mut req = client.get("http://a.test/");
+        if own {
+            req = req.header("x-own", "1");
+        }
+        req.send().await.unwrap();
+        let seen = mock.requests();
+        let sent: Vec<(&str, &str)> = seen[0]
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.to_str().unwrap()))
+            .collect();
+        assert_eq!(sent, expected, "case {i}");
+    }
+}
