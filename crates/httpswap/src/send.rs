@@ -240,7 +240,12 @@ impl Client {
         match self.send_one(request, attempt, call) {
             Ok(mut sent) => {
                 let result = sent.send.as_mut().await;
-                answered(sent, result, call)
+                let outcome = ended(&sent, result, call);
+                Hop {
+                    method: sent.method,
+                    uri: sent.uri,
+                    outcome,
+                }
             }
             Err(e) => Hop {
                 method,
@@ -287,7 +292,7 @@ impl Client {
                 .as_deref()
                 .filter(|r| r.replayable() && retries_done < call.retry.retries())
             else {
-                return finish(result, &call);
+                return finish_hop(result, &call);
             };
             let (delay, status, error) = match &result {
                 Ok((res, _)) => (
@@ -309,7 +314,7 @@ impl Client {
                 Err(Failure::Policy(_)) => (None, None, None),
             };
             let Some(delay) = delay else {
-                return finish(result, &call);
+                return finish_hop(result, &call);
             };
             if call
                 .deadline
@@ -317,7 +322,7 @@ impl Client {
             {
                 // the next attempt could not finish in time: the caller
                 // learns more from this answer than from a Timeout
-                return finish(result, &call);
+                return finish_hop(result, &call);
             }
             attempt += 1;
             let mut event = Retry::new(
@@ -406,9 +411,9 @@ impl Client {
 
 /// The end of one request on the transport: its end or error event, and
 /// the URL on the error (for `Error::url`).
-fn answered(sent: Sent<'_>, result: Result<Response, Error>, call: &Call) -> Hop {
+fn ended(sent: &Sent<'_>, result: Result<Response, Error>, call: &Call) -> Result<Response, Error> {
     let elapsed = sent.started.elapsed();
-    let outcome = match result {
+    match result {
         Ok(res) => {
             if let Some(events) = &call.events {
                 events.request_end(&RequestEnd::new(
@@ -436,11 +441,6 @@ fn answered(sent: Sent<'_>, result: Result<Response, Error>, call: &Call) -> Hop
                 None => e.with_url(sent.uri.clone()),
             })
         }
-    };
-    Hop {
-        method: sent.method,
-        uri: sent.uri,
-        outcome,
     }
 }
 
@@ -512,10 +512,7 @@ impl<'a> Execution<'a> {
         client.complete(&mut request, &call);
         match client.send_one(request, 1, &call) {
             Ok(sent) => State::First { call, replay, sent },
-            Err(e) => State::General(Box::pin(std::future::ready(finish(
-                Err(Failure::Transport(e)),
-                &call,
-            )))),
+            Err(e) => State::General(Box::pin(std::future::ready(Err(e)))),
         }
     }
 }
@@ -534,23 +531,26 @@ impl Future for Execution<'_> {
                     };
                     this.state = this.start(request);
                 }
-                State::First { sent, .. } => {
+                State::First { call, replay, sent } => {
                     let _in = this.span.enter();
                     let result = std::task::ready!(sent.send.as_mut().poll(cx));
+                    let outcome = ended(sent, result, call);
+                    if !may_go_on(&outcome, call, replay.as_ref()) {
+                        // the common end: the state is dropped where it is
+                        let out = finish(outcome.map_err(Failure::Transport), &sent.method, call);
+                        this.state = State::Done;
+                        return Poll::Ready(out);
+                    }
                     let State::First { call, replay, sent } =
                         std::mem::replace(&mut this.state, State::Done)
                     else {
                         unreachable!("matched above")
                     };
-                    let hop = answered(sent, result, &call);
-                    if !may_go_on(&hop, &call, replay.as_ref()) {
-                        return Poll::Ready(finish(
-                            hop.outcome
-                                .map(|res| (res, hop.method))
-                                .map_err(Failure::Transport),
-                            &call,
-                        ));
-                    }
+                    let hop = Hop {
+                        method: sent.method,
+                        uri: sent.uri,
+                        outcome,
+                    };
                     let client = this.client;
                     let replay = replay.map(|r| r.into_replay(&hop.method, &hop.uri));
                     this.state =
@@ -574,9 +574,9 @@ impl Future for Execution<'_> {
 /// follow, or a retry (an error, or a status that asks for one, with a
 /// replayable copy and retries allowed). Only then does the call take the
 /// general path, which decides.
-fn may_go_on(hop: &Hop, call: &Call, replay: Option<&FirstCopy>) -> bool {
+fn may_go_on(outcome: &Result<Response, Error>, call: &Call, replay: Option<&FirstCopy>) -> bool {
     let retries = call.retry.retries() > 0 && replay.is_some_and(FirstCopy::replayable);
-    match &hop.outcome {
+    match outcome {
         Err(_) => retries,
         Ok(res) => {
             redirect_to_follow(res, call).is_some()
@@ -598,11 +598,22 @@ fn redirect_to_follow<'r>(
     Some((max, res.headers().get(LOCATION)?))
 }
 
-/// The final response: decoded, and bounded by the deadline.
-fn finish(result: Result<(Response, Method), Failure>, call: &Call) -> Result<Response, Error> {
-    let (mut response, method) = result.map_err(Failure::into_error)?;
+/// The final response of the general path, as [`finish`] makes it.
+fn finish_hop(result: Result<(Response, Method), Failure>, call: &Call) -> Result<Response, Error> {
+    let (response, method) = result.map_err(Failure::into_error)?;
+    finish(Ok(response), &method, call)
+}
+
+/// The final response (the answer to a `method` request): decoded, and
+/// bounded by the deadline.
+fn finish(
+    result: Result<Response, Failure>,
+    method: &Method,
+    call: &Call,
+) -> Result<Response, Error> {
+    let mut response = result.map_err(Failure::into_error)?;
     if call.decompress {
-        response = crate::decompress::decode(response, &method, call.max_decompressed);
+        response = crate::decompress::decode(response, method, call.max_decompressed);
     }
     if let Some((at, total)) = call.deadline {
         response = response.map(|body| {
