@@ -219,7 +219,13 @@ fn config_with_a_custom_transport_is_rejected() {
 async fn default_headers_are_what_the_request_lacks_in_order() {
     let ua = httpswap::DEFAULT_USER_AGENT;
     let ae = "gzip, deflate, br, zstd";
-    let cases: Vec<(httpswap::ClientBuilder, bool, Vec<(&str, &str)>)> = vec![
+    // the client, whether the request has a header of its own, what is sent
+    type Case = (
+        httpswap::ClientBuilder,
+        bool,
+        Vec<(&'static str, &'static str)>,
+    );
+    let cases: Vec<Case> = vec![
         (
             Client::builder(),
             false,
