@@ -258,28 +258,23 @@ impl RequestBuilder {
     /// # Errors
     ///
     /// The first error met while building.
-    pub fn build(self) -> Result<Request, Error> {
-        self.into_parts().1
+    pub fn build(mut self) -> Result<Request, Error> {
+        self.settle();
+        self.request
     }
 
-    fn into_parts(self) -> (Client, Result<Request, Error>) {
-        let RequestBuilder {
-            client,
-            request,
-            timeouts,
-            options,
-        } = self;
-        let request = request.map(|mut r| {
-            if let Some(t) = timeouts {
+    /// Moves the per-request timeouts and policy changes into the
+    /// request's extensions, where [`Client::execute`] reads them.
+    fn settle(&mut self) {
+        if let Ok(r) = &mut self.request {
+            if let Some(t) = self.timeouts.take() {
                 r.extensions_mut().insert(t);
             }
             // the defaults need no entry (an extension costs allocations)
-            if options != RequestOptions::default() {
-                r.extensions_mut().insert(options);
+            if self.options != RequestOptions::default() {
+                r.extensions_mut().insert(self.options);
             }
-            r
-        });
-        (client, request)
+        }
     }
 
     /// Sends the request.
@@ -289,8 +284,11 @@ impl RequestBuilder {
     /// The first error met while building, or any transport error. An
     /// HTTP error status is not an error (see
     /// [`ResponseExt::error_for_status`](crate::ResponseExt::error_for_status)).
-    pub fn send(self) -> impl std::future::Future<Output = Result<Response, Error>> + Send {
-        let (client, request) = self.into_parts();
-        async move { client.execute(request?).await }
+    pub fn send(mut self) -> impl std::future::Future<Output = Result<Response, Error>> + Send {
+        self.settle();
+        let RequestBuilder {
+            client, request, ..
+        } = self;
+        async move { crate::send::Execution::started(&client, request?).await }
     }
 }

@@ -476,6 +476,17 @@ impl<'a> Execution<'a> {
         }
     }
 
+    /// A call started at once (by a future that is being polled).
+    pub(crate) fn started(client: &'a Client, request: Request) -> Self {
+        let mut exec = Execution {
+            client,
+            span: tracing::Span::none(),
+            state: State::Done,
+        };
+        exec.state = exec.start(request);
+        exec
+    }
+
     /// Starts the call: outside a tokio runtime, on httpswap's own;
     /// else the request prepared (`Client::prepare`) and handed to the
     /// transport, within the call's `request` span.
