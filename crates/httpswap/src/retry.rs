@@ -3,9 +3,11 @@
 //! A request is sent again, at most [`RetryPolicy::max_retries`] times
 //! (2 by default), when:
 //!
-//! - the response says so: `x-should-retry: true` always retries,
-//!   `x-should-retry: false` never does; without that header, the statuses
-//!   408, 409, 429 and every 5xx retry;
+//! - an error response (4xx, 5xx) says so: `x-should-retry: true` always
+//!   retries, `x-should-retry: false` never does; without that header, the
+//!   statuses 408, 409, 429 and every 5xx retry. As in the OpenAI SDK,
+//!   which asks only once `raise_for_status` has failed, the header of a
+//!   1xx-3xx response is not looked at: a success is never retried;
 //! - the transport failed safely: the request never reached the server
 //!   ([`Error::is_retryable`]: connect errors, connect and pool timeouts),
 //!   or it may have but repeating it is harmless, because the method is
@@ -171,11 +173,12 @@ impl RetryPolicy {
     }
 
     /// Whether a response with `status` and `headers` asks for a retry at
-    /// all (`x-should-retry`, else the status), before the retries left
+    /// all (an error status, then `x-should-retry`, else the status), before the retries left
     /// and its `Retry-After` are looked at: what [`for_response`](Self::for_response)
     /// looks at first, and the client's common path checks alone.
     pub(crate) fn wants_retry_after(&self, status: StatusCode, headers: &HeaderMap) -> bool {
         self.statuses
+            && status.as_u16() >= 400
             && match headers.get(&X_SHOULD_RETRY).map(|v| v.as_bytes()) {
                 Some(b"true") => true,
                 Some(b"false") => false,
@@ -322,6 +325,14 @@ mod tests {
         }
         let yes = headers(&[("x-should-retry", "true")]);
         assert!(p.for_response(StatusCode::BAD_REQUEST, &yes, 0).is_some());
+        // as the OpenAI SDK: the header of a success or redirect is not read
+        for s in [200, 204, 302, 304] {
+            assert!(
+                p.for_response(StatusCode::from_u16(s).unwrap(), &yes, 0)
+                    .is_none(),
+                "{s}"
+            );
+        }
         let no = headers(&[("x-should-retry", "false")]);
         assert!(p
             .for_response(StatusCode::SERVICE_UNAVAILABLE, &no, 0)

@@ -506,13 +506,15 @@ pub async fn client_retry_503_then_200(b: Backend) {
 
 /// A 429 with `retry-after-ms` waits that long (the retry event carries the
 /// delay); `Retry-After` beyond 120 s is not waited for; `x-should-retry`
-/// overrides the status.
+/// overrides the status of an error response, and is not read on a
+/// success (as in the OpenAI SDK, a 2xx is never retried).
 pub async fn client_retry_429_retry_after_and_x_should_retry(b: Backend) {
     let server = routes(|r, n| match (r.target.as_str(), n) {
         ("/ms", 0) => Reply::new(429).header("retry-after-ms", "30"),
         ("/long", _) => Reply::new(429).header("retry-after", "121"),
         ("/never", _) => Reply::new(503).header("x-should-retry", "false"),
         ("/always", m) if m < 5 => Reply::new(400).header("x-should-retry", "true"),
+        ("/success", _) => Reply::ok("done").header("x-should-retry", "true"),
         _ => Reply::ok("ok"),
     })
     .await;
@@ -535,10 +537,17 @@ pub async fn client_retry_429_retry_after_and_x_should_retry(b: Backend) {
         .await
         .expect("response");
     assert_eq!(res.status(), 200, "400 with x-should-retry: true");
+    let res = c
+        .get(&server.url("/success"))
+        .send()
+        .await
+        .expect("response");
+    assert_eq!(res.status(), 200);
     let targets: Vec<String> = server.requests().into_iter().map(|r| r.target).collect();
     assert_eq!(
         targets,
-        ["/ms", "/ms", "/long", "/never", "/always", "/always"]
+        ["/ms", "/ms", "/long", "/never", "/always", "/always", "/success"],
+        "a 200 with x-should-retry: true is not sent again"
     );
 }
 
