@@ -182,7 +182,9 @@ struct Sent<'a> {
     method: Method,
     uri: Uri,
     attempt: u32,
-    started: Instant,
+    /// When it was handed over, for the end event's duration: read only
+    /// when there are events.
+    started: Option<Instant>,
     send: SendFuture<'a>,
 }
 
@@ -213,7 +215,7 @@ impl Client {
         if let Some(events) = &call.events {
             events.request_start(&RequestStart::new(method.clone(), uri.clone(), attempt));
         }
-        let started = Instant::now();
+        let started = call.events.is_some().then(Instant::now);
         let send = self.transport().send(request);
         let send = match call.deadline {
             // boxed again, the rare case: the common one stays one future
@@ -412,7 +414,7 @@ impl Client {
 /// The end of one request on the transport: its end or error event, and
 /// the URL on the error (for `Error::url`).
 fn ended(sent: &Sent<'_>, result: Result<Response, Error>, call: &Call) -> Result<Response, Error> {
-    let elapsed = sent.started.elapsed();
+    let elapsed = sent.started.map(|at| at.elapsed()).unwrap_or_default();
     match result {
         Ok(res) => {
             if let Some(events) = &call.events {
