@@ -289,6 +289,11 @@ impl RequestBuilder {
         let RequestBuilder {
             client, request, ..
         } = self;
-        async move { crate::send::Execution::started(&client, request?).await }
+        async move {
+            // a statement of its own: a temporary of the `.await`'s
+            // statement would keep a slot in this future (a second request)
+            let call = crate::send::Execution::started(&client, request?);
+            call.await
+        }
     }
 }
