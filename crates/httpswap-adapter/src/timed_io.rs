@@ -79,10 +79,15 @@ pin_project_lite::pin_project! {
     }
 }
 
-/// A write the peer refused, and whether a read has had its turn since.
+/// A write the peer refused, and how far holding it back has gone.
 struct Refused {
     error: io::Error,
+    /// The socket was seen readable (what the peer sent before is in).
+    readable: bool,
+    /// A read was made since: hyper had its turn at what the peer sent.
     read_since: bool,
+    /// Writes and flushes held back since the socket was seen readable.
+    turns: u8,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> TimedIo<S> {
@@ -110,7 +115,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> TimedIo<S> {
                 Poll::Ready(Err(e)) if refused_by_peer(&e) => {
                     *self.as_mut().project().refused = Some(Refused {
                         error: e,
+                        readable: false,
                         read_since: false,
+                        turns: 0,
                     });
                 }
                 other => return other,
@@ -125,19 +132,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> TimedIo<S> {
     /// side only once tokio has seen the socket readable, and a write
     /// fails at once: the request would fail with the write's error and
     /// the answer be lost. So a write the peer refused is held back until
-    /// the socket is readable and hyper has had its read turn, then
-    /// reported (`round_trip_early_response_during_upload`).
+    /// the socket is readable and hyper has read since, then reported
+    /// (`round_trip_early_response_during_upload`). "Read since" is a read
+    /// made, not a turn passed: hyper flushes right after it writes, in
+    /// the same pass, before its next read; reporting the error at that
+    /// flush lost the answer about one upload in three. A connection
+    /// whose reads have ended (so hyper makes none) gets the error after
+    /// a few held writes and flushes, a pass of hyper's loop or two.
     fn poll_refused(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Error> {
+        /// Held writes and flushes, once readable, before the error is
+        /// reported with no read made: more than one pass of hyper's
+        /// loop (a write, then a flush).
+        const TURNS: u8 = 4;
         let this = self.project();
         let refused = this.refused.as_mut().expect("a refused write");
-        if refused.read_since {
+        if refused.read_since || refused.turns >= TURNS {
             let error = this.refused.take().expect("a refused write").error;
             return Poll::Ready(error);
         }
         // a reset or a FIN makes the socket readable: this ends
         ready!((this.read_ready)(this.stream, cx)).ok();
-        refused.read_since = true;
-        // hyper reads before it writes again
+        refused.readable = true;
+        refused.turns += 1;
+        // hyper reads before it writes again, in its next pass
         cx.waker().wake_by_ref();
         Poll::Pending
     }
@@ -183,7 +200,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TimedIo<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(self.project().stream).poll_read(cx, buf)
+        let this = self.project();
+        if let Some(refused) = this.refused.as_mut() {
+            // what the peer sent before it refused the write is being read
+            refused.read_since |= refused.readable;
+        }
+        Pin::new(this.stream).poll_read(cx, buf)
     }
 }
 
@@ -251,10 +273,50 @@ mod tests {
             std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut io).poll_write(cx, b"more body")))
                 .await;
         assert!(first.is_pending(), "held back: {first:?}");
+        // hyper flushes in the same pass, before its next read: held too
+        let flush = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut io).poll_flush(cx))).await;
+        assert!(flush.is_pending(), "held back until a read: {flush:?}");
         let mut got = [0u8; 6];
         io.read_exact(&mut got).await.expect("the answer");
         assert_eq!(&got, b"answer");
         let err = io.write(b"more body").await.expect_err("refused");
         assert!(refused_by_peer(&err), "{err:?}");
+    }
+
+    /// With no read made (hyper reads no more on that connection), the
+    /// refused write is reported after a few held turns, not held forever.
+    #[tokio::test]
+    async fn a_refused_write_with_no_read_is_reported_after_a_few_turns() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let client = tokio::net::TcpStream::connect(listener.local_addr().expect("addr"))
+            .await
+            .expect("connect");
+        let (server, _) = listener.accept().await.expect("accept");
+        server.set_zero_linger().expect("linger");
+        drop(server); // RST
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut io = TimedIo::new(
+            client,
+            tokio::net::TcpStream::poll_read_ready,
+            WriteTimeout::default(),
+        );
+        let mut held = 0;
+        let err = loop {
+            let polled =
+                std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut io).poll_write(cx, b"body")))
+                    .await;
+            match polled {
+                Poll::Pending => held += 1,
+                Poll::Ready(r) => break r.expect_err("refused"),
+            }
+            assert!(held <= 8, "held for good");
+        };
+        assert!(refused_by_peer(&err), "{err:?}");
+        assert!(
+            held >= 2,
+            "held for a pass of hyper's loop at least: {held}"
+        );
     }
 }
