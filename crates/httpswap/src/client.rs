@@ -19,7 +19,7 @@ use crate::backend::FailedTransport;
 use crate::redirect::DEFAULT_MAX_REDIRECTS;
 use crate::request::RequestBuilder;
 use crate::retry::RetryPolicy;
-use crate::send::{Call, RequestOptions};
+use crate::send::{Call, Deadline, RequestOptions};
 use crate::trace::Traced;
 
 /// The `User-Agent` sent unless one is set: `httpswap/<version>`.
@@ -259,20 +259,31 @@ impl Client {
         Ok(Call {
             events: Some(events),
             hooks,
-            timeouts,
-            deadline: timeouts.total.map(|t| (Instant::now() + t, t)),
-            retry: match options.max_retries {
-                Some(n) => inner.retry.max_retries(n),
-                None => inner.retry,
-            },
+            retries: options.max_retries.unwrap_or_else(|| inner.retry.retries()),
             max_redirects: match options.follow_redirects {
                 Some(false) => None,
                 Some(true) => inner.max_redirects.or(Some(DEFAULT_MAX_REDIRECTS)),
                 None => inner.max_redirects,
             },
-            decompress: inner.decompress,
-            max_decompressed: inner.max_decompressed,
+            deadline: timeouts.total.map(|total| {
+                Box::new(Deadline {
+                    at: Instant::now() + total,
+                    total,
+                    timeouts,
+                })
+            }),
         })
+    }
+
+    /// The retry policy; a call's own limit is [`Call::retries`].
+    pub(crate) fn retry_policy(&self) -> &RetryPolicy {
+        &self.inner.retry
+    }
+
+    /// `Some(limit)` when responses are decoded (the decoded size limit,
+    /// if any); `None` when they are not.
+    pub(crate) fn decompression(&self) -> Option<Option<u64>> {
+        self.inner.decompress.then_some(self.inner.max_decompressed)
     }
 
     /// What every request of a call gets before it is sent (the first, a

@@ -20,7 +20,6 @@ use tokio::time::{Instant, Sleep};
 
 use crate::client::Client;
 use crate::redirect::{is_redirect, next_method, resolve_location, rewrite_headers};
-use crate::retry::RetryPolicy;
 
 /// Per-request changes to the client's policies, carried in the request's
 /// extensions by the request builder.
@@ -35,7 +34,9 @@ pub(crate) struct RequestOptions {
 const DRAIN_LIMIT: usize = 64 * 1024;
 const DRAIN_TIME: Duration = Duration::from_millis(250);
 
-/// What one call needs to know.
+/// What one call needs to know beyond the client's own settings (the
+/// retry policy but its limit, decompression: read from the client). Kept
+/// small: it is moved with the call's state.
 pub(crate) struct Call {
     /// The hooks of the call, `tracing`'s and the user's; `None` when
     /// nobody listens (no user hooks, `tracing` off for `httpswap` at
@@ -43,13 +44,19 @@ pub(crate) struct Call {
     pub(crate) events: Option<Arc<dyn Events>>,
     /// Whether user hooks listen (the client's or the request's own).
     pub(crate) hooks: bool,
-    pub(crate) timeouts: Timeouts,
-    pub(crate) deadline: Option<(Instant, Duration)>,
-    pub(crate) retry: RetryPolicy,
+    /// The retries allowed (the client's limit, or the request's own).
+    pub(crate) retries: u32,
     /// `None`: redirects are not followed.
     pub(crate) max_redirects: Option<usize>,
-    pub(crate) decompress: bool,
-    pub(crate) max_decompressed: Option<u64>,
+    pub(crate) deadline: Option<Box<Deadline>>,
+}
+
+/// A call's total deadline, and the timeouts each attempt gets with what
+/// is left of it.
+pub(crate) struct Deadline {
+    pub(crate) at: Instant,
+    pub(crate) total: Duration,
+    pub(crate) timeouts: Timeouts,
 }
 
 /// A copy of a request made before the transport takes it: its head (with
@@ -203,12 +210,12 @@ impl Client {
     fn send_one(&self, mut request: Request, attempt: u32, call: &Call) -> Result<Sent<'_>, Error> {
         let method = request.method().clone();
         let uri: Uri = request.uri().clone();
-        if let Some((at, total)) = call.deadline {
-            let left = at.saturating_duration_since(Instant::now());
+        if let Some(d) = &call.deadline {
+            let left = d.at.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(deadline_error(total));
+                return Err(deadline_error(d.total));
             }
-            let mut t = call.timeouts;
+            let mut t = d.timeouts;
             t.total = Some(left);
             request.extensions_mut().insert(t);
         }
@@ -217,9 +224,9 @@ impl Client {
         }
         let started = call.events.is_some().then(Instant::now);
         let send = self.transport().send(request);
-        let send = match call.deadline {
+        let send = match call.deadline.as_deref() {
             // boxed again, the rare case: the common one stays one future
-            Some((at, total)) => Box::pin(async move {
+            Some(&Deadline { at, total, .. }) => Box::pin(async move {
                 tokio::time::timeout_at(at, send)
                     .await
                     .unwrap_or_else(|_| Err(deadline_error(total)))
@@ -292,19 +299,19 @@ impl Client {
             let retries_done = attempt - 1;
             let Some(tpl) = replay
                 .as_deref()
-                .filter(|r| r.replayable() && retries_done < call.retry.retries())
+                .filter(|r| r.replayable() && retries_done < call.retries)
             else {
-                return finish_hop(result, &call);
+                return finish_hop(result, self, &call);
             };
             let (delay, status, error) = match &result {
                 Ok((res, _)) => (
-                    call.retry
+                    self.retry_policy()
                         .for_response(res.status(), res.headers(), retries_done),
                     Some(res.status()),
                     None,
                 ),
                 Err(Failure::Transport(e)) => (
-                    call.retry.for_error(
+                    self.retry_policy().for_error(
                         e,
                         tpl.request.method(),
                         tpl.request.headers(),
@@ -316,15 +323,16 @@ impl Client {
                 Err(Failure::Policy(_)) => (None, None, None),
             };
             let Some(delay) = delay else {
-                return finish_hop(result, &call);
+                return finish_hop(result, self, &call);
             };
             if call
                 .deadline
-                .is_some_and(|(at, _)| Instant::now() + delay >= at)
+                .as_ref()
+                .is_some_and(|d| Instant::now() + delay >= d.at)
             {
                 // the next attempt could not finish in time: the caller
                 // learns more from this answer than from a Timeout
-                return finish_hop(result, &call);
+                return finish_hop(result, self, &call);
             }
             attempt += 1;
             let mut event = Retry::new(
@@ -520,8 +528,8 @@ impl<'a> Execution<'a> {
         // the copy is made before the defaults are added: a plain GET's
         // has no header to copy (they are added again to what is sent
         // from it)
-        let replay = (call.retry.retries() > 0 || call.max_redirects.is_some())
-            .then(|| FirstCopy::of(&request));
+        let replay =
+            (call.retries > 0 || call.max_redirects.is_some()).then(|| FirstCopy::of(&request));
         client.complete(&mut request, &call);
         match client.send_one(request, 1, &call) {
             Ok(sent) => State::First { call, replay, sent },
@@ -548,9 +556,14 @@ impl Future for Execution<'_> {
                     let _in = this.span.enter();
                     let result = std::task::ready!(sent.send.as_mut().poll(cx));
                     let outcome = ended(sent, result, call);
-                    if !may_go_on(&outcome, call, replay.as_ref()) {
+                    if !may_go_on(&outcome, this.client, call, replay.as_ref()) {
                         // the common end: the state is dropped where it is
-                        let out = finish(outcome.map_err(Failure::Transport), &sent.method, call);
+                        let out = finish(
+                            outcome.map_err(Failure::Transport),
+                            &sent.method,
+                            this.client,
+                            call,
+                        );
                         this.state = State::Done;
                         return Poll::Ready(out);
                     }
@@ -587,13 +600,21 @@ impl Future for Execution<'_> {
 /// follow, or a retry (an error, or a status that asks for one, with a
 /// replayable copy and retries allowed). Only then does the call take the
 /// general path, which decides.
-fn may_go_on(outcome: &Result<Response, Error>, call: &Call, replay: Option<&FirstCopy>) -> bool {
-    let retries = call.retry.retries() > 0 && replay.is_some_and(FirstCopy::replayable);
+fn may_go_on(
+    outcome: &Result<Response, Error>,
+    client: &Client,
+    call: &Call,
+    replay: Option<&FirstCopy>,
+) -> bool {
+    let retries = call.retries > 0 && replay.is_some_and(FirstCopy::replayable);
     match outcome {
         Err(_) => retries,
         Ok(res) => {
             redirect_to_follow(res, call).is_some()
-                || (retries && call.retry.wants_retry_after(res.status(), res.headers()))
+                || (retries
+                    && client
+                        .retry_policy()
+                        .wants_retry_after(res.status(), res.headers()))
         }
     }
 }
@@ -612,9 +633,13 @@ fn redirect_to_follow<'r>(
 }
 
 /// The final response of the general path, as [`finish`] makes it.
-fn finish_hop(result: Result<(Response, Method), Failure>, call: &Call) -> Result<Response, Error> {
+fn finish_hop(
+    result: Result<(Response, Method), Failure>,
+    client: &Client,
+    call: &Call,
+) -> Result<Response, Error> {
     let (response, method) = result.map_err(Failure::into_error)?;
-    finish(Ok(response), &method, call)
+    finish(Ok(response), &method, client, call)
 }
 
 /// The final response (the answer to a `method` request): decoded, and
@@ -622,13 +647,14 @@ fn finish_hop(result: Result<(Response, Method), Failure>, call: &Call) -> Resul
 fn finish(
     result: Result<Response, Failure>,
     method: &Method,
+    client: &Client,
     call: &Call,
 ) -> Result<Response, Error> {
     let mut response = result.map_err(Failure::into_error)?;
-    if call.decompress {
-        response = crate::decompress::decode(response, method, call.max_decompressed);
+    if let Some(max_decompressed) = client.decompression() {
+        response = crate::decompress::decode(response, method, max_decompressed);
     }
-    if let Some((at, total)) = call.deadline {
+    if let Some(&Deadline { at, total, .. }) = call.deadline.as_deref() {
         response = response.map(|body| {
             Body::new(DeadlineBody {
                 inner: body,
