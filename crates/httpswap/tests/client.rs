@@ -295,8 +295,8 @@ async fn default_headers_are_what_the_request_lacks_in_order() {
 /// The futures of a call stay small: every request's state is moved into
 /// the caller's future, and a few hundred bytes more on each move is what
 /// a temporary kept across the `.await` once cost (the send future was
-/// 1056 bytes; 760 without it). Sizes, not times: the same on any machine
-/// with this compiler.
+/// 1056 bytes; 656 without it and with the call's state made small).
+/// Sizes, not times: the same on any machine with this compiler.
 #[test]
 fn call_futures_stay_small() {
     let client = Client::builder()
@@ -305,13 +305,13 @@ fn call_futures_stay_small() {
         .unwrap();
     let send = client.get("http://a.test/").send();
     assert!(
-        std::mem::size_of_val(&send) <= 800,
+        std::mem::size_of_val(&send) <= 700,
         "{}",
         std::mem::size_of_val(&send)
     );
     let execute = client.execute(http::Request::new(Body::empty()));
     assert!(
-        std::mem::size_of_val(&execute) <= 512,
+        std::mem::size_of_val(&execute) <= 400,
         "{}",
         std::mem::size_of_val(&execute)
     );
