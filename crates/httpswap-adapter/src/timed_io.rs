@@ -296,6 +296,7 @@ mod tests {
         let (server, _) = listener.accept().await.expect("accept");
         server.set_zero_linger().expect("linger");
         drop(server); // RST
+        client.readable().await.expect("the reset is in"); // reads as ended
         tokio::time::sleep(Duration::from_millis(50)).await;
         let mut io = TimedIo::new(
             client,
