@@ -95,6 +95,23 @@ impl AdapterState {
         let timeouts = Timeouts::for_request(request, &self.config.timeouts)?;
         Ok((timeouts, self.exchange(request)?))
     }
+
+    /// [`prepare`](Self::prepare), on a transport still `open`; a closed
+    /// one's request fails at once with [`Error::closed`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::closed`], or as [`prepare`](Self::prepare).
+    pub fn prepare_open(
+        &self,
+        open: bool,
+        request: &mut Request,
+    ) -> Result<(Timeouts, Exchange<'_>), Error> {
+        if !open {
+            return Err(Error::closed());
+        }
+        self.prepare(request)
+    }
 }
 
 /// A request's context, for events, errors and proxies.

@@ -248,11 +248,9 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    /// The server answers and resets the connection; the client's next
-    /// write fails at once. That failure is held back until the answer
-    /// was read (hyper reads before it writes again), then reported.
-    #[tokio::test]
-    async fn a_write_the_peer_refused_waits_for_what_it_sent() {
+    /// The client's end of a connection whose server sent `answer` and
+    /// then reset it; the reset is in (the socket reads as ended).
+    async fn reset_after(answer: &[u8]) -> TimedIo<tokio::net::TcpStream> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -260,15 +258,24 @@ mod tests {
             .await
             .expect("connect");
         let (mut server, _) = listener.accept().await.expect("accept");
-        server.write_all(b"answer").await.expect("answer");
+        server.write_all(answer).await.expect("answer");
         server.set_zero_linger().expect("linger");
         drop(server); // RST
+        client.readable().await.expect("the reset is in");
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let mut io = TimedIo::new(
+        TimedIo::new(
             client,
             tokio::net::TcpStream::poll_read_ready,
             WriteTimeout::default(),
-        );
+        )
+    }
+
+    /// The server answers and resets the connection; the client's next
+    /// write fails at once. That failure is held back until the answer
+    /// was read (hyper reads before it writes again), then reported.
+    #[tokio::test]
+    async fn a_write_the_peer_refused_waits_for_what_it_sent() {
+        let mut io = reset_after(b"answer").await;
         let first =
             std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut io).poll_write(cx, b"more body")))
                 .await;
@@ -287,22 +294,7 @@ mod tests {
     /// refused write is reported after a few held turns, not held forever.
     #[tokio::test]
     async fn a_refused_write_with_no_read_is_reported_after_a_few_turns() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let client = tokio::net::TcpStream::connect(listener.local_addr().expect("addr"))
-            .await
-            .expect("connect");
-        let (server, _) = listener.accept().await.expect("accept");
-        server.set_zero_linger().expect("linger");
-        drop(server); // RST
-        client.readable().await.expect("the reset is in"); // reads as ended
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let mut io = TimedIo::new(
-            client,
-            tokio::net::TcpStream::poll_read_ready,
-            WriteTimeout::default(),
-        );
+        let mut io = reset_after(b"").await;
         let mut held = 0;
         let err = loop {
             let polled =

@@ -170,11 +170,9 @@ impl Inner {
         &self,
         mut request: Request,
     ) -> impl Future<Output = Result<Response, Error>> + Send + '_ {
-        let prepared = if *self.closed.borrow() {
-            Err(Error::closed())
-        } else {
-            self.state.prepare(&mut request)
-        };
+        let prepared = self
+            .state
+            .prepare_open(!*self.closed.borrow(), &mut request);
         within_total(prepared, move |timeouts, ex, deadline| {
             self.send_within(request, timeouts, deadline, ex)
         })

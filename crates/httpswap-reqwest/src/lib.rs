@@ -342,11 +342,9 @@ impl Inner {
         &self,
         mut request: Request,
     ) -> impl Future<Output = Result<Response, Error>> + Send + '_ {
-        let prepared = if self.closed.load(Ordering::SeqCst) {
-            Err(Error::closed())
-        } else {
-            self.state.prepare(&mut request)
-        };
+        let prepared = self
+            .state
+            .prepare_open(!self.closed.load(Ordering::SeqCst), &mut request);
         within_total(prepared, move |timeouts, ex, deadline| {
             self.send_within(request, timeouts, deadline, ex)
         })

@@ -212,9 +212,9 @@ fn config_with_a_custom_transport_is_rejected() {
 }
 
 /// The headers a request is sent with, in order, for each kind of client
-/// and request: a request with no header of its own gets a copy of the
-/// client's defaults, one with its own gets each default it lacks; both
-/// ways give the same as the rules say.
+/// and request: each of the client's defaults (`User-Agent`, the
+/// builder's, `Accept-Encoding` when decoding) that the request lacks,
+/// after its own.
 #[tokio::test]
 async fn default_headers_are_what_the_request_lacks_in_order() {
     let ua = httpswap::DEFAULT_USER_AGENT;
