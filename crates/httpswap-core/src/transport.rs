@@ -157,6 +157,14 @@ pub struct Capabilities {
     /// unless told otherwise) such a POST carries an empty `Content-Type`,
     /// which servers treat as absent.
     pub no_added_content_type: bool,
+    /// A request goes out with its own headers, `Host` and its body's
+    /// framing, nothing more. When `false`, the library adds
+    /// `Accept: */*` (reqwest, curl) and a `User-Agent` of its own
+    /// (isahc: `curl/<version> isahc/<version>`), each only to a request
+    /// without one; a request's own `Accept` and `User-Agent` are sent as
+    /// given. (`httpswap::Client` always sets a `User-Agent`, so through it
+    /// only `Accept: */*` is added.) Neither library can be told not to.
+    pub no_added_headers: bool,
     /// A request dropped before its response head (cancelled, or timed out
     /// by the caller) gives its connection and its `max_connections` slot
     /// back at once. When `false` (curl looks for cancellation only when
@@ -255,6 +263,7 @@ impl Capabilities {
         never_resends_non_idempotent: true,
         closes_expired_idle: true,
         no_added_content_type: true,
+        no_added_headers: true,
         frees_abandoned_at_once: true,
         keepalive_limit_counts_idle_only: true,
         forward_proxy_ipv6_literal: true,
@@ -314,6 +323,12 @@ impl Capabilities {
     /// Sets [`no_added_content_type`](Self::no_added_content_type).
     pub const fn with_no_added_content_type(mut self, yes: bool) -> Self {
         self.no_added_content_type = yes;
+        self
+    }
+
+    /// Sets [`no_added_headers`](Self::no_added_headers).
+    pub const fn with_no_added_headers(mut self, yes: bool) -> Self {
+        self.no_added_headers = yes;
         self
     }
 

@@ -552,6 +552,7 @@ impl Adapted for Inner {
             .with_non_ascii_header_values(false)
             .with_never_resends_non_idempotent(false)
             .with_no_added_content_type(false)
+            .with_no_added_headers(false)
             .with_closes_expired_idle(false)
             .with_frees_abandoned_at_once(false)
             .with_keepalive_limit_counts_idle_only(false)

@@ -323,6 +323,7 @@ impl Adapted for Inner {
             .with_socket_limit(false)
             .with_reuse_known_at_checkout(false)
             .with_connect_timeout_per_request(false)
+            .with_no_added_headers(false)
             .with_closes_after_ambiguous_framing(false)
             .with_answers_requests_queued_as_a_connection_ends(false)
             .with_early_response_survives_reset(false)

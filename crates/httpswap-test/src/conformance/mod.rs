@@ -142,6 +142,7 @@ macro_rules! conformance_tests {
             $make;
             round_trip_methods,
             round_trip_no_content_type_added,
+            round_trip_no_headers_added,
             round_trip_status_codes,
             round_trip_bodiless_with_content_length,
             round_trip_headers_repeated_and_non_utf8,

@@ -64,6 +64,54 @@ pub async fn round_trip_no_content_type_added(b: Backend) {
     assert_eq!(server.requests().len(), 6);
 }
 
+/// A request goes out with its own headers and `Host` only: nothing is
+/// added (or, where the capability says so, only the library's
+/// `Accept: */*` and isahc's `User-Agent`, each when the request has
+/// none); its own `Accept` and `User-Agent` are sent as given, once.
+pub async fn round_trip_no_headers_added(b: Backend) {
+    let server = TestServer::echo().await;
+    let t = b.default_transport();
+    t.send(get(&server.url("/bare"))).await.expect("sent");
+    let mut own = get(&server.url("/own"));
+    own.headers_mut()
+        .insert("user-agent", HeaderValue::from_static("mine/1"));
+    own.headers_mut()
+        .insert("accept", HeaderValue::from_static("text/plain"));
+    t.send(own).await.expect("sent");
+    let seen = server.requests();
+    assert_eq!(seen.len(), 2);
+    let names = |i: usize| {
+        let mut v: Vec<&str> = seen[i]
+            .headers
+            .keys()
+            .map(|n| n.as_str())
+            .filter(|n| *n != "host")
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    if t.capabilities().no_added_headers {
+        assert_eq!(names(0), Vec::<&str>::new(), "{:?}", seen[0].headers);
+    } else {
+        // reqwest: `accept` only; isahc: both
+        let added = names(0);
+        assert!(
+            added == ["accept"] || added == ["accept", "user-agent"],
+            "{added:?}"
+        );
+        assert_eq!(seen[0].headers["accept"], "*/*");
+        if let Some(ua) = seen[0].headers.get("user-agent") {
+            let ua = ua.to_str().expect("ascii");
+            assert!(ua.starts_with("curl/") && ua.contains(" isahc/"), "{ua}");
+        }
+    }
+    assert_eq!(names(1), ["accept", "user-agent"], "{:?}", seen[1].headers);
+    for (name, value) in [("user-agent", "mine/1"), ("accept", "text/plain")] {
+        let all: Vec<_> = seen[1].headers.get_all(name).iter().collect();
+        assert_eq!(all, [value], "{name}");
+    }
+}
+
 /// Statuses come back exactly; none is an error at the transport level.
 pub async fn round_trip_status_codes(b: Backend) {
     let server = TestServer::echo().await;
