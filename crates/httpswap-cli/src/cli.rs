@@ -99,6 +99,14 @@ pub struct BenchArgs {
     #[arg(long)]
     pub no_direct: bool,
 
+    /// Every transport and library row also sends the headers the `Client`
+    /// adds by default (`User-Agent: httpswap/<version>`, its
+    /// `Accept-Encoding`), so that every row puts the same request on the
+    /// wire and `×transport` is the `Client` layer's own cost. Without it
+    /// each row sends what its layer sends by default.
+    #[arg(long)]
+    pub client_headers: bool,
+
     /// The httpswap layer to measure for each backend: the `Client` users
     /// call, the transport through the trait, or both.
     #[arg(long, value_enum, default_value_t = LayerArg::Both)]

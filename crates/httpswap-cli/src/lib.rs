@@ -225,6 +225,7 @@ pub fn bench(args: &BenchArgs, exe: &std::path::Path) -> Result<Report, String> 
             _ => process::JobProto::Http1,
         },
         new_client: scenario.name == ScenarioName::Http2Cold,
+        client_headers: args.client_headers,
         max_errors: if scenario.name == ScenarioName::Flaky {
             u64::MAX
         } else {
@@ -275,6 +276,7 @@ pub fn bench(args: &BenchArgs, exe: &std::path::Path) -> Result<Report, String> 
         machine: Machine::here(),
         target: args.url.clone().unwrap_or_else(|| "embedded server".into()),
         repetitions: args.repetitions,
+        client_headers: args.client_headers,
         scenarios: reports,
     })
 }

@@ -186,6 +186,10 @@ pub struct Job {
     pub proto: JobProto,
     /// A client made for this run alone (a cold start).
     pub new_client: bool,
+    /// The transport and library rows send the `Client`'s default headers
+    /// too (`--client-headers`).
+    #[serde(default)]
+    pub client_headers: bool,
 }
 
 /// How a job's clients reach the server (see [`Proto`]).
@@ -403,8 +407,9 @@ pub fn worker_main(
         } else {
             &without_retries
         };
+        let subject = subject.sending_client_headers(job.client_headers);
         let sample = rt.block_on(crate::run::run_once(
-            subject,
+            &subject,
             &job.scenario,
             &job.base,
             job.max_errors,

@@ -18,6 +18,8 @@ pub struct Report {
     pub target: String,
     /// Runs per (scenario, client); figures are medians over them.
     pub repetitions: u64,
+    /// Every row sent the `Client`'s default headers (`--client-headers`).
+    pub client_headers: bool,
     /// One entry per scenario.
     pub scenarios: Vec<ScenarioReport>,
 }
@@ -294,6 +296,12 @@ pub fn table(report: &Report) -> String {
         "httpswap bench: {} ({} CPUs, {}), medians of {} runs, interleaved",
         report.target, report.machine.cpus, report.machine.os, report.repetitions
     );
+    if report.client_headers {
+        let _ = writeln!(
+            out,
+            "every row sends the Client's default headers (User-Agent, Accept-Encoding)"
+        );
+    }
     for s in &report.scenarios {
         let sc = &s.scenario;
         let _ = writeln!(

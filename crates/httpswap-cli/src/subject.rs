@@ -54,6 +54,9 @@ pub struct Subject {
     /// What it drives.
     pub layer: Layer,
     client: Client,
+    /// Adds the `Client`'s default headers to what it sends (a transport
+    /// or a library; the `Client` adds them itself).
+    client_headers: bool,
 }
 
 #[derive(Clone)]
@@ -211,6 +214,7 @@ pub fn subjects_over(
                 backend,
                 layer: Layer::Client,
                 client: Client::Httpswap(client),
+                client_headers: false,
             });
         }
         if layers.transport {
@@ -219,6 +223,7 @@ pub fn subjects_over(
                 backend,
                 layer: Layer::Transport,
                 client: Client::Transport(transport),
+                client_headers: false,
             });
         }
         if layers.direct {
@@ -240,6 +245,7 @@ fn backend_subjects(
         backend,
         layer: Layer::Direct,
         client,
+        client_headers: false,
     };
     match backend {
         #[cfg(feature = "hyper")]
@@ -365,6 +371,16 @@ impl Subject {
         Ok(out)
     }
 
+    /// The same client, sending the headers the `Client` adds by default
+    /// (`User-Agent`, `Accept-Encoding`, as [`add_client_headers`] adds them)
+    /// when `on` and it is not a `Client`, which adds them itself: so that
+    /// every layer puts the same request on the wire (`--client-headers`).
+    pub fn sending_client_headers(&self, on: bool) -> Subject {
+        let mut out = self.clone();
+        out.client_headers = on && self.layer != Layer::Client;
+        out
+    }
+
     /// Wraps any transport (for tests and custom comparisons).
     pub fn transport(name: &str, backend: &'static str, t: SharedTransport) -> Subject {
         Subject {
@@ -372,6 +388,7 @@ impl Subject {
             backend,
             layer: Layer::Transport,
             client: Client::Transport(t),
+            client_headers: false,
         }
     }
 
@@ -388,11 +405,14 @@ impl Subject {
     ) -> Result<usize, Failure> {
         match &self.client {
             Client::Transport(t) => {
-                let req = http::Request::builder()
+                let mut req = http::Request::builder()
                     .method(method.clone())
                     .uri(url)
                     .body(Body::full(body))
                     .map_err(|_| "invalid_url".to_owned())?;
+                if self.client_headers {
+                    add_client_headers(req.headers_mut());
+                }
                 let res = t.send(req).await.map_err(|e| kind_name(e.kind()))?;
                 // streamed and counted, like every library's body below
                 count(res.into_body(), |e: httpswap_core::Error| {
@@ -413,9 +433,9 @@ impl Subject {
                 .await
             }
             #[cfg(feature = "hyper")]
-            Client::HyperLegacy(c) => legacy(c, method, url, body).await,
+            Client::HyperLegacy(c) => legacy(c, method, url, body, self.client_headers).await,
             #[cfg(feature = "hyper")]
-            Client::HyperLegacyTls(c) => legacy(c, method, url, body).await,
+            Client::HyperLegacyTls(c) => legacy(c, method, url, body, self.client_headers).await,
             #[cfg(feature = "reqwest")]
             Client::Reqwest(c) => {
                 let classify = |e: reqwest::Error| {
@@ -432,12 +452,19 @@ impl Subject {
                     }
                     .to_owned()
                 };
-                let res = c
-                    .request(method.clone(), url)
-                    .body(body)
-                    .send()
-                    .await
-                    .map_err(classify)?;
+                let mut req = c.request(method.clone(), url).body(body);
+                if self.client_headers {
+                    req = req
+                        .header(
+                            http::header::USER_AGENT,
+                            http::HeaderValue::from_static(httpswap::DEFAULT_USER_AGENT),
+                        )
+                        .header(
+                            http::header::ACCEPT_ENCODING,
+                            httpswap::decompress::ACCEPT_ENCODING,
+                        );
+                }
+                let res = req.send().await.map_err(classify)?;
                 let mut res = res;
                 let mut n = 0;
                 while let Some(chunk) = res.chunk().await.map_err(classify)? {
@@ -461,11 +488,14 @@ impl Subject {
                     }
                     .to_owned()
                 };
-                let req = http::Request::builder()
+                let mut req = http::Request::builder()
                     .method(method.clone())
                     .uri(url)
                     .body(isahc::AsyncBody::from(body.to_vec()))
                     .map_err(|_| "invalid_url".to_owned())?;
+                if self.client_headers {
+                    add_client_headers(req.headers_mut());
+                }
                 let res = c.send_async(req).await.map_err(classify)?;
                 let mut body = res.into_body();
                 let mut buf = vec![0u8; 16 * 1024];
@@ -489,20 +519,38 @@ async fn legacy<C>(
     method: &http::Method,
     url: &str,
     body: Bytes,
+    with_client_headers: bool,
 ) -> Result<usize, Failure>
 where
     C: hyper_util::client::legacy::connect::Connect + Clone + Send + Sync + 'static,
 {
-    let req = http::Request::builder()
+    let mut req = http::Request::builder()
         .method(method.clone())
         .uri(url)
         .body(http_body_util::Full::new(body))
         .map_err(|_| "invalid_url".to_owned())?;
+    if with_client_headers {
+        add_client_headers(req.headers_mut());
+    }
     let res = c
         .request(req)
         .await
         .map_err(|e| if e.is_connect() { "connect" } else { "request" }.to_owned())?;
     count(res.into_body(), |_| "body".to_owned()).await
+}
+
+/// Adds the headers a default `httpswap::Client` adds to a request that
+/// has none (its `User-Agent` and `Accept-Encoding`), as cheaply as the
+/// `Client` does: static values, no parse.
+pub fn add_client_headers(headers: &mut http::HeaderMap) {
+    headers.insert(
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static(httpswap::DEFAULT_USER_AGENT),
+    );
+    headers.insert(
+        http::header::ACCEPT_ENCODING,
+        httpswap::decompress::ACCEPT_ENCODING,
+    );
 }
 
 /// Reads a body to its end without keeping it (a download is streamed, so
