@@ -21,7 +21,10 @@
 //!   known when the response head arrives.
 //!
 //! reqwest's redirects are off and its decompression is not compiled: the
-//! client layer does both, once, for every backend.
+//! client layer does both, once, for every backend. Its retry layer is
+//! off too: it copied every request in case the server refused it
+//! (HTTP/2 `REFUSED_STREAM`, a stream past a GOAWAY), which the adapter
+//! resends itself, as the other backends do.
 //!
 //! ```no_run
 //! use httpswap_core::{HttpTransport, TransportConfig};
@@ -42,6 +45,8 @@
 //! come from *your* client: turn its redirects off
 //! (`redirect::Policy::none()`) and leave its decompression features off,
 //! or the client layer sees already-followed, already-decoded responses.
+//! Its retry layer, if you leave it on, copies every request (turn it off
+//! with `.retry(reqwest::retry::never().max_retries_per_request(0))`).
 //! The adapter still enforces, from the [`TransportConfig`] you pass:
 //! `max_connections` (requests in flight) with the pool timeout, the read,
 //! write and total timeouts, the dead-connection retry, error mapping,
@@ -214,6 +219,11 @@ fn client_for(
     };
     let mut b = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        // requests the server did not process (HTTP/2 REFUSED_STREAM, a
+        // stream past its GOAWAY) are sent again by the adapter
+        // (`http2_goaway_crossing_a_new_stream`); reqwest's own retry layer
+        // would copy every request for that, so it copies none
+        .retry(reqwest::retry::never().max_retries_per_request(0))
         .no_proxy()
         .tls_backend_preconfigured((*rustls_config).clone())
         .pool_max_idle_per_host(idle)
