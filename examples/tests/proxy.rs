@@ -266,10 +266,8 @@ async fn bodies_stream_both_ways_without_buffering() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_failures_map_to_502_and_504_and_statuses_pass_through() {
     bounded(async {
-        let refused = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-            l.local_addr().expect("addr")
-        };
+        let refused_port = httpswap_test::RefusedPort::new();
+        let refused = refused_port.addr();
         let stalls = TestServer::start(|mut conn: ServerConn| async move {
             let _ = conn.read_request().await;
             conn.wait_closed(Duration::from_secs(5)).await;

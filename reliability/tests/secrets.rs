@@ -96,10 +96,8 @@ async fn no_secret_in_logs_or_errors_on_any_backend() {
             _ => Reply::ok("ok"),
         })
         .await;
-        let refused = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-            l.local_addr().expect("addr")
-        };
+        let refused_port = httpswap_test::RefusedPort::new();
+        let refused = refused_port.addr();
         let proxy = TestProxy::start(Some("Basic cHVzZXI6cHIweHlQVw==")).await;
         let echo = TestServer::echo().await;
         let mut errors = Vec::new();

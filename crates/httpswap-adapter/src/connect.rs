@@ -311,10 +311,8 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let good = listener.local_addr().unwrap();
         // a port nothing listens on: refused at once
-        let refused = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap()
-        };
+        let refused_port = httpswap_test::RefusedPort::new();
+        let refused = refused_port.addr();
         // a delay far longer than the test: only the refusal can start the
         // second attempt
         let stream = connect_tcp(&[refused, good], None, Duration::from_secs(3600))

@@ -174,11 +174,8 @@ fn tiny_run_prints_json_with_every_figure_per_backend() {
 
 #[test]
 fn an_unreachable_url_is_reported_per_backend_with_its_kind() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let refused = httpswap_test::RefusedPort::new();
+    let port = refused.addr().port();
     let url = format!("http://127.0.0.1:{port}/");
     // the transports only: a Client retries a refused connection twice,
     // with its backoff, which would only make this test slow

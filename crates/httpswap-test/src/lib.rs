@@ -13,6 +13,7 @@ mod h2;
 mod h2_frames;
 mod mock;
 mod proxy;
+mod refused;
 mod server;
 mod tls;
 
@@ -22,6 +23,7 @@ pub use h2::H2Server;
 pub use h2_frames::h2c_goaway_after_first_stream;
 pub use mock::{MockTransport, RecordedRequest};
 pub use proxy::TestProxy;
+pub use refused::RefusedPort;
 pub use server::{
     backlog_full, compress, echo, echo_loop, routes, serve_echo, Reply, ServerConn, ServerRequest,
     ServerStats, TestServer,

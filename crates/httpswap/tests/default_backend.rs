@@ -30,10 +30,8 @@ async fn client_new_uses_the_hyper_backend_end_to_end() {
 
 #[tokio::test]
 async fn default_client_reports_transport_errors_by_kind() {
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let refused = httpswap_test::RefusedPort::new();
+    let addr = refused.addr();
     let client = Client::new();
     let err = client
         .get(&format!("http://{addr}/"))

@@ -634,11 +634,9 @@ pub async fn client_retry_transport_errors(b: Backend) {
         gets + 1 + 3,
         "POST with Idempotency-Key: retried"
     );
-    // refused: nothing listens on a port we just released
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("addr").port()
-    };
+    // refused: nothing listens on a port we hold
+    let refused = crate::RefusedPort::new();
+    let port = refused.addr().port();
     let log = Arc::new(EventLog::default());
     let c = client_with(&b, |c| c.events(log.clone()));
     let err = c

@@ -4,10 +4,8 @@ use super::*;
 
 /// Nothing listens: Connect, request not sent.
 pub async fn error_connection_refused(b: Backend) {
-    let addr = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("addr")
-    };
+    let refused = RefusedPort::new();
+    let addr = refused.addr();
     let t = b.default_transport();
     let err = t
         .send(get(&format!("http://{addr}/")))
@@ -40,10 +38,8 @@ pub async fn error_messages_name_what_failed(b: Backend) {
     let tls_origin = TestServer::start_tls(&ca, serve_echo).await;
     let origin = TestServer::echo().await;
     let proxy = TestProxy::start(Some("Basic dXNlcjpwYXNz")).await;
-    let nobody = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("addr")
-    };
+    let refused = RefusedPort::new();
+    let nobody = refused.addr();
     let reset = TestServer::start(|mut conn: ServerConn| async move {
         if let Ok(Some(_)) = conn.read_request().await {
             conn.reset();

@@ -46,7 +46,7 @@ mod round_trip;
 mod stale;
 mod timeouts;
 mod tls;
-use crate::{H2Server, TestCa, TestProxy};
+use crate::{H2Server, RefusedPort, TestCa, TestProxy};
 pub use client::*;
 pub use errors::*;
 pub use http2::*;

@@ -98,10 +98,8 @@ pub async fn proxy_refusal_is_proxy_error(b: Backend) {
 /// `ProxyConnect` (told apart from a proxy's refusal, `Proxy`), request not
 /// sent, worth a retry.
 pub async fn proxy_unreachable(b: Backend) {
-    let addr = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("addr")
-    };
+    let refused = RefusedPort::new();
+    let addr = refused.addr();
     let ca = TestCa::new();
     let tls_origin = TestServer::start_tls(&ca, serve_echo).await;
     let origin = TestServer::echo().await;
