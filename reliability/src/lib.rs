@@ -11,7 +11,7 @@
 pub mod fuzz;
 
 use std::fmt::Write as _;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -155,12 +155,59 @@ impl Server {
     }
 }
 
-/// A free port on 127.0.0.1 (free when asked; the server binds it next).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+/// A free port on 127.0.0.1 for a server to be started on, held until
+/// dropped (once the server is up). A socket bound to it with
+/// `SO_REUSEADDR` that never listens keeps the kernel from giving the port
+/// to a socket that binds port 0 (another test's server, or a connection's
+/// own end), while the server told the port, which sets `SO_REUSEADDR`
+/// too (nginx, haproxy, squid, tinyproxy, gunicorn and werkzeug all do),
+/// binds and listens on it. A port taken from a listener that is dropped
+/// at once is free for anyone until the server binds it.
+pub struct PortHold {
+    _socket: tokio::net::TcpSocket,
+    port: u16,
+}
+
+impl PortHold {
+    /// Binds a free port on 127.0.0.1.
+    ///
+    /// # Panics
+    ///
+    /// When no socket can be made or bound.
+    pub fn new() -> PortHold {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        socket.set_reuseaddr(true).expect("SO_REUSEADDR");
+        socket
+            .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .expect("a free loopback port");
+        let port = socket.local_addr().expect("its address").port();
+        PortHold {
+            _socket: socket,
+            port,
+        }
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl Default for PortHold {
+    fn default() -> Self {
+        PortHold::new()
+    }
+}
+
+/// A free port to start a server on when none is given, and its hold.
+fn port_or_free(port: Option<u16>) -> (u16, Option<PortHold>) {
+    match port {
+        Some(p) => (p, None),
+        None => {
+            let hold = PortHold::new();
+            (hold.port(), Some(hold))
+        }
+    }
 }
 
 /// Finds `program` on the PATH or in the usual system directories.
@@ -295,7 +342,7 @@ pub async fn httpbin() -> Server {
          pip install httpbin gunicorn (`bash .ci/run` installs them)",
         python.display()
     );
-    let port = free_port();
+    let (port, _hold) = port_or_free(None);
     let bind = format!("127.0.0.1:{port}");
     spawn(
         "httpbin",
@@ -341,7 +388,7 @@ pub async fn moto(port: Option<u16>) -> Server {
          pip install 'moto[server]' (`bash .ci/run` installs it)",
         python.display()
     );
-    let port = port.unwrap_or_else(free_port);
+    let (port, _hold) = port_or_free(port);
     spawn(
         "moto",
         &python,
@@ -366,7 +413,7 @@ pub async fn moto(port: Option<u16>) -> Server {
 /// When tinyproxy is missing or does not start.
 pub async fn tinyproxy(auth: bool) -> Server {
     let program = require("tinyproxy", "apt-get install tinyproxy");
-    let port = free_port();
+    let (port, _hold) = port_or_free(None);
     let dir = temp_dir("tinyproxy");
     let mut conf = format!(
         "Port {port}\nListen 127.0.0.1\nTimeout 30\nMaxClients 200\nAllow 127.0.0.1\n\
@@ -389,7 +436,7 @@ pub async fn tinyproxy(auth: bool) -> Server {
 ///
 /// When nginx is missing or does not start.
 pub async fn nginx(keepalive_timeout: Duration, keepalive_requests: u32, body: &str) -> Server {
-    let port = free_port();
+    let (port, _hold) = port_or_free(None);
     let dir = temp_dir("nginx");
     let d = dir.to_string_lossy().into_owned();
     let conf = format!(
@@ -444,7 +491,7 @@ pub async fn nginx_http2(
     port: Option<u16>,
     body: &str,
 ) -> Server {
-    let port = port.unwrap_or_else(free_port);
+    let (port, _hold) = port_or_free(port);
     let dir = temp_dir("nginx-h2");
     let d = dir.to_string_lossy().into_owned();
     let listen = match ca {
@@ -476,7 +523,7 @@ pub async fn nginx_http2(
 /// When haproxy is missing or does not start.
 pub async fn haproxy(origin: SocketAddr, keepalive: Duration, h2c: bool) -> Server {
     let program = require("haproxy", "apt-get install haproxy");
-    let port = free_port();
+    let (port, _hold) = port_or_free(None);
     let dir = temp_dir("haproxy");
     let proto = if h2c { " proto h2" } else { "" };
     let conf = format!(
@@ -502,7 +549,7 @@ pub async fn haproxy(origin: SocketAddr, keepalive: Duration, h2c: bool) -> Serv
 /// When squid is missing or does not start.
 pub async fn squid(idle_secs: u32) -> Server {
     let program = require("squid", "apt-get install squid");
-    let port = free_port();
+    let (port, _hold) = port_or_free(None);
     let dir = temp_dir("squid");
     // squid drops root for its own user, which must write its log here
     use std::os::unix::fs::PermissionsExt;
