@@ -204,9 +204,12 @@ def backend(request):
 
 @pytest.fixture
 def refused_url():
-    """A URL on 127.0.0.1 where nothing listens."""
+    """A URL on 127.0.0.1 that refuses connections: its port is held by a
+    socket that never listens, for the whole test, so no server started
+    meanwhile (and no connection's own end) is given it (a port closed at
+    once is free for anyone; httpswap_test::RefusedPort does the same)."""
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
+    yield f"http://127.0.0.1:{port}/"
     s.close()
-    return f"http://127.0.0.1:{port}/"
