@@ -155,57 +155,15 @@ impl Server {
     }
 }
 
-/// A free port on 127.0.0.1 for a server to be started on, held until
-/// dropped (once the server is up). A socket bound to it with
-/// `SO_REUSEADDR` that never listens keeps the kernel from giving the port
-/// to a socket that binds port 0 (another test's server, or a connection's
-/// own end), while the server told the port, which sets `SO_REUSEADDR`
-/// too (nginx, haproxy, squid, tinyproxy, gunicorn and werkzeug all do),
-/// binds and listens on it. A port taken from a listener that is dropped
-/// at once is free for anyone until the server binds it.
-pub struct PortHold {
-    _socket: tokio::net::TcpSocket,
-    port: u16,
-}
-
-impl PortHold {
-    /// Binds a free port on 127.0.0.1.
-    ///
-    /// # Panics
-    ///
-    /// When no socket can be made or bound.
-    pub fn new() -> PortHold {
-        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
-        socket.set_reuseaddr(true).expect("SO_REUSEADDR");
-        socket
-            .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .expect("a free loopback port");
-        let port = socket.local_addr().expect("its address").port();
-        PortHold {
-            _socket: socket,
-            port,
-        }
-    }
-
-    /// The port.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-}
-
-impl Default for PortHold {
-    fn default() -> Self {
-        PortHold::new()
-    }
-}
-
-/// A free port to start a server on when none is given, and its hold.
-fn port_or_free(port: Option<u16>) -> (u16, Option<PortHold>) {
+/// A free port to start a server on when none is given, held until the
+/// server is up (the caller keeps the hold until then): a port taken from
+/// a listener dropped at once is free for anyone until the server binds it.
+fn port_or_free(port: Option<u16>) -> (u16, Option<httpswap_test::RefusedPort>) {
     match port {
         Some(p) => (p, None),
         None => {
-            let hold = PortHold::new();
-            (hold.port(), Some(hold))
+            let hold = httpswap_test::RefusedPort::for_a_server();
+            (hold.addr().port(), Some(hold))
         }
     }
 }

@@ -452,19 +452,17 @@ impl Subject {
                     }
                     .to_owned()
                 };
-                let mut req = c.request(method.clone(), url).body(body);
+                // built, then executed: what `send` does, with room to
+                // add the headers in between
+                let mut req = c
+                    .request(method.clone(), url)
+                    .body(body)
+                    .build()
+                    .map_err(classify)?;
                 if self.client_headers {
-                    req = req
-                        .header(
-                            http::header::USER_AGENT,
-                            http::HeaderValue::from_static(httpswap::DEFAULT_USER_AGENT),
-                        )
-                        .header(
-                            http::header::ACCEPT_ENCODING,
-                            httpswap::decompress::ACCEPT_ENCODING,
-                        );
+                    add_client_headers(req.headers_mut());
                 }
-                let res = req.send().await.map_err(classify)?;
+                let res = c.execute(req).await.map_err(classify)?;
                 let mut res = res;
                 let mut n = 0;
                 while let Some(chunk) = res.chunk().await.map_err(classify)? {

@@ -1,73 +1,53 @@
 //! `--client-headers`: with it, every subject (each backend's `Client`,
 //! transport and library used directly) puts the `Client`'s default
 //! headers on the wire; without it, only the `Client` sends its
-//! `User-Agent`, so the rows' requests differ. Checked on the raw request
-//! heads a plain local server receives, from the subjects and from
+//! `User-Agent`, so the rows' requests differ. Checked on the requests the
+//! suite's test server reads, from the subjects and from
 //! `httpswap bench --client-headers` itself (its clients run in processes
 //! of their own).
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
 use httpswap_cli::subject::{subjects, Layer, Layers};
+use httpswap_test::{ServerConn, ServerRequest, TestServer};
 
-/// A keep-alive HTTP/1.1 server that answers every request `ok` and keeps
-/// each request head it reads, lower-cased. At most 256 connections, each
-/// ending after 10 s without a request.
-fn head_recorder() -> (String, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/", listener.local_addr().unwrap());
-    let heads = Arc::new(Mutex::new(Vec::new()));
-    let kept = heads.clone();
-    std::thread::spawn(move || {
-        for conn in listener.incoming().take(256) {
-            let Ok(mut conn) = conn else { return };
-            let heads = kept.clone();
-            std::thread::spawn(move || {
-                conn.set_read_timeout(Some(Duration::from_secs(10)))
-                    .unwrap();
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                loop {
-                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        let head: Vec<u8> = buf.drain(..end + 4).collect();
-                        heads
-                            .lock()
-                            .unwrap()
-                            .push(String::from_utf8_lossy(&head).to_ascii_lowercase());
-                        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
-                        if conn.write_all(answer).is_err() {
-                            return;
-                        }
-                    }
-                    match conn.read(&mut chunk) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-            });
+/// A keep-alive HTTP/1.1 server (the suite's, which keeps every request
+/// it reads) that answers every request `ok`.
+async fn answers_ok() -> TestServer {
+    TestServer::start(|mut conn: ServerConn| async move {
+        while let Ok(Some(_)) = conn.read_request().await {
+            let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+            if conn.write(answer).await.is_err() {
+                return;
+            }
         }
-    });
-    (url, heads)
+    })
+    .await
+}
+
+/// The values of `name` in a request the server read.
+fn values<'a>(seen: &'a ServerRequest, name: &str) -> Vec<&'a [u8]> {
+    seen.headers
+        .get_all(name)
+        .iter()
+        .map(http::HeaderValue::as_bytes)
+        .collect()
+}
+
+/// Whether `seen` carries the `Client`'s two default headers, each once.
+fn has_client_headers(seen: &ServerRequest) -> bool {
+    values(seen, "user-agent") == [httpswap::DEFAULT_USER_AGENT.as_bytes()]
+        && values(seen, "accept-encoding") == [httpswap::decompress::ACCEPT_ENCODING.as_bytes()]
 }
 
 #[test]
 fn client_headers_put_the_same_request_on_the_wire_for_every_layer() {
-    let (url, heads) = head_recorder();
     let rt = httpswap_cli::client_runtime().unwrap();
+    let server = rt.block_on(answers_ok());
+    let url = server.url("/");
     let all = {
         let _in = rt.enter();
         subjects(None, Layers::ALL).unwrap()
     };
     assert!(all.iter().any(|s| s.layer == Layer::Transport));
-    let user_agent =
-        format!("\r\nuser-agent: {}\r\n", httpswap::DEFAULT_USER_AGENT).to_ascii_lowercase();
-    let accept_encoding = format!(
-        "\r\naccept-encoding: {}\r\n",
-        httpswap::decompress::ACCEPT_ENCODING.to_str().unwrap()
-    );
     for subject in &all {
         for on in [true, false] {
             let s = subject.sending_client_headers(on);
@@ -75,15 +55,24 @@ fn client_headers_put_the_same_request_on_the_wire_for_every_layer() {
                 .block_on(s.call(&http::Method::GET, &url, bytes::Bytes::new()))
                 .unwrap_or_else(|e| panic!("{}: {e}", s.name));
             assert_eq!(n, 2, "{}", s.name);
-            let head = heads.lock().unwrap().pop().expect("a request head");
-            let sends_them = head.contains(&user_agent) && head.contains(&accept_encoding);
+            let seen = server.requests().pop().expect("a request");
             if on || s.layer == Layer::Client {
-                assert!(sends_them, "{} (on: {on}) sent {head:?}", s.name);
-                assert_eq!(head.matches("user-agent:").count(), 1, "{head:?}");
+                assert!(
+                    has_client_headers(&seen),
+                    "{} (on: {on}) sent {:?}",
+                    s.name,
+                    seen.headers
+                );
+                assert_eq!(values(&seen, "user-agent").len(), 1, "{:?}", seen.headers);
             } else {
                 // the difference the flag takes away: no `User-Agent`, or
                 // the library's own (isahc's)
-                assert!(!head.contains(&user_agent), "{} sent {head:?}", s.name);
+                assert!(
+                    !values(&seen, "user-agent").contains(&httpswap::DEFAULT_USER_AGENT.as_bytes()),
+                    "{} sent {:?}",
+                    s.name,
+                    seen.headers
+                );
             }
         }
     }
@@ -91,7 +80,10 @@ fn client_headers_put_the_same_request_on_the_wire_for_every_layer() {
 
 #[test]
 fn the_bench_flag_reaches_every_client_process() {
-    let (url, heads) = head_recorder();
+    // the server runs on this runtime's workers while the binary runs
+    let rt = httpswap_cli::client_runtime().unwrap();
+    let server = rt.block_on(answers_ok());
+    let url = server.url("/");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_httpswap"))
         .args([
             "bench",
@@ -113,12 +105,15 @@ fn the_bench_flag_reaches_every_client_process() {
     let results = report["scenarios"][0]["results"]
         .as_array()
         .expect("results");
-    let user_agent =
-        format!("\r\nuser-agent: {}\r\n", httpswap::DEFAULT_USER_AGENT).to_ascii_lowercase();
-    let heads = heads.lock().unwrap();
+    let seen = server.requests();
     // each client's warm-up and run: 2 requests each at least
-    assert!(heads.len() >= 2 * results.len(), "{} heads", heads.len());
-    for head in heads.iter() {
-        assert_eq!(head.matches(&user_agent).count(), 1, "{head:?}");
+    assert!(seen.len() >= 2 * results.len(), "{} requests", seen.len());
+    for request in &seen {
+        assert_eq!(
+            values(request, "user-agent"),
+            [httpswap::DEFAULT_USER_AGENT.as_bytes()],
+            "{:?}",
+            request.headers
+        );
     }
 }

@@ -21,7 +21,7 @@ use std::net::SocketAddr;
 /// ```
 #[derive(Debug)]
 pub struct RefusedPort {
-    // held for its port; no `SO_REUSEADDR`, so no other socket binds it
+    // held for its port; without `SO_REUSEADDR` no other socket binds it
     _socket: tokio::net::TcpSocket,
     addr: SocketAddr,
 }
@@ -33,7 +33,34 @@ impl RefusedPort {
     ///
     /// When no socket can be made or bound (the test cannot run).
     pub fn new() -> RefusedPort {
+        RefusedPort::bound(false)
+    }
+
+    /// A port held for a server started on it next (a process told the
+    /// port): refused until that server listens, which it may because the
+    /// hold sets `SO_REUSEADDR`, as such servers do (nginx, haproxy,
+    /// squid, tinyproxy, gunicorn, werkzeug); no socket binding port 0 is
+    /// given it meanwhile. Drop it once the server is up.
+    ///
+    /// ```
+    /// let hold = httpswap_test::RefusedPort::for_a_server();
+    /// let server = std::net::TcpListener::bind(hold.addr()).unwrap(); // sets SO_REUSEADDR
+    /// assert!(std::net::TcpStream::connect(hold.addr()).is_ok());
+    /// # drop(server);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// As [`new`](Self::new).
+    pub fn for_a_server() -> RefusedPort {
+        RefusedPort::bound(true)
+    }
+
+    fn bound(reuse_addr: bool) -> RefusedPort {
         let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        if reuse_addr {
+            socket.set_reuseaddr(true).expect("SO_REUSEADDR");
+        }
         socket
             .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
             .expect("bind 127.0.0.1");
