@@ -29,6 +29,8 @@ pub struct AdapterState {
     pub connections: Connections,
     /// Requests to a cold origin that may speak HTTP/2 wait for the first.
     pub h2_gate: H2Gate,
+    /// The read timeout's timers, kept from request to request ([`drive`](crate::drive)).
+    pub timers: crate::TimerCache,
 }
 
 impl AdapterState {
@@ -56,6 +58,7 @@ impl AdapterState {
                 .per_host(config.limits.max_connections_per_host),
             connections: Connections::default(),
             h2_gate: H2Gate::new(config.limits.keepalive_expiry),
+            timers: crate::TimerCache::default(),
             config,
         })
     }

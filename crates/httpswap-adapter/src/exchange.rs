@@ -8,7 +8,7 @@ use futures_util::future::Either;
 use httpswap_core::{Error, ErrorKind, Timeouts};
 use tokio::time::Instant;
 
-use crate::{Exchange, UploadProgress};
+use crate::{Exchange, TimerCache, UploadProgress};
 
 /// Drives `send` (the library's "send and wait for the response head")
 /// under the write and read timeouts:
@@ -16,7 +16,8 @@ use crate::{Exchange, UploadProgress};
 /// - while the body is being handed over, a chunk the library does not
 ///   come back for within `timeouts.write` is a `WriteTimeout`;
 /// - once it was all handed over (or with no `progress`: nothing to send), the head must arrive within
-///   `timeouts.read`, or it is a `ReadTimeout`.
+///   `timeouts.read`, or it is a `ReadTimeout` (on a timer taken from
+///   `timers`, the transport's, and given back after).
 ///
 /// `what` names the peer in messages.
 ///
@@ -27,6 +28,7 @@ pub async fn drive<F, T>(
     send: F,
     progress: Option<&UploadProgress>,
     timeouts: &Timeouts,
+    timers: &TimerCache,
     what: &str,
 ) -> Result<T, Error>
 where
@@ -59,9 +61,16 @@ where
         }
     }
     match timeouts.read {
-        Some(limit) => tokio::time::timeout(limit, send)
-            .await
-            .unwrap_or_else(|_| Err(Error::timeout(ErrorKind::ReadTimeout, limit, what))),
+        Some(limit) => {
+            // a timer of the transport's, not one made for this request
+            // (`TimerCache`); the head first, as `tokio::time::timeout`
+            let timer = timers.take(Instant::now() + limit);
+            tokio::select! {
+                biased;
+                r = &mut send => r,
+                () = timer => Err(Error::timeout(ErrorKind::ReadTimeout, limit, what)),
+            }
+        }
         None => send.await,
     }
 }
@@ -127,6 +136,7 @@ mod tests {
             std::future::pending::<Result<(), Error>>(),
             Some(&progress),
             &t,
+            &TimerCache::default(),
             "peer",
         )
         .await
@@ -145,12 +155,19 @@ mod tests {
             std::future::pending::<Result<(), Error>>(),
             Some(&progress),
             &t,
+            &TimerCache::default(),
             "peer",
         )
         .await
         .expect_err("no head");
         assert_eq!(err.kind(), ErrorKind::ReadTimeout);
-        let ok = drive(async { Ok::<_, Error>(5) }, None, &t, "peer").await;
+        let timers = TimerCache::default();
+        let ok = drive(async { Ok::<_, Error>(5) }, None, &t, &timers, "peer").await;
         assert_eq!(ok.expect("passes through"), 5);
+        // the read timeout's timer is the transport's, kept for the next
+        assert_eq!(timers.kept(), 1);
+        let ok = drive(async { Ok::<_, Error>(6) }, None, &t, &timers, "peer").await;
+        assert_eq!(ok.expect("passes through"), 6);
+        assert_eq!(timers.kept(), 1, "a second timer was made");
     }
 }

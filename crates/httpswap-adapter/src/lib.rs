@@ -56,6 +56,7 @@ mod response_body;
 mod runtime;
 mod slots;
 mod timed_io;
+mod timer;
 #[cfg(feature = "tls")]
 pub mod tls;
 
@@ -78,3 +79,4 @@ pub use response_body::{BodyLimits, EndGuard, TimedBody};
 pub use runtime::outside_tokio;
 pub use slots::{pool_stats, Connections, Slot, Slots};
 pub use timed_io::{ReadReady, TimedIo, WriteTimedOut, WriteTimeout};
+pub use timer::{ReusableTimer, TakenTimer, TimerCache};

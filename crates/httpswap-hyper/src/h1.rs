@@ -17,9 +17,9 @@ use tokio::time::Instant;
 
 use crate::body::ReqBody;
 use crate::connect::Target;
-use crate::head_timer::HeadTimer;
 use crate::io::{Addrs, WriteTimeout};
 use crate::pool::Poolable;
+use httpswap_adapter::ReusableTimer;
 
 pub(crate) type H1Sender = http1::SendRequest<ReqBody>;
 pub(crate) type H2Sender = http2::SendRequest<ReqBody>;
@@ -36,7 +36,7 @@ pub(crate) struct H1Conn {
     pub(crate) write_timeout: WriteTimeout,
     /// The timer of the wait for a response head, kept from request to
     /// request (see [`set_head_deadline`](Self::set_head_deadline)).
-    head_timer: Option<HeadTimer>,
+    head_timer: Option<ReusableTimer>,
     /// Set by the lease (here, not in the lease: leases move with every
     /// request's state and stay small).
     taken_at: Option<Instant>,
@@ -201,7 +201,7 @@ impl H1Conn {
     }
 
     /// Sets the deadline of the wait for a response head: `limit` after
-    /// `now`, on the connection's timer (see [`HeadTimer`]).
+    /// `now`, on the connection's timer (see [`ReusableTimer`]).
     fn set_head_deadline(&mut self, now: Instant, limit: Duration) {
         // as tokio's own `sleep` does with a limit beyond any clock
         let at = now
@@ -209,7 +209,7 @@ impl H1Conn {
             .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365 * 30));
         match &mut self.head_timer {
             Some(timer) => timer.set(at),
-            None => self.head_timer = Some(HeadTimer::new(at)),
+            None => self.head_timer = Some(ReusableTimer::new(at)),
         }
     }
 

@@ -47,7 +47,6 @@ mod error;
 mod establish;
 mod fast;
 mod h1;
-mod head_timer;
 mod io;
 mod pool;
 mod send;

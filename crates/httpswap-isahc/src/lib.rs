@@ -387,7 +387,15 @@ impl Inner {
                 map_error(Box::new(e), Phase::Request, proxy_name.as_deref(), &ex.what)
             })
         };
-        match drive(send, progress.as_deref(), timeouts, &ex.what).await {
+        match drive(
+            send,
+            progress.as_deref(),
+            timeouts,
+            &self.state.timers,
+            &ex.what,
+        )
+        .await
+        {
             Ok(res) => Ok((res, transfer.into_slot())),
             Err(error) => Err(Failed {
                 error: match ex.proxy {

@@ -480,6 +480,7 @@ impl Inner {
             },
             progress.as_deref(),
             timeouts,
+            &self.state.timers,
             &ex.what,
         )
         .await;
