@@ -48,7 +48,8 @@ where
                 _ = &mut notified => continue,
             }
         };
-        let check_at = progress.handed_at().unwrap_or_else(Instant::now) + limit;
+        let check_at =
+            crate::deadline_after(progress.handed_at().unwrap_or_else(Instant::now), limit);
         tokio::select! {
             r = &mut send => return r,
             _ = &mut notified => {}
@@ -64,7 +65,7 @@ where
         Some(limit) => {
             // a timer of the transport's, not one made for this request
             // (`TimerCache`); the head first, as `tokio::time::timeout`
-            let timer = timers.take(Instant::now() + limit);
+            let timer = timers.take(crate::deadline_after(Instant::now(), limit));
             tokio::select! {
                 biased;
                 r = &mut send => r,
@@ -103,7 +104,7 @@ where
         None => Either::Left(send(timeouts, ex, None)),
         Some(total) => {
             let what = ex.what.clone();
-            let at = Instant::now() + total;
+            let at = crate::deadline_after(Instant::now(), total);
             let timed = tokio::time::timeout_at(at, send(timeouts, ex, Some((at, total))));
             Either::Right(Box::pin(async move {
                 timed
@@ -169,5 +170,12 @@ mod tests {
         let ok = drive(async { Ok::<_, Error>(6) }, None, &t, &timers, "peer").await;
         assert_eq!(ok.expect("passes through"), 6);
         assert_eq!(timers.kept(), 1, "a second timer was made");
+        // a limit beyond any clock is a timer 30 years out, not a panic
+        let t = Timeouts {
+            read: Some(Duration::MAX),
+            ..Timeouts::default()
+        };
+        let ok = drive(async { Ok::<_, Error>(7) }, None, &t, &timers, "peer").await;
+        assert_eq!(ok.expect("passes through"), 7);
     }
 }

@@ -73,7 +73,7 @@ impl H2Gate {
         origin: &str,
         limit: Option<Duration>,
     ) -> Result<Option<Ticket<'_>>, Error> {
-        let deadline = limit.map(|l| Instant::now() + l);
+        let deadline = limit.map(|l| crate::deadline_after(Instant::now(), l));
         loop {
             let mut opening = {
                 let mut origins = self.origins.lock().unwrap_or_else(PoisonError::into_inner);

@@ -8,8 +8,26 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex;
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use tokio::time::{Instant, Sleep};
+
+/// `limit` after `now`, or, for a limit beyond any clock (such as
+/// `Duration::MAX`, which `now + limit` would panic on), 30 years after
+/// `now`: what tokio's own `sleep` does with such a limit.
+///
+/// ```
+/// use std::time::Duration;
+/// use tokio::time::Instant;
+///
+/// let now = Instant::now();
+/// assert_eq!(httpswap_adapter::deadline_after(now, Duration::from_secs(5)), now + Duration::from_secs(5));
+/// assert!(httpswap_adapter::deadline_after(now, Duration::MAX) > now);
+/// ```
+pub fn deadline_after(now: Instant, limit: Duration) -> Instant {
+    now.checked_add(limit)
+        .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365 * 30))
+}
 
 /// A timer kept from wait to wait (the hyper transport keeps one per
 /// HTTP/1 connection for the wait for a response head; [`TimerCache`]

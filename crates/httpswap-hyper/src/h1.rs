@@ -136,7 +136,12 @@ impl H1Conn {
     pub(crate) fn note_keep_alive(&mut self, value: Option<&HeaderValue>) {
         self.hint_until = value
             .and_then(httpswap_adapter::keep_alive_timeout)
-            .map(|n| Instant::now() + n.saturating_sub(KEEP_ALIVE_MARGIN.min(n / 2)));
+            .map(|n| {
+                httpswap_adapter::deadline_after(
+                    Instant::now(),
+                    n.saturating_sub(KEEP_ALIVE_MARGIN.min(n / 2)),
+                )
+            });
     }
 
     /// Polls `send`, the request sent on this connection, for hyper's
@@ -203,10 +208,7 @@ impl H1Conn {
     /// Sets the deadline of the wait for a response head: `limit` after
     /// `now`, on the connection's timer (see [`ReusableTimer`]).
     fn set_head_deadline(&mut self, now: Instant, limit: Duration) {
-        // as tokio's own `sleep` does with a limit beyond any clock
-        let at = now
-            .checked_add(limit)
-            .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365 * 30));
+        let at = httpswap_adapter::deadline_after(now, limit);
         match &mut self.head_timer {
             Some(timer) => timer.set(at),
             None => self.head_timer = Some(ReusableTimer::new(at)),

@@ -230,7 +230,7 @@ impl Inner {
             // boxed: this rarer path must not make every request's future
             // (allocated and moved per request) bigger
             Some(total) => Either::Right(Box::pin(async move {
-                let at = tokio::time::Instant::now() + total;
+                let at = httpswap_adapter::deadline_after(tokio::time::Instant::now(), total);
                 let uri = request.uri().clone();
                 let request = Box::new(request);
                 tokio::time::timeout_at(

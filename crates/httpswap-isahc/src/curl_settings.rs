@@ -58,7 +58,7 @@ pub(crate) fn client_for(config: &TransportConfig) -> Result<HttpClient, Error> 
         // proxies are chosen per request; curl must not read the environment
         .proxy(None);
     if let Some(t) = config.timeouts.connect {
-        b = b.connect_timeout(t);
+        b = b.connect_timeout(for_curl(t));
     }
     if let Some(ip) = config.local_address {
         b = b.interface(ip);
@@ -104,6 +104,15 @@ fn resolve_map(config: &TransportConfig) -> isahc::net::dns::ResolveMap {
 
 /// curl's `CURLOPT_MAXAGE_CONN` is in whole seconds (0 turns the limit
 /// off): the expiry rounded up, at least 1 s (100 ms becomes 1 s).
+/// A timeout as curl can take it: at most 30 years (what the other
+/// backends' deadlines stop at, `httpswap_adapter::deadline_after`). curl
+/// takes milliseconds in a C `long`, and refused `Duration::MAX` ("a
+/// libcurl function was given a bad argument") where the others wait
+/// without end (`timeout_beyond_any_clock_is_no_limit`).
+pub(crate) fn for_curl(t: Duration) -> Duration {
+    t.min(Duration::from_secs(86_400 * 365 * 30))
+}
+
 pub(crate) fn max_age(expiry: Duration) -> Duration {
     let ceil = expiry.as_secs() + u64::from(expiry.subsec_nanos() > 0);
     Duration::from_secs(ceil.max(1))

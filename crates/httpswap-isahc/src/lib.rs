@@ -81,7 +81,7 @@ use isahc::{AsyncBody, HttpClient};
 use tokio::sync::watch;
 
 use crate::body::ReadBody;
-use crate::curl_settings::{client_for, tls_for, MAX_HEAD_SIZE};
+use crate::curl_settings::{client_for, for_curl, tls_for, MAX_HEAD_SIZE};
 use crate::error::{died_before_response, map_error, Phase};
 use crate::transfer::{pump, Transfer};
 
@@ -330,7 +330,7 @@ impl Inner {
                 // `None` becomes curl's 0, its default (300 s): curl has no
                 // "never time out" for connecting
                 per_request =
-                    per_request.connect_timeout(timeouts.connect.unwrap_or(Duration::ZERO));
+                    per_request.connect_timeout(timeouts.connect.map_or(Duration::ZERO, for_curl));
             }
             let settings = per_request
                 .body(())

@@ -267,7 +267,7 @@ impl Client {
             },
             deadline: timeouts.total.map(|total| {
                 Box::new(Deadline {
-                    at: Instant::now() + total,
+                    at: httpswap_adapter::deadline_after(Instant::now(), total),
                     total,
                     timeouts,
                 })

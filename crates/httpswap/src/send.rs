@@ -328,7 +328,7 @@ impl Client {
             if call
                 .deadline
                 .as_ref()
-                .is_some_and(|d| Instant::now() + delay >= d.at)
+                .is_some_and(|d| httpswap_adapter::deadline_after(Instant::now(), delay) >= d.at)
             {
                 // the next attempt could not finish in time: the caller
                 // learns more from this answer than from a Timeout

@@ -242,7 +242,7 @@ impl<C: Poolable> Pool<C> {
         events: Option<&Arc<dyn Events>>,
         mut connect: impl FnMut(Slot<C>, Option<H2Pending<C>>) -> PendingConnect<C>,
     ) -> Result<Checkout<C>, Error> {
-        let deadline = pool_timeout.map(|d| Instant::now() + d);
+        let deadline = pool_timeout.map(|d| httpswap_adapter::deadline_after(Instant::now(), d));
         let mut queued: Option<WaiterGuard<'_, C>> = None;
         let mut own: Option<OwnConnect<C>> = None;
         let mut handoff: Option<HandoffRx<C>> = None;

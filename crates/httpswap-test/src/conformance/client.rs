@@ -716,6 +716,33 @@ pub async fn client_deadline_across_retries_and_body(b: Backend) {
     assert_eq!(server.requests().len(), 6, "not retried");
 }
 
+/// A total deadline of `Duration::MAX` (a way some users write "never") is
+/// no deadline, not a panic: client-wide and per request, across a retry
+/// (whose wait is checked against the deadline) and a body read.
+pub async fn client_deadline_beyond_any_clock(b: Backend) {
+    let server = routes(|_, n| {
+        if n % 2 == 0 {
+            Reply::new(503).header("retry-after-ms", "10")
+        } else {
+            Reply::ok("fine")
+        }
+    })
+    .await;
+    let c = client_with(&b, |c| c.timeout_total(Duration::MAX));
+    let res = c.get(&server.url("/a")).send().await.expect("response");
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.text().await.expect("body"), "fine");
+    let res = client(&b)
+        .get(&server.url("/b"))
+        .timeout_total(Duration::MAX)
+        .send()
+        .await
+        .expect("response");
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.text().await.expect("body"), "fine");
+    assert_eq!(server.requests().len(), 4, "each retried once");
+}
+
 // ------------------------------------------------------------------- events
 
 /// Request, connection, redirect and retry events in the documented order,

@@ -168,6 +168,7 @@ macro_rules! conformance_tests {
             timeout_partial_override_keeps_the_others,
             timeout_read_afresh_on_a_reused_connection,
             timeout_total_bounds_head_and_body,
+            timeout_beyond_any_clock_is_no_limit,
             limit_max_connections_bounds_sockets,
             limit_max_keepalive_closes_extras,
             limit_max_keepalive_while_others_busy,
@@ -237,6 +238,7 @@ macro_rules! conformance_tests {
             client_retry_limits,
             client_retry_transport_errors,
             client_deadline_across_retries_and_body,
+            client_deadline_beyond_any_clock,
             client_events_in_documented_order,
         );
     };

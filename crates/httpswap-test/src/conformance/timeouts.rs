@@ -339,3 +339,28 @@ pub async fn timeout_total_bounds_head_and_body(b: Backend) {
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
     assert!(err.is_timeout());
 }
+
+/// Timeouts of `Duration::MAX` (a way some users write "never") are waits
+/// without end, not a panic: a deadline `now + limit` overflows the clock.
+/// All five set so, and a total one too: a GET and a POST with a body,
+/// twice (the second time on the kept connection).
+pub async fn timeout_beyond_any_clock_is_no_limit(b: Backend) {
+    let server = TestServer::echo().await;
+    let t = b.build(base().timeouts(httpswap_core::Timeouts {
+        total: Some(Duration::MAX),
+        ..httpswap_core::Timeouts::all(Some(Duration::MAX))
+    }));
+    for round in 0..2 {
+        let res = t.send(get(&server.url("/get"))).await.expect("a GET");
+        assert_eq!(res.status(), 200, "round {round}");
+        body_of(res).await.expect("its body");
+        let res = t
+            .send(req(Method::POST, &server.url("/post"), pattern(100_000)))
+            .await
+            .expect("a POST");
+        assert_eq!(res.status(), 200, "round {round}");
+        let echoed = body_of(res).await.expect("its body");
+        assert!(!echoed.is_empty(), "round {round}");
+    }
+    assert_eq!(server.requests().len(), 4);
+}
