@@ -102,8 +102,6 @@ fn resolve_map(config: &TransportConfig) -> isahc::net::dns::ResolveMap {
     map
 }
 
-/// curl's `CURLOPT_MAXAGE_CONN` is in whole seconds (0 turns the limit
-/// off): the expiry rounded up, at least 1 s (100 ms becomes 1 s).
 /// A timeout as curl can take it: at most 30 years (what the other
 /// backends' deadlines stop at, `httpswap_adapter::deadline_after`). curl
 /// takes milliseconds in a C `long`, and refused `Duration::MAX` ("a
@@ -113,7 +111,10 @@ pub(crate) fn for_curl(t: Duration) -> Duration {
     t.min(Duration::from_secs(86_400 * 365 * 30))
 }
 
+/// curl's `CURLOPT_MAXAGE_CONN` is in whole seconds (0 turns the limit
+/// off): the expiry rounded up, at least 1 s (100 ms becomes 1 s).
 pub(crate) fn max_age(expiry: Duration) -> Duration {
+    let expiry = for_curl(expiry);
     let ceil = expiry.as_secs() + u64::from(expiry.subsec_nanos() > 0);
     Duration::from_secs(ceil.max(1))
 }

@@ -26,7 +26,7 @@ impl<C: Poolable> H2Entry<C> {
     /// Open, and busy or idle for less than `expiry`.
     pub(super) fn usable(&self, now: Instant, expiry: Duration) -> bool {
         !C::h2_is_closed(&self.handle)
-            && (self.streams > 0 || self.since + expiry > now)
+            && (self.streams > 0 || now.saturating_duration_since(self.since) < expiry)
             && self.retire_at.is_none_or(|t| now < t)
     }
 

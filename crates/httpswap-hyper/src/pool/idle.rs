@@ -41,7 +41,7 @@ impl<C: Poolable> State<C> {
             .values()
             .flatten()
             .filter(|e| e.streams == 0)
-            .map(|e| e.since + expiry);
+            .map(|e| httpswap_adapter::deadline_after(e.since, expiry));
         h1.chain(h2).min()
     }
 }
@@ -70,7 +70,9 @@ impl Reaper {
                         // (under load, nothing is idle for a moment about
                         // every other request:
                         // `the_reaper_stays_while_connections_are_open`)
-                        None if st.open > 0 && !st.closed && !expiry.is_zero() => now + expiry,
+                        None if st.open > 0 && !st.closed && !expiry.is_zero() => {
+                            httpswap_adapter::deadline_after(now, expiry)
+                        }
                         None => {
                             st.reaper = false;
                             return;

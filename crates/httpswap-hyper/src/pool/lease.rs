@@ -97,11 +97,8 @@ impl<C: Poolable> H1Lease<C> {
         let shared = &*self.shared;
         let mut st = shared.lock();
         st.h1_in_use -= 1;
-        let until = conn
-            .reuse_until()
-            .map_or(now + shared.limits.keepalive_expiry, |t| {
-                t.min(now + shared.limits.keepalive_expiry)
-            });
+        let expires = httpswap_adapter::deadline_after(now, shared.limits.keepalive_expiry);
+        let until = conn.reuse_until().map_or(expires, |t| t.min(expires));
         if st.closed || conn.is_closed() || until <= now {
             drop(st);
             return;

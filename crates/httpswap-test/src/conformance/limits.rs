@@ -380,3 +380,20 @@ pub async fn limit_keep_alive_hint_shortens_expiry(b: Backend) {
     };
     assert_eq!(server.stats().accepted(), want);
 }
+
+/// A `keepalive_expiry` of `Duration::MAX` (keep idle connections for good)
+/// is no expiry, not a panic (a deadline `now + expiry` overflows the
+/// clock): sequential requests, with a pause between, share one
+/// connection.
+pub async fn limit_keepalive_expiry_beyond_any_clock(b: Backend) {
+    let server = TestServer::echo().await;
+    let t = b.build(base().pool_keepalive_expiry(Duration::MAX));
+    for n in 0..3 {
+        let res = t.send(get(&server.url("/k"))).await.expect("a GET");
+        assert_eq!(res.status(), 200, "request {n}");
+        body_of(res).await.expect("its body");
+        tokio::time::sleep(ms(20)).await;
+    }
+    assert_eq!(server.requests().len(), 3);
+    assert_eq!(server.stats().accepted(), 1, "the connection was not kept");
+}

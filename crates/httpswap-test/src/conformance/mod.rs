@@ -173,6 +173,7 @@ macro_rules! conformance_tests {
             limit_max_keepalive_closes_extras,
             limit_max_keepalive_while_others_busy,
             limit_keepalive_expiry_not_reused,
+            limit_keepalive_expiry_beyond_any_clock,
             limit_file_descriptors_past_1024,
             limit_max_connections_per_host,
             limit_max_lifetime_not_reused,
