@@ -79,4 +79,4 @@ pub use response_body::{BodyLimits, EndGuard, TimedBody};
 pub use runtime::outside_tokio;
 pub use slots::{pool_stats, Connections, Slot, Slots};
 pub use timed_io::{ReadReady, TimedIo, WriteTimedOut, WriteTimeout};
-pub use timer::{deadline_after, ReusableTimer, TakenTimer, TimerCache};
+pub use timer::{deadline_after, ReusableTimer, TakenTimer, TimerCache, LONGEST_WAIT};

@@ -12,9 +12,13 @@ use std::time::Duration;
 
 use tokio::time::{Instant, Sleep};
 
-/// `limit` after `now`, or, for a limit beyond any clock (such as
-/// `Duration::MAX`, which `now + limit` would panic on), 30 years after
-/// `now`: what tokio's own `sleep` does with such a limit.
+/// The longest wait any deadline stands for: 30 years, what tokio's own
+/// `sleep` makes of a longer one. A limit beyond it (such as
+/// `Duration::MAX`, a way some users write "never") waits this long.
+pub const LONGEST_WAIT: Duration = Duration::from_secs(86_400 * 365 * 30);
+
+/// `limit` after `now`, or, for a limit beyond any clock (which
+/// `now + limit` would panic on), [`LONGEST_WAIT`] after `now`.
 ///
 /// ```
 /// use std::time::Duration;
@@ -25,8 +29,7 @@ use tokio::time::{Instant, Sleep};
 /// assert!(httpswap_adapter::deadline_after(now, Duration::MAX) > now);
 /// ```
 pub fn deadline_after(now: Instant, limit: Duration) -> Instant {
-    now.checked_add(limit)
-        .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365 * 30))
+    now.checked_add(limit).unwrap_or_else(|| now + LONGEST_WAIT)
 }
 
 /// A timer kept from wait to wait (the hyper transport keeps one per
@@ -128,26 +131,23 @@ impl TimerCache {
     /// Outside a tokio runtime with its time driver enabled.
     pub fn take(&self, at: Instant) -> TakenTimer<'_> {
         let runtime = tokio::runtime::Handle::current().id();
-        let kept = {
+        let (reused, stale) = {
             let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-            if kept.runtime != Some(runtime) {
-                // the old runtime's timers are dropped outside the lock
-                kept.runtime = Some(runtime);
-                Err(std::mem::take(&mut kept.timers))
+            if kept.runtime == Some(runtime) {
+                (kept.timers.pop(), Vec::new())
             } else {
-                Ok(kept.timers.pop())
+                kept.runtime = Some(runtime);
+                (None, std::mem::take(&mut kept.timers))
             }
         };
-        let timer = match kept {
-            Ok(Some(mut timer)) => {
+        // another runtime's timers, dropped outside the lock
+        drop(stale);
+        let timer = match reused {
+            Some(mut timer) => {
                 timer.set(at);
                 timer
             }
-            Ok(None) => ReusableTimer::new(at),
-            Err(old) => {
-                drop(old);
-                ReusableTimer::new(at)
-            }
+            None => ReusableTimer::new(at),
         };
         TakenTimer {
             cache: self,
@@ -193,16 +193,14 @@ impl Drop for TakenTimer<'_> {
         let mut kept = self.cache.kept.lock().unwrap_or_else(|e| e.into_inner());
         if kept.runtime == Some(self.runtime) && kept.timers.len() < TimerCache::KEEP {
             kept.timers.push(timer);
-            return;
         }
-        drop(kept);
-        drop(timer);
+        // else the timer drops after the lock (declared before it)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{ReusableTimer as HeadTimer, TimerCache};
+    use super::{ReusableTimer, TimerCache};
     use futures_util::FutureExt;
     use std::future::Future;
     use std::time::Duration;
@@ -213,7 +211,7 @@ mod tests {
     }
 
     /// Whether the timer is ready now (one poll).
-    fn fired(t: &mut HeadTimer) -> bool {
+    fn fired(t: &mut ReusableTimer) -> bool {
         std::future::poll_fn(|cx| t.poll(cx))
             .now_or_never()
             .is_some()
@@ -225,7 +223,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_later_deadline_is_kept_when_the_timer_fires_first() {
         let start = Instant::now();
-        let mut t = HeadTimer::new(start + ms(100));
+        let mut t = ReusableTimer::new(start + ms(100));
         assert!(!fired(&mut t));
         t.set(start + ms(1000));
         advance(ms(150)).await;
@@ -241,7 +239,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_timer_fired_while_idle_waits_for_the_new_deadline() {
         let start = Instant::now();
-        let mut t = HeadTimer::new(start + ms(100));
+        let mut t = ReusableTimer::new(start + ms(100));
         advance(ms(200)).await;
         t.set(Instant::now() + ms(500));
         assert!(!fired(&mut t), "an old time failed a new wait");
@@ -253,7 +251,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_earlier_deadline_moves_the_timer() {
         let start = Instant::now();
-        let mut t = HeadTimer::new(start + Duration::from_secs(600));
+        let mut t = ReusableTimer::new(start + Duration::from_secs(600));
         assert!(!fired(&mut t));
         t.set(start + ms(100));
         advance(ms(150)).await;

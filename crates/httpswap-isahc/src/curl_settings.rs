@@ -102,13 +102,13 @@ fn resolve_map(config: &TransportConfig) -> isahc::net::dns::ResolveMap {
     map
 }
 
-/// A timeout as curl can take it: at most 30 years (what the other
+/// A timeout as curl can take it: at most `LONGEST_WAIT` (what the other
 /// backends' deadlines stop at, `httpswap_adapter::deadline_after`). curl
 /// takes milliseconds in a C `long`, and refused `Duration::MAX` ("a
 /// libcurl function was given a bad argument") where the others wait
 /// without end (`timeout_beyond_any_clock_is_no_limit`).
 pub(crate) fn for_curl(t: Duration) -> Duration {
-    t.min(Duration::from_secs(86_400 * 365 * 30))
+    t.min(httpswap_adapter::LONGEST_WAIT)
 }
 
 /// curl's `CURLOPT_MAXAGE_CONN` is in whole seconds (0 turns the limit
