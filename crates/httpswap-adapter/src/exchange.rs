@@ -2,13 +2,16 @@
 //! deadline, for libraries that have neither.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use futures_util::future::Either;
 
 use httpswap_core::{Error, ErrorKind, Timeouts};
 use tokio::time::Instant;
 
-use crate::{Exchange, TimerCache, UploadProgress};
+use crate::{Exchange, TakenTimer, TimerCache, UploadProgress};
 
 /// Drives `send` (the library's "send and wait for the response head")
 /// under the write and read timeouts:
@@ -24,34 +27,106 @@ use crate::{Exchange, TimerCache, UploadProgress};
 /// # Errors
 ///
 /// The timeout errors above; `send`'s own result is passed through.
-pub async fn drive<F, T>(
+pub fn drive<'a, F, T>(
     send: F,
-    progress: Option<&UploadProgress>,
+    progress: Option<&'a UploadProgress>,
     timeouts: &Timeouts,
-    timers: &TimerCache,
-    what: &str,
-) -> Result<T, Error>
+    timers: &'a TimerCache,
+    what: &'a str,
+) -> impl Future<Output = Result<T, Error>> + 'a
+where
+    F: Future<Output = Result<T, Error>> + 'a,
+{
+    Drive {
+        send,
+        // an upload in chunks: its watch boxed, so that the usual request,
+        // whose body is handed over whole, carries none of its state
+        // (`the_send_future_stays_small`)
+        upload: progress
+            .filter(|p| !p.is_done())
+            .map(|p| Box::pin(watch_upload(p, timeouts.write, what)) as Pin<Box<_>>),
+        read: timeouts.read,
+        timer: None,
+        timers,
+        what,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// [`drive`]'s future: `send` itself, not a copy in a state machine.
+    struct Drive<'a, F> {
+        #[pin]
+        send: F,
+        upload: Option<Pin<Box<dyn Future<Output = Result<(), Error>> + Send + 'a>>>,
+        read: Option<Duration>,
+        // taken once the body was all handed over
+        timer: Option<TakenTimer<'a>>,
+        timers: &'a TimerCache,
+        what: &'a str,
+    }
+}
+
+impl<F, T> Future for Drive<'_, F>
 where
     F: Future<Output = Result<T, Error>>,
 {
-    tokio::pin!(send);
-    while let Some(progress) = progress.filter(|p| !p.is_done()) {
+    type Output = Result<T, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        // the head first, as `tokio::time::timeout`
+        if let Poll::Ready(r) = this.send.poll(cx) {
+            return Poll::Ready(r);
+        }
+        if let Some(upload) = this.upload {
+            match upload.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Ready(Ok(())) => *this.upload = None,
+            }
+        }
+        let Some(limit) = *this.read else {
+            return Poll::Pending;
+        };
+        // a timer of the transport's, not one made for this request
+        // (`TimerCache`)
+        let timers = *this.timers;
+        let timer = this
+            .timer
+            .get_or_insert_with(|| timers.take(crate::deadline_after(Instant::now(), limit)));
+        match Pin::new(timer).poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(Error::timeout(
+                ErrorKind::ReadTimeout,
+                limit,
+                *this.what,
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// [`drive`] while the body is being handed over: `Ok` once it was all
+/// handed over, a `WriteTimeout` when the library does not come back for
+/// a chunk within `write`.
+async fn watch_upload(
+    progress: &UploadProgress,
+    write: Option<Duration>,
+    what: &str,
+) -> Result<(), Error> {
+    while !progress.is_done() {
         let notified = progress.done_notify.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
         if progress.is_done() {
             break;
         }
-        let Some(limit) = timeouts.write else {
-            tokio::select! {
-                r = &mut send => return r,
-                _ = &mut notified => continue,
-            }
+        let Some(limit) = write else {
+            notified.await;
+            continue;
         };
         let check_at =
             crate::deadline_after(progress.handed_at().unwrap_or_else(Instant::now), limit);
         tokio::select! {
-            r = &mut send => return r,
             _ = &mut notified => {}
             _ = tokio::time::sleep_until(check_at) => {
                 if progress.handed_at().is_some_and(|at| at.elapsed() >= limit) {
@@ -61,19 +136,7 @@ where
             }
         }
     }
-    match timeouts.read {
-        Some(limit) => {
-            // a timer of the transport's, not one made for this request
-            // (`TimerCache`); the head first, as `tokio::time::timeout`
-            let timer = timers.take(crate::deadline_after(Instant::now(), limit));
-            tokio::select! {
-                biased;
-                r = &mut send => r,
-                () = timer => Err(Error::timeout(ErrorKind::ReadTimeout, limit, what)),
-            }
-        }
-        None => send.await,
-    }
+    Ok(())
 }
 
 /// Sends a [`prepare`d](crate::AdapterState::prepare) request within its
@@ -163,11 +226,20 @@ mod tests {
         .expect_err("no head");
         assert_eq!(err.kind(), ErrorKind::ReadTimeout);
         let timers = TimerCache::default();
-        let ok = drive(async { Ok::<_, Error>(5) }, None, &t, &timers, "peer").await;
+        // a head there at the first look needs no timer
+        let ok = drive(async { Ok::<_, Error>(4) }, None, &t, &timers, "peer").await;
+        assert_eq!(ok.expect("passes through"), 4);
+        assert_eq!(timers.kept(), 0);
+        // one that is waited for has one
+        let later = |n| async move {
+            tokio::task::yield_now().await;
+            Ok::<_, Error>(n)
+        };
+        let ok = drive(later(5), None, &t, &timers, "peer").await;
         assert_eq!(ok.expect("passes through"), 5);
         // the read timeout's timer is the transport's, kept for the next
         assert_eq!(timers.kept(), 1);
-        let ok = drive(async { Ok::<_, Error>(6) }, None, &t, &timers, "peer").await;
+        let ok = drive(later(6), None, &t, &timers, "peer").await;
         assert_eq!(ok.expect("passes through"), 6);
         assert_eq!(timers.kept(), 1, "a second timer was made");
         // a limit beyond any clock is a timer 30 years out, not a panic
@@ -175,7 +247,7 @@ mod tests {
             read: Some(Duration::MAX),
             ..Timeouts::default()
         };
-        let ok = drive(async { Ok::<_, Error>(7) }, None, &t, &timers, "peer").await;
+        let ok = drive(later(7), None, &t, &timers, "peer").await;
         assert_eq!(ok.expect("passes through"), 7);
     }
 }

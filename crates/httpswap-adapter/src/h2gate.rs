@@ -2,9 +2,11 @@
 //! connection, for libraries that would open one connection per request.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use futures_util::future::Either;
 use httpswap_core::{Error, ErrorKind};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -65,50 +67,63 @@ impl H2Gate {
     /// on its way. Returns a [`Ticket`] when this request is that first
     /// one (it must say how it went), `None` when it may go ahead.
     ///
+    /// Only a request that must wait has a wait's state, boxed: the
+    /// future of one that goes ahead is the answer itself, so that the
+    /// caller's future stays small (`the_send_future_stays_small`).
+    ///
     /// # Errors
     ///
     /// [`ErrorKind::PoolTimeout`] when `limit` passes first.
-    pub async fn enter(
-        &self,
+    pub fn enter<'a: 'o, 'o>(
+        &'a self,
+        origin: &'o str,
+        limit: Option<Duration>,
+    ) -> impl Future<Output = Result<Option<Ticket<'a>>, Error>> + Send + 'o {
+        match self.look(origin) {
+            Ok(ticket) => Either::Left(std::future::ready(Ok(ticket))),
+            Err(opening) => Either::Right(Box::pin(self.wait(origin, limit, opening))),
+        }
+    }
+
+    /// The origin's state now: `Ok` with the answer of [`enter`](Self::enter),
+    /// or `Err` with the first request's channel to wait on.
+    fn look(&self, origin: &str) -> Result<Option<Ticket<'_>>, watch::Receiver<()>> {
+        let mut origins = self.origins.lock().unwrap_or_else(PoisonError::into_inner);
+        match origins.get_mut(origin) {
+            Some(Origin::Known { http2, seen }) if seen.elapsed() < self.expiry => {
+                // a warm HTTP/2 origin: note it is still in use
+                if *http2 {
+                    *seen = Instant::now();
+                }
+                Ok(None)
+            }
+            Some(Origin::Opening(rx)) => Err(rx.clone()),
+            _ => {
+                if origins.len() >= REMEMBERED_ORIGINS {
+                    origins.retain(|_, o| matches!(o, Origin::Opening(_)));
+                }
+                let (tx, rx) = watch::channel(());
+                origins.insert(origin.to_owned(), Origin::Opening(rx));
+                Ok(Some(Ticket {
+                    gate: self,
+                    origin: origin.to_owned(),
+                    _tx: tx,
+                    done: false,
+                }))
+            }
+        }
+    }
+
+    /// Waits for the first request's ticket to end (its sender drops), and
+    /// looks again, until this request may go or `limit` passes.
+    async fn wait<'a>(
+        &'a self,
         origin: &str,
         limit: Option<Duration>,
-    ) -> Result<Option<Ticket<'_>>, Error> {
+        mut opening: watch::Receiver<()>,
+    ) -> Result<Option<Ticket<'a>>, Error> {
         let deadline = limit.map(|l| crate::deadline_after(Instant::now(), l));
         loop {
-            let mut opening = {
-                let mut origins = self.origins.lock().unwrap_or_else(PoisonError::into_inner);
-                match origins.get(origin) {
-                    Some(Origin::Known { http2, seen }) if seen.elapsed() < self.expiry => {
-                        // a warm HTTP/2 origin: note it is still in use
-                        if *http2 {
-                            let http2 = *http2;
-                            origins.insert(
-                                origin.to_owned(),
-                                Origin::Known {
-                                    http2,
-                                    seen: Instant::now(),
-                                },
-                            );
-                        }
-                        return Ok(None);
-                    }
-                    Some(Origin::Opening(rx)) => rx.clone(),
-                    _ => {
-                        if origins.len() >= REMEMBERED_ORIGINS {
-                            origins.retain(|_, o| matches!(o, Origin::Opening(_)));
-                        }
-                        let (tx, rx) = watch::channel(());
-                        origins.insert(origin.to_owned(), Origin::Opening(rx));
-                        return Ok(Some(Ticket {
-                            gate: self,
-                            origin: origin.to_owned(),
-                            _tx: tx,
-                            done: false,
-                        }));
-                    }
-                }
-            };
-            // the first request's ticket ends (its sender drops): look again
             let changed = opening.changed();
             match deadline {
                 Some(at) => tokio::time::timeout_at(at, changed).await.map_err(|_| {
@@ -121,6 +136,10 @@ impl H2Gate {
                 None => changed.await,
             }
             .ok();
+            match self.look(origin) {
+                Ok(ticket) => return Ok(ticket),
+                Err(next) => opening = next,
+            }
         }
     }
 }

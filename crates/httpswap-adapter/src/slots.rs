@@ -2,11 +2,13 @@
 //! connections seen, for libraries whose pool has neither (reqwest, isahc).
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
+use futures_util::future::Either;
 use httpswap_core::events::ConnectionEvent;
 use httpswap_core::{Error, ErrorKind, Events, PoolStats};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -96,45 +98,56 @@ impl Slots {
 
     /// Takes a slot, waiting up to `pool` (forever with `None`).
     ///
+    /// Only a request that must wait has a wait's state, boxed: when a
+    /// slot is free the future is the slot itself, so that the caller's
+    /// future stays small (`the_send_future_stays_small`).
+    ///
     /// # Errors
     ///
     /// [`ErrorKind::PoolTimeout`] naming `what`.
-    pub async fn acquire(
-        &self,
+    pub fn acquire<'a>(
+        &'a self,
         pool: Option<Duration>,
-        what: &str,
-        events: Option<&Arc<dyn Events>>,
-    ) -> Result<Slot, Error> {
+        what: &'a str,
+        events: Option<&'a Arc<dyn Events>>,
+    ) -> impl Future<Output = Result<Slot, Error>> + Send + 'a {
         let host = self.per_host.as_ref().map(|p| p.semaphore(what));
-        let slot = |permit, host| Slot {
-            permit: Some((permit, host)),
-            waiting: self.waiting.clone(),
-            turns: self.release_turns,
-        };
         let host_permit = match &host {
             None => None,
             Some(h) => h.clone().try_acquire_owned().ok(),
         };
         if host.is_none() || host_permit.is_some() {
             if let Ok(p) = self.sem.clone().try_acquire_owned() {
-                return Ok(slot(p, host_permit));
+                return Either::Left(std::future::ready(Ok(self.slot(p, host_permit))));
             }
         }
+        Either::Right(Box::pin(self.wait(pool, what, events, host, host_permit)))
+    }
+
+    /// The slow way of [`acquire`](Self::acquire): counted and announced
+    /// as queued, the origin's permit first (unless `host_permit` already
+    /// holds it), then the global one, both within the one pool timeout.
+    async fn wait(
+        &self,
+        pool: Option<Duration>,
+        what: &str,
+        events: Option<&Arc<dyn Events>>,
+        host: Option<Arc<Semaphore>>,
+        host_permit: Option<OwnedSemaphorePermit>,
+    ) -> Result<Slot, Error> {
         self.waited.fetch_add(1, Ordering::Relaxed);
         self.waiting.fetch_add(1, Ordering::SeqCst);
         let _waiting = Waiting(&self.waiting);
         if let Some(e) = events {
             e.connection_queued(&ConnectionEvent::new(what, 0, false));
         }
-        // the origin's permit first, then the global one, both within the
-        // one pool timeout
         let acquire = async {
             let host_permit = match (host, host_permit) {
                 (Some(h), None) => Some(h.acquire_owned().await?),
                 (_, held) => held,
             };
             let permit = self.sem.clone().acquire_owned().await?;
-            Ok::<_, tokio::sync::AcquireError>(slot(permit, host_permit))
+            Ok::<_, tokio::sync::AcquireError>(self.slot(permit, host_permit))
         };
         let taken = match pool {
             Some(limit) => tokio::time::timeout(limit, acquire).await.map_err(|_| {
@@ -147,6 +160,18 @@ impl Slots {
             None => acquire.await,
         };
         taken.map_err(|_| Error::closed())
+    }
+
+    fn slot(
+        &self,
+        permit: OwnedSemaphorePermit,
+        host_permit: Option<OwnedSemaphorePermit>,
+    ) -> Slot {
+        Slot {
+            permit: Some((permit, host_permit)),
+            waiting: self.waiting.clone(),
+            turns: self.release_turns,
+        }
     }
 
     /// Slots taken now.
