@@ -361,78 +361,92 @@ impl Inner {
         })
     }
 
-    async fn send_within(
-        &self,
+    /// The request taken apart for reqwest here, before the future: what
+    /// the future keeps is what the exchange needs after its first wait
+    /// (`the_send_future_stays_small`).
+    fn send_within<'a>(
+        &'a self,
         request: Request,
         timeouts: Timeouts,
         deadline: Option<(tokio::time::Instant, Duration)>,
-        ex: Exchange<'_>,
-    ) -> Result<Response, Error> {
-        let timeouts = &timeouts;
-        let permit = self
-            .state
-            .slots
-            .acquire(timeouts.pool, &ex.what, ex.events.as_ref())
-            .await?;
+        ex: Exchange<'a>,
+    ) -> impl Future<Output = Result<Response, Error>> + Send + 'a {
         let (parts, body) = request.into_parts();
         // reqwest takes a `Url`: parsed from this text on every try (the
         // text `Display` writes, made without the formatter)
         let url = url_text(&parts.uri);
         let may_be_http2 = self.may_be_http2(&parts.uri);
-        let mut out = Outgoing {
+        let mut headers = parts.headers;
+        if !ex.forward {
+            headers.remove(PROXY_AUTHORIZATION);
+        }
+        // the request as it is, while a resend may need it; each try gets
+        // a copy, or the last one this
+        let mut kept = Some(Outgoing {
             method: parts.method,
-            headers: parts.headers,
+            headers,
             version: parts.version,
             body,
-        };
-        if !ex.forward {
-            out.headers.remove(PROXY_AUTHORIZATION);
-        }
-        let mut client = self
-            .client
-            .read()
-            .expect("client lock")
-            .clone()
-            .ok_or_else(Error::closed)?;
-        let ticket = match may_be_http2 {
-            true => self.state.h2_gate.enter(&ex.what, timeouts.pool).await?,
-            false => None,
-        };
-        // One resend, on a new connection (`fresh`: a client with no idle
-        // pool). Around a user's own client (`from_client`) there is no such
-        // client: its pool may hand out another stale connection, so the
-        // request is sent again while each failure is a dead connection it
-        // had used before, at most once per connection its pool may keep
-        // idle, and one more (`own_client_resends_past_every_stale_connection`).
-        let resends_allowed = match &self.fresh {
-            Some(_) => 1,
-            None => self.state.config.limits.max_keepalive_connections + 1,
-        };
-        let mut resends = 0;
-        loop {
-            let backup = (resends < resends_allowed && is_idempotent(&out.method))
-                .then(|| out.try_clone())
-                .flatten();
-            match self.attempt(&client, &url, out, timeouts, &ex).await {
-                Ok(res) => {
-                    if let Some(ticket) = ticket {
-                        ticket.done(Some(res.version()));
-                    }
-                    return self.respond(res, permit, timeouts, deadline, ex);
-                }
-                Err((error, Some(dead_conn))) if backup.is_some() => {
-                    if self.state.connections.was_seen(&dead_conn) {
-                        tracing::debug!(origin = %ex.what, "reused connection was dead; sending again on a new one");
-                        out = backup.expect("checked");
-                        resends += 1;
-                        if let Some(fresh) = &self.fresh {
-                            client = fresh.clone();
+        });
+        async move {
+            let timeouts = &timeouts;
+            let permit = self
+                .state
+                .slots
+                .acquire(timeouts.pool, &ex.what, ex.events.as_ref())
+                .await?;
+            let mut client = self
+                .client
+                .read()
+                .expect("client lock")
+                .clone()
+                .ok_or_else(Error::closed)?;
+            let ticket = match may_be_http2 {
+                true => self.state.h2_gate.enter(&ex.what, timeouts.pool).await?,
+                false => None,
+            };
+            // One resend, on a new connection (`fresh`: a client with no idle
+            // pool). Around a user's own client (`from_client`) there is no such
+            // client: its pool may hand out another stale connection, so the
+            // request is sent again while each failure is a dead connection it
+            // had used before, at most once per connection its pool may keep
+            // idle, and one more (`own_client_resends_past_every_stale_connection`).
+            let resends_allowed = match &self.fresh {
+                Some(_) => 1,
+                None => self.state.config.limits.max_keepalive_connections + 1,
+            };
+            let mut resends = 0;
+            loop {
+                let Some(out) = kept
+                    .as_ref()
+                    .filter(|out| resends < resends_allowed && is_idempotent(&out.method))
+                    .and_then(Outgoing::try_clone)
+                    .or_else(|| kept.take())
+                else {
+                    // not reached: the loop turns again only while the
+                    // request is kept
+                    return Err(Error::closed());
+                };
+                match self.attempt(&client, &url, out, timeouts, &ex).await {
+                    Ok(res) => {
+                        if let Some(ticket) = ticket {
+                            ticket.done(Some(res.version()));
                         }
-                        continue;
+                        return self.respond(res, permit, timeouts, deadline, ex);
                     }
-                    return Err(error);
+                    Err((error, Some(dead_conn))) if kept.is_some() => {
+                        if self.state.connections.was_seen(&dead_conn) {
+                            tracing::debug!(origin = %ex.what, "reused connection was dead; sending again on a new one");
+                            resends += 1;
+                            if let Some(fresh) = &self.fresh {
+                                client = fresh.clone();
+                            }
+                            continue;
+                        }
+                        return Err(error);
+                    }
+                    Err((error, _)) => return Err(error),
                 }
-                Err((error, _)) => return Err(error),
             }
         }
     }
@@ -445,46 +459,46 @@ impl Inner {
     }
 
     /// One try of `out` to `url`. On failure, also the address pair of a
-    /// connection that died under the request, if there was one.
-    async fn attempt(
-        &self,
+    /// connection that died under the request, if there was one. The
+    /// request is handed to reqwest now, whose future is small: the one
+    /// returned keeps neither it nor `out`.
+    fn attempt<'a>(
+        &'a self,
         client: &reqwest::Client,
         url: &str,
         out: Outgoing,
-        timeouts: &Timeouts,
-        ex: &Exchange<'_>,
-    ) -> Result<reqwest::Response, (Error, Option<(SocketAddr, SocketAddr)>)> {
-        let (req, progress) = out.into_reqwest(url).map_err(|e| (e, None))?;
-        // handed to reqwest now: its future is small, and the request is
-        // not kept in this one's state (nor in the blocks below, twice)
-        let pending = client.execute(req);
-        let send = async {
-            pending.await.map_err(|e| {
-                let dead = is_dead(&e).then(|| connection_of(&e)).flatten();
-                // a reset while hyper still had body to write is a failed
-                // write, whatever the server answered before it
-                let phase = Phase::sending(progress.as_deref());
-                let err = map_error(e, phase, ex.proxy_name().as_deref(), &ex.what);
-                (err, dead)
-            })
-        };
-        // the timeouts fire as plain errors; a dead connection comes back
-        // through `send`'s own error
-        let mut dead = None;
-        let res = drive(
-            async {
-                send.await.map_err(|(e, d)| {
-                    dead = d;
-                    e
+        timeouts: &'a Timeouts,
+        ex: &'a Exchange<'_>,
+    ) -> impl Future<Output = Result<reqwest::Response, (Error, Option<(SocketAddr, SocketAddr)>)>>
+           + Send
+           + 'a {
+        let handed = out
+            .into_reqwest(url)
+            .map(|(req, progress)| (client.execute(req), progress));
+        async move {
+            let (pending, progress) = handed.map_err(|e| (e, None))?;
+            // the timeouts fire as plain errors; a dead connection comes
+            // back beside `pending`'s own error
+            let mut dead = None;
+            let send = async {
+                pending.await.map_err(|e| {
+                    dead = is_dead(&e).then(|| connection_of(&e)).flatten();
+                    // a reset while hyper still had body to write is a
+                    // failed write, whatever the server answered before it
+                    let phase = Phase::sending(progress.as_deref());
+                    map_error(e, phase, ex.proxy_name().as_deref(), &ex.what)
                 })
-            },
-            progress.as_deref(),
-            timeouts,
-            &self.state.timers,
-            &ex.what,
-        )
-        .await;
-        res.map_err(|e| (e, dead))
+            };
+            let res = drive(
+                send,
+                progress.as_deref(),
+                timeouts,
+                &self.state.timers,
+                &ex.what,
+            )
+            .await;
+            res.map_err(|e| (e, dead))
+        }
     }
 
     /// Counts and announces the connection, refuses a proxy's 407, and
@@ -637,6 +651,26 @@ mod tests {
             let uri: http::Uri = url.parse().expect("url");
             assert_eq!(url_text(&uri), uri.to_string(), "{url}");
         }
+    }
+
+    /// `send`'s future, boxed once a request, is small enough for the
+    /// allocator's per-thread cache (glibc serves up to 1 032 bytes there,
+    /// without its arena's lock; larger blocks also had it merge its freed
+    /// small blocks, each time): a wait's state is boxed only when there is
+    /// a wait, and the request is taken apart before the future.
+    #[test]
+    fn the_send_future_stays_small() {
+        let transport = ReqwestTransport::with_defaults().expect("transport");
+        let request = http::Request::get("http://127.0.0.1:1/")
+            .body(Body::empty())
+            .expect("request");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let _on = rt.enter();
+        let future = transport.send(request);
+        let size = std::mem::size_of_val(&*future);
+        assert!(size <= 1024, "the send future is {size} bytes");
     }
 
     #[test]
