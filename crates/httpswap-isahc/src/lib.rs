@@ -68,7 +68,7 @@ use futures_util::TryStreamExt;
 use http::header::PROXY_AUTHORIZATION;
 use httpswap_adapter::{
     drive, is_idempotent, try_clone_request, within_total, Adapted, AdapterState, BodyLimits,
-    Exchange, Slot, TimedBody, Upload, UPLOAD_CHUNK,
+    Exchange, Slot, TimedBody, Upload, UploadProgress, UPLOAD_CHUNK,
 };
 use httpswap_core::{
     Body, Capabilities, Error, ErrorKind, HttpTransport, Proxy, Request, Response, Timeouts,
@@ -178,69 +178,143 @@ impl Inner {
         })
     }
 
-    async fn send_within(
-        &self,
+    /// The resend's copy made here, before the future: what the future
+    /// keeps is what the exchange needs after its first wait
+    /// (`the_send_future_stays_small`).
+    fn send_within<'a>(
+        &'a self,
         request: Request,
         timeouts: Timeouts,
         deadline: Option<(tokio::time::Instant, Duration)>,
-        ex: Exchange<'_>,
-    ) -> Result<Response, Error> {
-        let timeouts = &timeouts;
-        let mut slot = self
-            .state
-            .slots
-            .acquire(timeouts.pool, &ex.what, ex.events.as_ref())
-            .await?;
-        let client = self
-            .client
-            .read()
-            .expect("client lock")
-            .clone()
-            .ok_or_else(Error::closed)?;
+        ex: Exchange<'a>,
+    ) -> impl Future<Output = Result<Response, Error>> + Send + 'a {
         // The contract's one resend: an idempotent request with a
         // replayable body whose reused connection died before any response
         // byte is sent again, on a new connection. curl resends on some of
         // these failures itself, but not on all (a send error once the
         // request started, a dead HTTP/2 connection), and may resend on
         // another idle connection just as dead.
-        let mut backup = is_idempotent(request.method())
-            .then(|| try_clone_request(&request))
-            .flatten();
-        let ticket = match self.may_be_http2(request.uri()) {
-            true => self.state.h2_gate.enter(&ex.what, timeouts.pool).await?,
-            false => None,
-        };
-        let mut request = request;
-        let mut fresh = None;
-        loop {
-            match self
-                .exchange(client.clone(), request, slot, timeouts, &ex, fresh)
-                .await
-            {
-                Ok((res, slot)) => {
-                    if let Some(ticket) = ticket {
-                        ticket.done(Some(res.version()));
+        // The request is kept while a resend may follow, and each try gets
+        // a copy (the last one the request itself).
+        let mut kept = Some(request);
+        let may_be_http2 = kept
+            .as_ref()
+            .is_some_and(|request| self.may_be_http2(request.uri()));
+        async move {
+            let timeouts = &timeouts;
+            let mut slot = self
+                .state
+                .slots
+                .acquire(timeouts.pool, &ex.what, ex.events.as_ref())
+                .await?;
+            let client = self
+                .client
+                .read()
+                .expect("client lock")
+                .clone()
+                .ok_or_else(Error::closed)?;
+            let ticket = match may_be_http2 {
+                true => self.state.h2_gate.enter(&ex.what, timeouts.pool).await?,
+                false => None,
+            };
+            let mut fresh = None;
+            loop {
+                // the first try's copy is the resend's, and the one resend
+                // is the last try
+                let Some(request) = kept
+                    .as_ref()
+                    .filter(|request| fresh.is_none() && is_idempotent(request.method()))
+                    .and_then(try_clone_request)
+                    .or_else(|| kept.take())
+                else {
+                    // not reached: the loop turns again only while the
+                    // request is kept
+                    return Err(Error::closed());
+                };
+                match self
+                    .exchange(client.clone(), request, slot, timeouts, &ex, fresh)
+                    .await
+                {
+                    Ok((res, slot)) => {
+                        if let Some(ticket) = ticket {
+                            ticket.done(Some(res.version()));
+                        }
+                        return self.respond(res, slot, timeouts, deadline, ex);
                     }
-                    return self.respond(res, slot, timeouts, deadline, ex);
+                    Err(Failed {
+                        dead_on: Some(remote),
+                        slot: Some(back),
+                        ..
+                    }) if kept.is_some() => {
+                        tracing::debug!(origin = %ex.what, "reused connection was dead; sending again on a new one");
+                        slot = back;
+                        fresh = Some(remote);
+                    }
+                    Err(failed) => return Err(failed.error),
                 }
-                Err(Failed {
-                    dead_on: Some(remote),
-                    slot: Some(back),
-                    ..
-                }) if backup.is_some() => {
-                    tracing::debug!(origin = %ex.what, "reused connection was dead; sending again on a new one");
-                    request = backup.take().expect("checked");
-                    slot = back;
-                    fresh = Some(remote);
-                }
-                Err(failed) => return Err(failed.error),
             }
         }
     }
 
     /// One transfer. `fresh`: the remote address of a connection that died
     /// under this request's first try; this one goes on a new connection.
-    async fn exchange(
+    /// The transfer starts here, before the future, which keeps only the
+    /// transfer and what its errors need.
+    fn exchange<'a>(
+        &'a self,
+        client: HttpClient,
+        request: Request,
+        slot: Slot,
+        timeouts: &'a Timeouts,
+        ex: &'a Exchange<'_>,
+        fresh: Option<SocketAddr>,
+    ) -> impl Future<Output = Result<(http::Response<AsyncBody>, Slot), Failed>> + Send + 'a {
+        let started = self.start(client, request, slot, timeouts, ex, fresh);
+        async move {
+            let (mut transfer, progress) = started?;
+            let mut dead_on = None;
+            let send = async {
+                (&mut transfer).await.map_err(|e| {
+                    dead_on = self.died_reused(&e);
+                    let proxy_name = ex.proxy.map(Proxy::authority);
+                    map_error(Box::new(e), Phase::Request, proxy_name.as_deref(), &ex.what)
+                })
+            };
+            let error = match drive(
+                send,
+                progress.as_deref(),
+                timeouts,
+                &self.state.timers,
+                &ex.what,
+            )
+            .await
+            {
+                Ok(res) => return Ok((res, transfer.into_slot())),
+                Err(error) => error,
+            };
+            let error = match ex.proxy {
+                Some(proxy)
+                    if matches!(error.kind(), ErrorKind::Proxy | ErrorKind::ProxyConnect)
+                        && !ex.forward =>
+                {
+                    // boxed: the usual request carries none of its state
+                    Box::pin(tunnel_failure(error, proxy, timeouts, &ex.what)).await
+                }
+                _ => error,
+            };
+            Err(Failed {
+                error,
+                // back only from a transfer that ended (one given up on a
+                // timeout keeps it until curl lets its connection go)
+                slot: transfer.ended().then(|| transfer.into_slot()),
+                dead_on,
+            })
+        }
+    }
+
+    /// The request made curl's and handed to it, with the upload's
+    /// progress for a body handed over in chunks.
+    fn start(
         &self,
         client: HttpClient,
         request: Request,
@@ -248,7 +322,7 @@ impl Inner {
         timeouts: &Timeouts,
         ex: &Exchange<'_>,
         fresh: Option<SocketAddr>,
-    ) -> Result<(http::Response<AsyncBody>, Slot), Failed> {
+    ) -> Result<(Transfer, Option<Arc<UploadProgress>>), Failed> {
         let fail = |error| Failed {
             error,
             slot: None,
@@ -378,41 +452,8 @@ impl Inner {
             );
         }
         let req = http::Request::from_parts(parts, body);
-        let proxy_name = ex.proxy.map(Proxy::authority);
-        let mut transfer = Transfer::start(client, req, slot, self.closed.subscribe());
-        let mut dead_on = None;
-        let send = async {
-            (&mut transfer).await.map_err(|e| {
-                dead_on = self.died_reused(&e);
-                map_error(Box::new(e), Phase::Request, proxy_name.as_deref(), &ex.what)
-            })
-        };
-        match drive(
-            send,
-            progress.as_deref(),
-            timeouts,
-            &self.state.timers,
-            &ex.what,
-        )
-        .await
-        {
-            Ok(res) => Ok((res, transfer.into_slot())),
-            Err(error) => Err(Failed {
-                error: match ex.proxy {
-                    Some(proxy)
-                        if matches!(error.kind(), ErrorKind::Proxy | ErrorKind::ProxyConnect)
-                            && !ex.forward =>
-                    {
-                        tunnel_failure(error, proxy, timeouts, &ex.what).await
-                    }
-                    _ => error,
-                },
-                // back only from a transfer that ended (one given up on a
-                // timeout keeps it until curl lets its connection go)
-                slot: transfer.ended().then(|| transfer.into_slot()),
-                dead_on,
-            }),
-        }
+        let transfer = Transfer::start(client, req, slot, self.closed.subscribe());
+        Ok((transfer, progress))
     }
 
     /// Whether curl may make an HTTP/2 connection for `uri`: offered by
@@ -585,6 +626,25 @@ fn _assert_send_sync() {
 mod tests {
     use super::*;
     use crate::curl_settings::max_age;
+
+    /// `send`'s future, boxed once a request, is small enough for the
+    /// allocator's per-thread cache (glibc serves up to 1 032 bytes there,
+    /// without its arena's lock): a wait's state is boxed only when there
+    /// is a wait.
+    #[test]
+    fn the_send_future_stays_small() {
+        let transport = IsahcTransport::with_defaults().expect("transport");
+        let request = http::Request::get("http://127.0.0.1:1/")
+            .body(Body::empty())
+            .expect("request");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let _on = rt.enter();
+        let future = transport.send(request);
+        let size = std::mem::size_of_val(&*future);
+        assert!(size <= 1024, "the send future is {size} bytes");
+    }
 
     #[test]
     fn a_head_limit_curl_cannot_honour_is_refused() {
