@@ -260,7 +260,7 @@ mod tests {
         let stats = t.pool_stats();
         assert_eq!((stats.created, stats.reused), (Some(1), Some(1)));
         assert!(
-            general_size <= 1024,
+            general_size <= httpswap_test::conformance::SMALL_FUTURE,
             "the future of a request is {general_size} bytes"
         );
         assert!(

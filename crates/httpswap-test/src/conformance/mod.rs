@@ -122,6 +122,37 @@ pub fn head_limit_refused_above<T: std::fmt::Debug>(
     assert!(err.to_string().contains("response_max_head_size"), "{err}");
 }
 
+/// The largest request future a backend may box once a request: glibc
+/// serves blocks up to 1 032 bytes from the thread's own cache, without its
+/// arena's lock (larger ones also had it merge its freed small blocks, each
+/// time; BENCHMARKS.md, "The request futures under 1 KiB").
+pub const SMALL_FUTURE: usize = 1024;
+
+/// `send`'s future for a plain GET, boxed once a request, is at most
+/// [`SMALL_FUTURE`] bytes: a backend keeps the state of a wait (for a slot,
+/// for the HTTP/2 gate) boxed apart, made only when there is a wait. The
+/// request is not sent (the future is made inside a runtime, never polled).
+///
+/// # Panics
+///
+/// When the backend cannot be built, or its future is larger (a test
+/// failure).
+pub fn send_future_stays_small<T: HttpTransport>(
+    build: impl Fn(TransportConfig) -> Result<T, Error>,
+) {
+    let transport = build(base().build().expect("config")).expect("transport");
+    let request = http::Request::get("http://127.0.0.1:1/")
+        .body(Body::empty())
+        .expect("request");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let _on = rt.enter();
+    let future = transport.send(request);
+    let size = std::mem::size_of_val(&*future);
+    assert!(size <= SMALL_FUTURE, "the send future is {size} bytes");
+}
+
 /// Settings for tests: no proxies from the environment, 2 s timeouts
 /// (generous: scenarios that test a timeout set their own, shorter one).
 pub fn base() -> TransportConfigBuilder {
