@@ -11,7 +11,10 @@
 //! `cargo run --release -p httpswap-benches --example floor`
 //!
 //! `FLOOR_BACKEND=reqwest` (or `isahc`) compares that backend's `Client`,
-//! transport and library instead (no bare client then).
+//! transport and library instead (no bare client then). With reqwest, one
+//! more client: reqwest used directly with the timeouts the transport
+//! keeps (`with timeouts: reqwest`: connect 5 s, read 600 s), which shows
+//! what the read timeout costs reqwest itself.
 //!
 //! `FLOOR_ONLY=<name prefix>` runs one client alone (`hyper-util`,
 //! `httpswap-hyper`, `Client over hyper` or `bare`), for counting its work with a deterministic
@@ -78,6 +81,7 @@ impl Bare {
 enum Client {
     Subject(Subject),
     Bare(Bare),
+    Reqwest(reqwest::Client),
 }
 
 impl Client {
@@ -90,6 +94,10 @@ impl Client {
             }
             Client::Bare(b) => {
                 b.get(url).await.expect("request");
+            }
+            Client::Reqwest(c) => {
+                let mut res = c.get(url).send().await.expect("request");
+                while res.chunk().await.expect("body").is_some() {}
             }
         }
     }
@@ -112,6 +120,24 @@ async fn sustained(client: &Client, url: &str, total: usize) -> Duration {
         w.await.expect("worker");
     }
     started.elapsed()
+}
+
+/// reqwest as the bench's direct client is built, and with the timeouts
+/// of the transport's defaults that reqwest has (it has no write or pool
+/// timeout): its read timeout is a timer for the head, and another for
+/// the body reset at every frame, as the transport's.
+fn timed_reqwest() -> reqwest::Client {
+    let tls = httpswap_adapter::tls::build(&Default::default()).expect("tls");
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .tls_backend_preconfigured((*tls.http1).clone())
+        .pool_max_idle_per_host(httpswap_core::DEFAULT_MAX_KEEPALIVE_CONNECTIONS)
+        .tcp_nodelay(true)
+        .connect_timeout(Duration::from_secs(5))
+        .read_timeout(Duration::from_secs(600))
+        .build()
+        .expect("reqwest")
 }
 
 fn env(name: &str, default: usize) -> usize {
@@ -142,6 +168,12 @@ fn main() {
         clients.push((
             "bare hyper::client::conn".into(),
             Client::Bare(Bare::default()),
+        ));
+    }
+    if backend == "reqwest" {
+        clients.push((
+            "with timeouts: reqwest".into(),
+            Client::Reqwest(timed_reqwest()),
         ));
     }
     if let Ok(only) = std::env::var("FLOOR_ONLY") {
