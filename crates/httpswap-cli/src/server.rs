@@ -57,9 +57,12 @@ impl LocalServer {
     }
 
     /// A flaky server: as [`start`](Self::start), but every connection is
-    /// closed without notice (no `Connection: close`) after a random 1 to
-    /// 5 responses and 0 to 10 ms of idling: a client that reuses it at
-    /// that moment meets the stale-connection race.
+    /// closed without notice (no `Connection: close`) 0 to 10 ms after its
+    /// random 1st to 5th response, as a server closes a connection whose
+    /// keep-alive time is up: requests that come in that while are
+    /// answered, and a client that reuses it as it closes meets the
+    /// stale-connection race. So a connection answers at least one
+    /// request, and how many more depends on how fast they come.
     ///
     /// # Panics
     ///

@@ -230,9 +230,13 @@ fn bad_arguments_exit_non_zero_with_a_message() {
 
 /// The sweep runs GETs at concurrency 1, 10, 100 and 1000; the flaky
 /// scenario reports a success rate per client, its failures do not fail
-/// the command, and its server closes connections: with each connection
-/// closed after at most 5 responses, 100 requests after a warm-up of 10
-/// connections need at least (100 - 10 * 4) / 5 = 12 new ones.
+/// the command, and its server closes connections. How many a run opens
+/// is random: a connection closes 0 to 10 ms after its 1st to 5th answer
+/// and answers what comes meanwhile (`LocalServer::start_flaky`), so 100
+/// GETs open 6 to 10 on each client (1 300 in 20 000 in BENCHMARKS.md),
+/// and a fast client could, rarely, open none; the three together opening
+/// fewer than 3 would be a chance under one in a million (Poisson, 20 on
+/// average).
 #[test]
 fn sweep_and_flaky_scenarios_run_and_report() {
     let v = bench_json(&[
@@ -261,8 +265,19 @@ fn sweep_and_flaky_scenarios_run_and_report() {
     for r in results {
         let rate = r["success_rate"].as_f64().unwrap();
         assert!(rate > 0.0 && rate <= 1.0, "{r}");
-        assert!(r["connections_opened"].as_u64().unwrap() >= 12, "{r}");
     }
+    let opened: u64 = results
+        .iter()
+        .map(|r| {
+            r["connections_opened"]
+                .as_u64()
+                .expect("connections_opened")
+        })
+        .sum();
+    assert!(
+        opened >= 3,
+        "the flaky server closed too few connections: {flaky}"
+    );
 }
 
 /// Over h2c every client multiplexes; from a cold start, 100 GETs at once
