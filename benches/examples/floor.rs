@@ -127,13 +127,8 @@ async fn sustained(client: &Client, url: &str, total: usize) -> Duration {
 /// timeout): its read timeout is a timer for the head, and another for
 /// the body reset at every frame, as the transport's.
 fn timed_reqwest() -> reqwest::Client {
-    let tls = httpswap_adapter::tls::build(&Default::default()).expect("tls");
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
-        .tls_backend_preconfigured((*tls.http1).clone())
-        .pool_max_idle_per_host(httpswap_core::DEFAULT_MAX_KEEPALIVE_CONNECTIONS)
-        .tcp_nodelay(true)
+    httpswap_cli::subject::reqwest_direct(&httpswap_cli::subject::bench_config())
+        .expect("reqwest settings")
         .connect_timeout(Duration::from_secs(5))
         .read_timeout(Duration::from_secs(600))
         .build()

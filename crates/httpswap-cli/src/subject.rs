@@ -93,6 +93,33 @@ pub fn bench_config() -> TransportConfig {
     config_for(&Proto::Http1).expect("the default configuration is valid")
 }
 
+/// reqwest as the bench uses it directly (and wraps it, for the reqwest
+/// transport's row): no redirects or proxies, the TLS settings and the
+/// idle connections of `config`, `TCP_NODELAY`; no timeout set.
+///
+/// ```
+/// let client = httpswap_cli::subject::reqwest_direct(&httpswap_cli::subject::bench_config())?
+///     .read_timeout(std::time::Duration::from_secs(600))
+///     .build()
+///     .map_err(|e| e.to_string())?;
+/// # drop(client);
+/// # Ok::<(), String>(())
+/// ```
+///
+/// # Errors
+///
+/// When the TLS settings of `config` cannot be built.
+#[cfg(feature = "reqwest")]
+pub fn reqwest_direct(config: &TransportConfig) -> Result<reqwest::ClientBuilder, String> {
+    let tls = httpswap_adapter::tls::build(&config.tls).map_err(|e| e.to_string())?;
+    Ok(reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .tls_backend_preconfigured((*tls.http1).clone())
+        .pool_max_idle_per_host(config.limits.max_keepalive_connections)
+        .tcp_nodelay(true))
+}
+
 /// How the clients of a scenario reach the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Proto {
@@ -283,13 +310,7 @@ fn backend_subjects(
         #[cfg(feature = "reqwest")]
         "reqwest" => {
             let config = config_for(proto)?;
-            let tls = httpswap_adapter::tls::build(&config.tls).map_err(|e| e.to_string())?;
-            let mut builder = reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .no_proxy()
-                .tls_backend_preconfigured((*tls.http1).clone())
-                .pool_max_idle_per_host(config.limits.max_keepalive_connections)
-                .tcp_nodelay(true);
+            let mut builder = reqwest_direct(&config)?;
             if h2c {
                 builder = builder.http2_prior_knowledge();
             }
