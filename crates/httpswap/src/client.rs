@@ -19,7 +19,7 @@ use crate::backend::FailedTransport;
 use crate::redirect::DEFAULT_MAX_REDIRECTS;
 use crate::request::RequestBuilder;
 use crate::retry::RetryPolicy;
-use crate::send::{Call, Deadline, RequestOptions};
+use crate::send::{Call, Credentials, Deadline, RequestOptions};
 use crate::trace::Traced;
 
 /// The `User-Agent` sent unless one is set: `httpswap/<version>`.
@@ -239,11 +239,17 @@ impl Client {
     /// What a call needs to know, taken from `request` (URL credentials
     /// applied, the call's options taken out of its extensions). What it
     /// then gets before each send is [`complete`](Self::complete)'s.
-    pub(crate) fn prepare(&self, request: &mut Request) -> Result<Call, Error> {
+    pub(crate) fn prepare(
+        &self,
+        request: &mut Request,
+        credentials: Credentials,
+    ) -> Result<Call, Error> {
         let inner = &*self.inner;
         // user info leaves the URL before it is sent or recorded; an
         // `Authorization` the request has wins over it
-        httpswap_core::backend::apply_url_credentials(request)?;
+        if credentials == Credentials::InUrl {
+            httpswap_core::backend::apply_url_credentials(request)?;
+        }
         let ext = request.extensions_mut();
         let options = ext.remove::<RequestOptions>().unwrap_or_default();
         let (events, hooks) = match ext.get::<SharedEvents>() {

@@ -21,6 +21,17 @@ use tokio::time::{Instant, Sleep};
 use crate::client::Client;
 use crate::redirect::{is_redirect, next_method, resolve_location, rewrite_headers};
 
+/// Where a call's request may still carry user info in its URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Credentials {
+    /// A request built elsewhere (`Client::execute`): its URL's user
+    /// info, if any, becomes `Authorization` in `Client::prepare`.
+    InUrl,
+    /// A request of `Client::request`, which took the URL's user info
+    /// out already (`RequestBuilder::query` cannot put any back).
+    Taken,
+}
+
 /// Per-request changes to the client's policies, carried in the request's
 /// extensions by the request builder.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -486,21 +497,23 @@ impl<'a> Execution<'a> {
         }
     }
 
-    /// A call started at once (by a future that is being polled).
+    /// A call started at once (by a future that is being polled), for a
+    /// request `Client::request` built: its URL has no user info (taken
+    /// into `Authorization` there), so none is looked for again.
     pub(crate) fn started(client: &'a Client, request: Request) -> Self {
         let mut exec = Execution {
             client,
             span: tracing::Span::none(),
             state: State::Done,
         };
-        exec.state = exec.start(request);
+        exec.state = exec.start(request, Credentials::Taken);
         exec
     }
 
     /// Starts the call: outside a tokio runtime, on httpswap's own;
     /// else the request prepared (`Client::prepare`) and handed to the
     /// transport, within the call's `request` span.
-    fn start(&mut self, request: Request) -> State<'a> {
+    fn start(&mut self, request: Request, credentials: Credentials) -> State<'a> {
         let client = self.client;
         if tokio::runtime::Handle::try_current().is_err() {
             let this = client.clone();
@@ -509,7 +522,7 @@ impl<'a> Execution<'a> {
             })));
         }
         let mut request = request;
-        let call = match client.prepare(&mut request) {
+        let call = match client.prepare(&mut request, credentials) {
             Ok(call) => call,
             Err(e) => return State::General(Box::pin(std::future::ready(Err(e)))),
         };
@@ -550,7 +563,7 @@ impl Future for Execution<'_> {
                     else {
                         unreachable!("matched above")
                     };
-                    this.state = this.start(request);
+                    this.state = this.start(request, Credentials::InUrl);
                 }
                 State::First { call, replay, sent } => {
                     let _in = this.span.enter();
