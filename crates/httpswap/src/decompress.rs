@@ -112,23 +112,25 @@ fn from_io(e: io::Error, what: &str) -> Error {
     .with_source(e)
 }
 
-/// Decodes `response` if it is compressed with codings this client knows.
-pub(crate) fn decode(response: Response, method: &Method, limit: Option<u64>) -> Response {
-    let status = response.status();
-    if *method == Method::HEAD || httpswap_core::backend::status_has_no_body(status) {
-        return response;
+/// Decodes `response` in place if it is compressed with codings this
+/// client knows (in place: the common response, not compressed, is not
+/// moved).
+pub(crate) fn decode(response: &mut Response, method: &Method, limit: Option<u64>) {
+    if *method == Method::HEAD || httpswap_core::backend::status_has_no_body(response.status()) {
+        return;
     }
     let Some(codings) = response.headers().get(CONTENT_ENCODING).and_then(codings) else {
-        return response;
+        return;
     };
-    let (mut parts, body) = response.into_parts();
-    parts.headers.remove(CONTENT_ENCODING);
+    let headers = response.headers_mut();
+    headers.remove(CONTENT_ENCODING);
     if codings.is_empty() {
-        return Response::from_parts(parts, body);
+        return;
     }
-    parts.headers.remove(CONTENT_LENGTH);
+    headers.remove(CONTENT_LENGTH);
     let name = format!("{codings:?}").to_lowercase();
-    Response::from_parts(parts, decoded(body, codings, limit, name))
+    let body = std::mem::take(response.body_mut());
+    *response.body_mut() = decoded(body, codings, limit, name);
 }
 
 fn decoded(body: Body, codings: Vec<Coding>, limit: Option<u64>, what: String) -> Body {

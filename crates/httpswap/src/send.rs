@@ -501,38 +501,42 @@ impl<'a> Execution<'a> {
     /// request `Client::request` built: its URL has no user info (taken
     /// into `Authorization` there), so none is looked for again.
     pub(crate) fn started(client: &'a Client, request: Request) -> Self {
-        let mut exec = Execution {
+        // made in place: the state and the call are not moved again
+        let mut span = tracing::Span::none();
+        let state = Self::start(client, &mut span, request, Credentials::Taken);
+        Execution {
             client,
-            span: tracing::Span::none(),
-            state: State::Done,
-        };
-        exec.state = exec.start(request, Credentials::Taken);
-        exec
+            span,
+            state,
+        }
     }
 
     /// Starts the call: outside a tokio runtime, on httpswap's own;
     /// else the request prepared (`Client::prepare`) and handed to the
-    /// transport, within the call's `request` span.
-    fn start(&mut self, request: Request, credentials: Credentials) -> State<'a> {
-        let client = self.client;
+    /// transport, within the call's `request` span (made into `span`).
+    fn start(
+        client: &'a Client,
+        span: &mut tracing::Span,
+        mut request: Request,
+        credentials: Credentials,
+    ) -> State<'a> {
         if tokio::runtime::Handle::try_current().is_err() {
             let this = client.clone();
             return State::General(Box::pin(httpswap_adapter::outside_tokio(async move {
                 this.execute(request).await
             })));
         }
-        let mut request = request;
         let call = match client.prepare(&mut request, credentials) {
             Ok(call) => call,
             Err(e) => return State::General(Box::pin(std::future::ready(Err(e)))),
         };
-        self.span = tracing::debug_span!(
+        *span = tracing::debug_span!(
             target: "httpswap",
             "request",
             method = %request.method(),
             url = %request.uri(),
         );
-        let _in = self.span.enter();
+        let _in = span.enter();
         // asked here, in the call's span, as its events would be
         let mut call = call;
         if !call.hooks && !tracing::enabled!(target: "httpswap", tracing::Level::DEBUG) {
@@ -563,22 +567,23 @@ impl Future for Execution<'_> {
                     else {
                         unreachable!("matched above")
                     };
-                    this.state = this.start(request, Credentials::InUrl);
+                    this.state =
+                        Self::start(this.client, &mut this.span, request, Credentials::InUrl);
                 }
                 State::First { call, replay, sent } => {
                     let _in = this.span.enter();
-                    let result = std::task::ready!(sent.send.as_mut().poll(cx));
-                    let outcome = ended(sent, result, call);
+                    let mut outcome = std::task::ready!(sent.send.as_mut().poll(cx));
+                    // (a response nobody listens for needs nothing of `ended`)
+                    if call.events.is_some() || outcome.is_err() {
+                        outcome = ended(sent, outcome, call);
+                    }
                     if !may_go_on(&outcome, this.client, call, replay.as_ref()) {
                         // the common end: the state is dropped where it is
-                        let out = finish(
-                            outcome.map_err(Failure::Transport),
-                            &sent.method,
-                            this.client,
-                            call,
-                        );
+                        if let Ok(response) = &mut outcome {
+                            finish(response, &sent.method, this.client, call);
+                        }
                         this.state = State::Done;
-                        return Poll::Ready(out);
+                        return Poll::Ready(outcome);
                     }
                     let State::First { call, replay, sent } =
                         std::mem::replace(&mut this.state, State::Done)
@@ -651,32 +656,26 @@ fn finish_hop(
     client: &Client,
     call: &Call,
 ) -> Result<Response, Error> {
-    let (response, method) = result.map_err(Failure::into_error)?;
-    finish(Ok(response), &method, client, call)
+    let (mut response, method) = result.map_err(Failure::into_error)?;
+    finish(&mut response, &method, client, call);
+    Ok(response)
 }
 
-/// The final response (the answer to a `method` request): decoded, and
-/// bounded by the deadline.
-fn finish(
-    result: Result<Response, Failure>,
-    method: &Method,
-    client: &Client,
-    call: &Call,
-) -> Result<Response, Error> {
-    let mut response = result.map_err(Failure::into_error)?;
+/// Makes `response` (the answer to a `method` request) the final one:
+/// decoded, and bounded by the deadline. In place: the common response,
+/// neither compressed nor under a deadline, is not moved.
+fn finish(response: &mut Response, method: &Method, client: &Client, call: &Call) {
     if let Some(max_decompressed) = client.decompression() {
-        response = crate::decompress::decode(response, method, max_decompressed);
+        crate::decompress::decode(response, method, max_decompressed);
     }
     if let Some(&Deadline { at, total, .. }) = call.deadline.as_deref() {
-        response = response.map(|body| {
-            Body::new(DeadlineBody {
-                inner: body,
-                sleep: Box::pin(tokio::time::sleep_until(at)),
-                total,
-            })
+        let inner = std::mem::take(response.body_mut());
+        *response.body_mut() = Body::new(DeadlineBody {
+            inner,
+            sleep: Box::pin(tokio::time::sleep_until(at)),
+            total,
         });
     }
-    Ok(response)
 }
 
 /// A body that fails with [`ErrorKind::Timeout`] once the deadline passed,
