@@ -252,19 +252,21 @@ impl Client {
         }
         let ext = request.extensions_mut();
         let options = ext.remove::<RequestOptions>().unwrap_or_default();
-        let (events, hooks) = match ext.get::<SharedEvents>() {
-            Some(own) => (
-                Arc::new(Traced {
-                    user: Some(own.0.clone()),
-                }) as Arc<dyn Events>,
-                true,
-            ),
-            None => (inner.events.clone(), inner.hooks),
+        // without hooks, the call's events are `tracing`'s alone, taken
+        // (`traced_events`) only where `tracing` listens: an `Arc` cloned
+        // and dropped on every request is a shared count two threads
+        // write to
+        let events = match ext.get::<SharedEvents>() {
+            Some(own) => Some(Arc::new(Traced {
+                user: Some(own.0.clone()),
+            }) as Arc<dyn Events>),
+            None if inner.hooks => Some(inner.events.clone()),
+            None => None,
         };
         let timeouts = Timeouts::for_request(request, &inner.timeouts)?;
         Ok(Call {
-            events: Some(events),
-            hooks,
+            hooks: events.is_some(),
+            events,
             retries: options.max_retries.unwrap_or_else(|| inner.retry.retries()),
             max_redirects: match options.follow_redirects {
                 Some(false) => None,
@@ -279,6 +281,11 @@ impl Client {
                 })
             }),
         })
+    }
+
+    /// The events of a call with no hooks, when `tracing` listens.
+    pub(crate) fn traced_events(&self) -> Arc<dyn Events> {
+        self.inner.events.clone()
     }
 
     /// The retry policy; a call's own limit is [`Call::retries`].

@@ -539,8 +539,8 @@ impl<'a> Execution<'a> {
         let _in = span.enter();
         // asked here, in the call's span, as its events would be
         let mut call = call;
-        if !call.hooks && !tracing::enabled!(target: "httpswap", tracing::Level::DEBUG) {
-            call.events = None;
+        if !call.hooks && tracing::enabled!(target: "httpswap", tracing::Level::DEBUG) {
+            call.events = Some(client.traced_events());
         }
         // the copy is made before the defaults are added: a plain GET's
         // has no header to copy (they are added again to what is sent
