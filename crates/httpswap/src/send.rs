@@ -431,8 +431,12 @@ impl Client {
 }
 
 /// The end of one request on the transport: its end or error event, and
-/// the URL on the error (for `Error::url`).
+/// the URL on the error (for `Error::url`); a response nobody listens
+/// for, the common end, needs none of that.
 fn ended(sent: &Sent<'_>, result: Result<Response, Error>, call: &Call) -> Result<Response, Error> {
+    if call.events.is_none() && result.is_ok() {
+        return result;
+    }
     let elapsed = sent.started.map(|at| at.elapsed()).unwrap_or_default();
     match result {
         Ok(res) => {
@@ -572,11 +576,8 @@ impl Future for Execution<'_> {
                 }
                 State::First { call, replay, sent } => {
                     let _in = this.span.enter();
-                    let mut outcome = std::task::ready!(sent.send.as_mut().poll(cx));
-                    // (a response nobody listens for needs nothing of `ended`)
-                    if call.events.is_some() || outcome.is_err() {
-                        outcome = ended(sent, outcome, call);
-                    }
+                    let result = std::task::ready!(sent.send.as_mut().poll(cx));
+                    let mut outcome = ended(sent, result, call);
                     if !may_go_on(&outcome, this.client, call, replay.as_ref()) {
                         // the common end: the state is dropped where it is
                         if let Ok(response) = &mut outcome {
