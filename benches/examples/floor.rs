@@ -123,16 +123,19 @@ async fn sustained(client: &Client, url: &str, total: usize) -> Duration {
 }
 
 /// reqwest as the bench's direct client is built, and with the timeouts
-/// of the transport's defaults that reqwest has (it has no write or pool
-/// timeout): its read timeout is a timer for the head, and another for
+/// of the bench's transport configuration that reqwest has (connect and
+/// read; it has no write or pool timeout): its read timeout is a timer for the head, and another for
 /// the body reset at every frame, as the transport's.
 fn timed_reqwest() -> reqwest::Client {
-    httpswap_cli::subject::reqwest_direct(&httpswap_cli::subject::bench_config())
-        .expect("reqwest settings")
-        .connect_timeout(Duration::from_secs(5))
-        .read_timeout(Duration::from_secs(600))
-        .build()
-        .expect("reqwest")
+    let config = httpswap_cli::subject::bench_config();
+    let mut builder = httpswap_cli::subject::reqwest_direct(&config).expect("reqwest settings");
+    if let Some(t) = config.timeouts.connect {
+        builder = builder.connect_timeout(t);
+    }
+    if let Some(t) = config.timeouts.read {
+        builder = builder.read_timeout(t);
+    }
+    builder.build().expect("reqwest")
 }
 
 fn env(name: &str, default: usize) -> usize {
