@@ -11,7 +11,7 @@ use hdrhistogram::Histogram;
 use http::Method;
 
 use crate::cli::ScenarioName;
-use crate::subject::Subject;
+use crate::subject::{Caller, Subject, WithCaller};
 
 /// Concurrency of the download and upload scenarios.
 pub const TRANSFER_CONCURRENCY: u64 = 4;
@@ -115,53 +115,25 @@ pub async fn run_once(
     accepted: Option<&(dyn Fn() -> u64 + Sync)>,
 ) -> Sample {
     let (method, url, body) = scenario.method_url_body(base);
-    let next = Arc::new(AtomicU64::new(0));
-    let failed = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let errors = Arc::new(Mutex::new(BTreeMap::<String, u64>::new()));
+    let run = Arc::new(Shared {
+        method,
+        url,
+        body,
+        total: scenario.requests,
+        max_errors,
+        next: AtomicU64::new(0),
+        failed: AtomicU64::new(0),
+        stop: AtomicBool::new(false),
+        errors: Mutex::new(BTreeMap::new()),
+    });
     let before = accepted.map(|a| a());
     let rss_before = rss_kib();
     reset_peak_rss();
     let started = Instant::now();
-    let workers: Vec<_> = (0..scenario.concurrency.min(scenario.requests))
-        .map(|_| {
-            let (subject, method, url, body) =
-                (subject.clone(), method.clone(), url.clone(), body.clone());
-            let (next, failed, stop, errors) =
-                (next.clone(), failed.clone(), stop.clone(), errors.clone());
-            let total = scenario.requests;
-            tokio::spawn(async move {
-                // latencies in a plain list, merged into one histogram at
-                // the end: a histogram per worker (190 KiB at this range
-                // and precision) would make a burst of 1000 weigh 190 MiB
-                // of the tool's own, reported as the client's
-                let mut hist = Vec::new();
-                let (mut ok, mut bytes) = (0u64, 0u64);
-                while !stop.load(Ordering::Relaxed) && next.fetch_add(1, Ordering::Relaxed) < total
-                {
-                    let t = Instant::now();
-                    match subject.call(&method, &url, body.clone()).await {
-                        Ok(n) => {
-                            hist.push(t.elapsed().as_micros() as u64);
-                            ok += 1;
-                            bytes += if method == Method::POST {
-                                body.len() as u64
-                            } else {
-                                n as u64
-                            };
-                        }
-                        Err(kind) => {
-                            *errors.lock().expect("errors").entry(kind).or_default() += 1;
-                            if failed.fetch_add(1, Ordering::Relaxed) + 1 >= max_errors {
-                                stop.store(true, Ordering::Relaxed);
-                            }
-                        }
-                    }
-                }
-                (hist, ok, bytes)
-            })
-        })
-        .collect();
+    let workers = subject.with_caller(Workers {
+        run: run.clone(),
+        count: scenario.concurrency.min(scenario.requests),
+    });
     let mut latency = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("histogram");
     let (mut ok, mut bytes) = (0, 0);
     for w in workers {
@@ -174,7 +146,7 @@ pub async fn run_once(
         }
     }
     let elapsed = started.elapsed();
-    let errors = errors.lock().expect("errors").clone();
+    let errors = run.errors.lock().expect("errors").clone();
     Sample {
         ok,
         errors,
@@ -187,6 +159,74 @@ pub async fn run_once(
             .zip(rss_before)
             .map(|(after, before)| after as i64 - before as i64),
     }
+}
+
+/// What the workers of a run share.
+struct Shared {
+    method: Method,
+    url: String,
+    body: Bytes,
+    /// Requests in the run.
+    total: u64,
+    max_errors: u64,
+    /// Requests taken so far.
+    next: AtomicU64,
+    failed: AtomicU64,
+    stop: AtomicBool,
+    errors: Mutex<BTreeMap<String, u64>>,
+}
+
+/// Starts a run's workers with the subject's own caller, so that each
+/// task holds that client's call future and no other kind's
+/// ([`Subject::with_caller`]): a burst's peak RSS is then the client's, not
+/// the harness's.
+struct Workers {
+    run: Arc<Shared>,
+    count: u64,
+}
+
+impl WithCaller for Workers {
+    type Output = Vec<tokio::task::JoinHandle<(Vec<u64>, u64, u64)>>;
+
+    fn with<C: Caller>(self, caller: C) -> Self::Output {
+        let caller = Arc::new(caller);
+        (0..self.count)
+            .map(|_| tokio::spawn(work(caller.clone(), self.run.clone())))
+            .collect()
+    }
+}
+
+/// One worker: requests until the run has sent them all or failed too
+/// often; returns its latencies (µs), successes and bytes.
+async fn work<C: Caller>(caller: Arc<C>, run: Arc<Shared>) -> (Vec<u64>, u64, u64) {
+    // latencies in a plain list, merged into one histogram at the end: a
+    // histogram per worker (190 KiB at this range and precision) would make
+    // a burst of 1000 weigh 190 MiB of the tool's own, reported as the
+    // client's
+    let mut hist = Vec::new();
+    let (mut ok, mut bytes) = (0u64, 0u64);
+    while !run.stop.load(Ordering::Relaxed) && run.next.fetch_add(1, Ordering::Relaxed) < run.total
+    {
+        let t = Instant::now();
+        match caller.call(&run.method, &run.url, run.body.clone()).await {
+            Ok(n) => {
+                hist.push(t.elapsed().as_micros() as u64);
+                ok += 1;
+                bytes += if run.method == Method::POST {
+                    run.body.len() as u64
+                } else {
+                    n as u64
+                };
+            }
+            Err(kind) => {
+                *run.errors.lock().expect("errors").entry(kind).or_default() += 1;
+                if run.failed.fetch_add(1, Ordering::Relaxed) + 1 >= run.max_errors {
+                    run.stop.store(true, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+    (hist, ok, bytes)
 }
 
 /// Resets the kernel's peak-RSS mark of this process (Linux), so each run

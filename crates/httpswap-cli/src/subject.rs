@@ -424,109 +424,279 @@ impl Subject {
         url: &str,
         body: Bytes,
     ) -> Result<usize, Failure> {
+        let headers = self.client_headers;
         match &self.client {
-            Client::Transport(t) => {
-                let mut req = http::Request::builder()
-                    .method(method.clone())
-                    .uri(url)
-                    .body(Body::full(body))
-                    .map_err(|_| "invalid_url".to_owned())?;
-                if self.client_headers {
-                    add_client_headers(req.headers_mut());
-                }
-                let res = t.send(req).await.map_err(|e| kind_name(e.kind()))?;
-                // streamed and counted, like every library's body below
-                count(res.into_body(), |e: httpswap_core::Error| {
-                    kind_name(e.kind())
-                })
-                .await
-            }
-            Client::Httpswap(c) => {
-                let res = c
-                    .request(method.clone(), url)
-                    .body(body)
-                    .send()
-                    .await
-                    .map_err(|e| kind_name(e.kind()))?;
-                count(res.into_body(), |e: httpswap_core::Error| {
-                    kind_name(e.kind())
-                })
-                .await
-            }
+            Client::Transport(t) => transport_call(t, method, url, body, headers).await,
+            Client::Httpswap(c) => client_call(c, method, url, body).await,
             #[cfg(feature = "hyper")]
-            Client::HyperLegacy(c) => legacy(c, method, url, body, self.client_headers).await,
+            Client::HyperLegacy(c) => legacy(c, method, url, body, headers).await,
             #[cfg(feature = "hyper")]
-            Client::HyperLegacyTls(c) => legacy(c, method, url, body, self.client_headers).await,
+            Client::HyperLegacyTls(c) => legacy(c, method, url, body, headers).await,
             #[cfg(feature = "reqwest")]
-            Client::Reqwest(c) => {
-                let classify = |e: reqwest::Error| {
-                    if e.is_connect() {
-                        "connect"
-                    } else if e.is_timeout() {
-                        "timeout"
-                    } else if e.is_builder() {
-                        "builder"
-                    } else if e.is_body() || e.is_decode() {
-                        "body"
-                    } else {
-                        "request"
-                    }
-                    .to_owned()
-                };
-                // built, then executed: what `send` does, with room to
-                // add the headers in between
-                let mut req = c
-                    .request(method.clone(), url)
-                    .body(body)
-                    .build()
-                    .map_err(classify)?;
-                if self.client_headers {
-                    add_client_headers(req.headers_mut());
-                }
-                let res = c.execute(req).await.map_err(classify)?;
-                let mut res = res;
-                let mut n = 0;
-                while let Some(chunk) = res.chunk().await.map_err(classify)? {
-                    n += chunk.len();
-                }
-                Ok(n)
-            }
+            Client::Reqwest(c) => reqwest_call(c, method, url, body, headers).await,
             #[cfg(feature = "isahc")]
-            Client::Isahc(c) => {
-                use futures_util::AsyncReadExt as _;
-                // the same spellings as for the other libraries
-                let classify = |e: isahc::Error| {
-                    use isahc::error::ErrorKind as K;
-                    match e.kind() {
-                        K::ConnectionFailed | K::NameResolution | K::BadServerCertificate => {
-                            "connect"
-                        }
-                        K::Timeout => "timeout",
-                        K::InvalidRequest => "builder",
-                        _ => "request",
-                    }
-                    .to_owned()
-                };
-                let mut req = http::Request::builder()
-                    .method(method.clone())
-                    .uri(url)
-                    .body(isahc::AsyncBody::from(body.to_vec()))
-                    .map_err(|_| "invalid_url".to_owned())?;
-                if self.client_headers {
-                    add_client_headers(req.headers_mut());
-                }
-                let res = c.send_async(req).await.map_err(classify)?;
-                let mut body = res.into_body();
-                let mut buf = vec![0u8; 16 * 1024];
-                let mut n = 0;
-                loop {
-                    match body.read(&mut buf).await {
-                        Ok(0) => return Ok(n),
-                        Ok(k) => n += k,
-                        Err(_) => return Err("body".to_owned()),
-                    }
-                }
-            }
+            Client::Isahc(c) => isahc_call(c, method, url, body, headers).await,
+        }
+    }
+
+    /// Hands `work` this subject's own [`Caller`]: a value of a type of its
+    /// own, whose call futures hold only this client's state. A task that
+    /// awaits [`Subject::call`] holds the largest future of every kind of
+    /// subject (the `Client`'s), whichever it runs: in a burst of 1000
+    /// tasks that is memory reported as the client's when it is the
+    /// harness's.
+    ///
+    /// ```
+    /// use httpswap_cli::subject::{subjects, Caller, Layers, WithCaller};
+    ///
+    /// // the size of a call's future (an async call does nothing until
+    /// // polled)
+    /// struct FutureSize;
+    /// impl WithCaller for FutureSize {
+    ///     type Output = usize;
+    ///     fn with<C: Caller>(self, caller: C) -> usize {
+    ///         let call = caller.call(&http::Method::GET, "http://127.0.0.1:9/", bytes::Bytes::new());
+    ///         std::mem::size_of_val(&call)
+    ///     }
+    /// }
+    /// for subject in subjects(None, Layers::ALL)? {
+    ///     let every_kind = std::mem::size_of_val(&subject.call(
+    ///         &http::Method::GET,
+    ///         "http://127.0.0.1:9/",
+    ///         bytes::Bytes::new(),
+    ///     ));
+    ///     assert!(subject.with_caller(FutureSize) < every_kind, "{}", subject.name);
+    /// }
+    /// # Ok::<(), String>(())
+    /// ```
+    pub fn with_caller<W: WithCaller>(&self, work: W) -> W::Output {
+        let headers = self.client_headers;
+        match &self.client {
+            Client::Transport(t) => work.with(Own(t.clone(), headers)),
+            Client::Httpswap(c) => work.with(Own(c.clone(), headers)),
+            #[cfg(feature = "hyper")]
+            Client::HyperLegacy(c) => work.with(Own(c.clone(), headers)),
+            #[cfg(feature = "hyper")]
+            Client::HyperLegacyTls(c) => work.with(Own(c.clone(), headers)),
+            #[cfg(feature = "reqwest")]
+            Client::Reqwest(c) => work.with(Own(c.clone(), headers)),
+            #[cfg(feature = "isahc")]
+            Client::Isahc(c) => work.with(Own(c.clone(), headers)),
+        }
+    }
+}
+
+/// One subject's way of sending a request: [`Subject::call`] for a single
+/// kind of client, so that its futures are only as large as that client
+/// needs (see [`Subject::with_caller`]).
+pub trait Caller: Clone + Send + Sync + 'static {
+    /// Sends one request and reads the body to its end; returns its
+    /// length, as [`Subject::call`] does.
+    fn call(
+        &self,
+        method: &http::Method,
+        url: &str,
+        body: Bytes,
+    ) -> impl std::future::Future<Output = Result<usize, Failure>> + Send;
+}
+
+/// What is done with a subject's [`Caller`], whose type depends on the
+/// subject ([`Subject::with_caller`]).
+pub trait WithCaller {
+    /// What the work returns.
+    type Output;
+    /// Does the work with `caller`.
+    fn with<C: Caller>(self, caller: C) -> Self::Output;
+}
+
+/// A client of one kind and whether it adds the `Client`'s default
+/// headers.
+#[derive(Clone)]
+struct Own<T>(T, bool);
+
+impl Caller for Own<SharedTransport> {
+    fn call(
+        &self,
+        method: &http::Method,
+        url: &str,
+        body: Bytes,
+    ) -> impl std::future::Future<Output = Result<usize, Failure>> + Send {
+        transport_call(&self.0, method, url, body, self.1)
+    }
+}
+
+impl Caller for Own<httpswap::Client> {
+    fn call(
+        &self,
+        method: &http::Method,
+        url: &str,
+        body: Bytes,
+    ) -> impl std::future::Future<Output = Result<usize, Failure>> + Send {
+        client_call(&self.0, method, url, body)
+    }
+}
+
+#[cfg(feature = "hyper")]
+impl<C> Caller for Own<Box<hyper_util::client::legacy::Client<C, http_body_util::Full<Bytes>>>>
+where
+    C: hyper_util::client::legacy::connect::Connect + Clone + Send + Sync + 'static,
+{
+    fn call(
+        &self,
+        method: &http::Method,
+        url: &str,
+        body: Bytes,
+    ) -> impl std::future::Future<Output = Result<usize, Failure>> + Send {
+        legacy(&self.0, method, url, body, self.1)
+    }
+}
+
+#[cfg(feature = "reqwest")]
+impl Caller for Own<reqwest::Client> {
+    fn call(
+        &self,
+        method: &http::Method,
+        url: &str,
+        body: Bytes,
+    ) -> impl std::future::Future<Output = Result<usize, Failure>> + Send {
+        reqwest_call(&self.0, method, url, body, self.1)
+    }
+}
+
+#[cfg(feature = "isahc")]
+impl Caller for Own<isahc::HttpClient> {
+    fn call(
+        &self,
+        method: &http::Method,
+        url: &str,
+        body: Bytes,
+    ) -> impl std::future::Future<Output = Result<usize, Failure>> + Send {
+        isahc_call(&self.0, method, url, body, self.1)
+    }
+}
+
+/// One request through a transport's trait.
+async fn transport_call(
+    t: &SharedTransport,
+    method: &http::Method,
+    url: &str,
+    body: Bytes,
+    with_client_headers: bool,
+) -> Result<usize, Failure> {
+    let mut req = http::Request::builder()
+        .method(method.clone())
+        .uri(url)
+        .body(Body::full(body))
+        .map_err(|_| "invalid_url".to_owned())?;
+    if with_client_headers {
+        add_client_headers(req.headers_mut());
+    }
+    let res = t.send(req).await.map_err(|e| kind_name(e.kind()))?;
+    // streamed and counted, like every library's body below
+    count(res.into_body(), |e: httpswap_core::Error| {
+        kind_name(e.kind())
+    })
+    .await
+}
+
+/// One request through `httpswap::Client`.
+async fn client_call(
+    c: &httpswap::Client,
+    method: &http::Method,
+    url: &str,
+    body: Bytes,
+) -> Result<usize, Failure> {
+    let res = c
+        .request(method.clone(), url)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| kind_name(e.kind()))?;
+    count(res.into_body(), |e: httpswap_core::Error| {
+        kind_name(e.kind())
+    })
+    .await
+}
+
+/// One request on reqwest used directly.
+#[cfg(feature = "reqwest")]
+async fn reqwest_call(
+    c: &reqwest::Client,
+    method: &http::Method,
+    url: &str,
+    body: Bytes,
+    with_client_headers: bool,
+) -> Result<usize, Failure> {
+    let classify = |e: reqwest::Error| {
+        if e.is_connect() {
+            "connect"
+        } else if e.is_timeout() {
+            "timeout"
+        } else if e.is_builder() {
+            "builder"
+        } else if e.is_body() || e.is_decode() {
+            "body"
+        } else {
+            "request"
+        }
+        .to_owned()
+    };
+    // built, then executed: what `send` does, with room to add the headers
+    // in between
+    let mut req = c
+        .request(method.clone(), url)
+        .body(body)
+        .build()
+        .map_err(classify)?;
+    if with_client_headers {
+        add_client_headers(req.headers_mut());
+    }
+    let mut res = c.execute(req).await.map_err(classify)?;
+    let mut n = 0;
+    while let Some(chunk) = res.chunk().await.map_err(classify)? {
+        n += chunk.len();
+    }
+    Ok(n)
+}
+
+/// One request on isahc used directly.
+#[cfg(feature = "isahc")]
+async fn isahc_call(
+    c: &isahc::HttpClient,
+    method: &http::Method,
+    url: &str,
+    body: Bytes,
+    with_client_headers: bool,
+) -> Result<usize, Failure> {
+    use futures_util::AsyncReadExt as _;
+    // the same spellings as for the other libraries
+    let classify = |e: isahc::Error| {
+        use isahc::error::ErrorKind as K;
+        match e.kind() {
+            K::ConnectionFailed | K::NameResolution | K::BadServerCertificate => "connect",
+            K::Timeout => "timeout",
+            K::InvalidRequest => "builder",
+            _ => "request",
+        }
+        .to_owned()
+    };
+    let mut req = http::Request::builder()
+        .method(method.clone())
+        .uri(url)
+        .body(isahc::AsyncBody::from(body.to_vec()))
+        .map_err(|_| "invalid_url".to_owned())?;
+    if with_client_headers {
+        add_client_headers(req.headers_mut());
+    }
+    let res = c.send_async(req).await.map_err(classify)?;
+    let mut body = res.into_body();
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut n = 0;
+    loop {
+        match body.read(&mut buf).await {
+            Ok(0) => return Ok(n),
+            Ok(k) => n += k,
+            Err(_) => return Err("body".to_owned()),
         }
     }
 }
