@@ -59,28 +59,26 @@ pub struct Subject {
     client_headers: bool,
 }
 
+/// hyper-util's legacy client as the bench uses it, plain and over TLS.
+#[cfg(feature = "hyper")]
+type Legacy = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    http_body_util::Full<Bytes>,
+>;
+#[cfg(feature = "hyper")]
+type LegacyTls = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    http_body_util::Full<Bytes>,
+>;
+
 #[derive(Clone)]
 enum Client {
     Transport(SharedTransport),
     Httpswap(httpswap::Client),
     #[cfg(feature = "hyper")]
-    HyperLegacy(
-        Box<
-            hyper_util::client::legacy::Client<
-                hyper_util::client::legacy::connect::HttpConnector,
-                http_body_util::Full<Bytes>,
-            >,
-        >,
-    ),
+    HyperLegacy(Box<Legacy>),
     #[cfg(feature = "hyper")]
-    HyperLegacyTls(
-        Box<
-            hyper_util::client::legacy::Client<
-                hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
-                http_body_util::Full<Bytes>,
-            >,
-        >,
-    ),
+    HyperLegacyTls(Box<LegacyTls>),
     #[cfg(feature = "reqwest")]
     Reqwest(reqwest::Client),
     #[cfg(feature = "isahc")]
@@ -427,7 +425,7 @@ impl Subject {
         let headers = self.client_headers;
         match &self.client {
             Client::Transport(t) => transport_call(t, method, url, body, headers).await,
-            Client::Httpswap(c) => client_call(c, method, url, body).await,
+            Client::Httpswap(c) => client_call(c, method, url, body, headers).await,
             #[cfg(feature = "hyper")]
             Client::HyperLegacy(c) => legacy(c, method, url, body, headers).await,
             #[cfg(feature = "hyper")]
@@ -514,66 +512,29 @@ pub trait WithCaller {
 #[derive(Clone)]
 struct Own<T>(T, bool);
 
-impl Caller for Own<SharedTransport> {
-    fn call(
-        &self,
-        method: &http::Method,
-        url: &str,
-        body: Bytes,
-    ) -> impl std::future::Future<Output = Result<usize, Failure>> + Send {
-        transport_call(&self.0, method, url, body, self.1)
-    }
+/// [`Caller`] for `Own<$client>`: one request by `$call`.
+macro_rules! own_caller {
+    ($(#[$attr:meta])* $client:ty => $call:ident) => {
+        $(#[$attr])*
+        impl Caller for Own<$client> {
+            fn call(
+                &self,
+                method: &http::Method,
+                url: &str,
+                body: Bytes,
+            ) -> impl std::future::Future<Output = Result<usize, Failure>> + Send {
+                $call(&self.0, method, url, body, self.1)
+            }
+        }
+    };
 }
 
-impl Caller for Own<httpswap::Client> {
-    fn call(
-        &self,
-        method: &http::Method,
-        url: &str,
-        body: Bytes,
-    ) -> impl std::future::Future<Output = Result<usize, Failure>> + Send {
-        client_call(&self.0, method, url, body)
-    }
-}
-
-#[cfg(feature = "hyper")]
-impl<C> Caller for Own<Box<hyper_util::client::legacy::Client<C, http_body_util::Full<Bytes>>>>
-where
-    C: hyper_util::client::legacy::connect::Connect + Clone + Send + Sync + 'static,
-{
-    fn call(
-        &self,
-        method: &http::Method,
-        url: &str,
-        body: Bytes,
-    ) -> impl std::future::Future<Output = Result<usize, Failure>> + Send {
-        legacy(&self.0, method, url, body, self.1)
-    }
-}
-
-#[cfg(feature = "reqwest")]
-impl Caller for Own<reqwest::Client> {
-    fn call(
-        &self,
-        method: &http::Method,
-        url: &str,
-        body: Bytes,
-    ) -> impl std::future::Future<Output = Result<usize, Failure>> + Send {
-        reqwest_call(&self.0, method, url, body, self.1)
-    }
-}
-
-#[cfg(feature = "isahc")]
-impl Caller for Own<isahc::HttpClient> {
-    fn call(
-        &self,
-        method: &http::Method,
-        url: &str,
-        body: Bytes,
-    ) -> impl std::future::Future<Output = Result<usize, Failure>> + Send {
-        isahc_call(&self.0, method, url, body, self.1)
-    }
-}
+own_caller!(SharedTransport => transport_call);
+own_caller!(httpswap::Client => client_call);
+own_caller!(#[cfg(feature = "hyper")] Box<Legacy> => legacy);
+own_caller!(#[cfg(feature = "hyper")] Box<LegacyTls> => legacy);
+own_caller!(#[cfg(feature = "reqwest")] reqwest::Client => reqwest_call);
+own_caller!(#[cfg(feature = "isahc")] isahc::HttpClient => isahc_call);
 
 /// One request through a transport's trait.
 async fn transport_call(
@@ -599,12 +560,14 @@ async fn transport_call(
     .await
 }
 
-/// One request through `httpswap::Client`.
+/// One request through `httpswap::Client`, which adds its default headers
+/// itself (so it has no use for `_with_client_headers`).
 async fn client_call(
     c: &httpswap::Client,
     method: &http::Method,
     url: &str,
     body: Bytes,
+    _with_client_headers: bool,
 ) -> Result<usize, Failure> {
     let res = c
         .request(method.clone(), url)
