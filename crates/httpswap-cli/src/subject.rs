@@ -260,6 +260,11 @@ pub fn subjects_over(
 
 /// A backend's transport, and its library used directly with the same
 /// settings (`None` for a backend this build does not know).
+// (a build with no backend uses neither `h2c` nor `direct`)
+#[cfg_attr(
+    not(any(feature = "hyper", feature = "reqwest", feature = "isahc")),
+    allow(unused_variables)
+)]
 fn backend_subjects(
     backend: &'static str,
     proto: &Proto,
