@@ -60,6 +60,7 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod url_memo;
 
 use std::fmt;
 use std::future::Future;
@@ -372,9 +373,6 @@ impl Inner {
         ex: Exchange<'a>,
     ) -> impl Future<Output = Result<Response, Error>> + Send + 'a {
         let (parts, body) = request.into_parts();
-        // reqwest takes a `Url`: parsed from this text on every try (the
-        // text `Display` writes, made without the formatter)
-        let url = url_text(&parts.uri);
         let may_be_http2 = self.may_be_http2(&parts.uri);
         let mut headers = parts.headers;
         if !ex.forward {
@@ -388,6 +386,9 @@ impl Inner {
             version: parts.version,
             body,
         });
+        // turned into reqwest's `Url` at each try, by the thread's memo
+        // (`url_memo`)
+        let uri = parts.uri;
         async move {
             let timeouts = &timeouts;
             let permit = self
@@ -427,7 +428,7 @@ impl Inner {
                     // request is kept
                     return Err(Error::closed());
                 };
-                match self.attempt(&client, &url, out, timeouts, &ex).await {
+                match self.attempt(&client, &uri, out, timeouts, &ex).await {
                     Ok(res) => {
                         if let Some(ticket) = ticket {
                             ticket.done(Some(res.version()));
@@ -458,14 +459,14 @@ impl Inner {
         config.http2_prior_knowledge || (config.http2 && uri.scheme_str() == Some("https"))
     }
 
-    /// One try of `out` to `url`. On failure, also the address pair of a
+    /// One try of `out` to `uri`. On failure, also the address pair of a
     /// connection that died under the request, if there was one. The
     /// request is handed to reqwest now, whose future is small: the one
     /// returned keeps neither it nor `out`.
     fn attempt<'a>(
         &'a self,
         client: &reqwest::Client,
-        url: &str,
+        uri: &http::Uri,
         out: Outgoing,
         timeouts: &'a Timeouts,
         ex: &'a Exchange<'_>,
@@ -473,7 +474,7 @@ impl Inner {
            + Send
            + 'a {
         let handed = out
-            .into_reqwest(url)
+            .into_reqwest(uri)
             .map(|(req, progress)| (client.execute(req), progress));
         async move {
             let (pending, progress) = handed.map_err(|e| (e, None))?;
@@ -561,11 +562,11 @@ impl Outgoing {
         })
     }
 
-    /// reqwest's request to `url`, and the upload's progress for a body
+    /// reqwest's request to `uri`, and the upload's progress for a body
     /// handed over in chunks.
     fn into_reqwest(
         self,
-        url: &str,
+        uri: &http::Uri,
     ) -> Result<
         (
             reqwest::Request,
@@ -573,7 +574,7 @@ impl Outgoing {
         ),
         Error,
     > {
-        let url = reqwest::Url::parse(url).map_err(|e| {
+        let url = url_memo::url_of(uri).map_err(|e| {
             Error::new(
                 ErrorKind::InvalidUrl,
                 format!("reqwest rejected the url: {e}"),
@@ -597,32 +598,6 @@ impl Outgoing {
     }
 }
 
-/// `uri` as its `Display` writes it (`url_text_is_what_display_writes`),
-/// in one allocation of the right size.
-fn url_text(uri: &http::Uri) -> String {
-    let scheme = uri.scheme_str();
-    let authority = uri.authority().map_or("", |a| a.as_str());
-    let path = uri.path();
-    let query = uri.query();
-    let mut text = String::with_capacity(
-        scheme.map_or(0, |s| s.len() + 3)
-            + authority.len()
-            + path.len()
-            + query.map_or(0, |q| q.len() + 1),
-    );
-    if let Some(scheme) = scheme {
-        text.push_str(scheme);
-        text.push_str("://");
-    }
-    text.push_str(authority);
-    text.push_str(path);
-    if let Some(query) = query {
-        text.push('?');
-        text.push_str(query);
-    }
-    text
-}
-
 #[allow(clippy::ptr_arg)] // the signature TimedBody asks for, with W = String
 fn map_body_error(e: reqwest::Error, what: &String) -> Error {
     map_error(e, Phase::ResponseBody, None, what)
@@ -637,21 +612,6 @@ fn _assert_send_sync() {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn url_text_is_what_display_writes() {
-        for url in [
-            "http://127.0.0.1:8080/",
-            "http://example.com",
-            "https://user:pw@example.com:8443/a/b?c=d&e",
-            "http://[::1]:80/x?",
-            "http://h/p%20q?x=%41#",
-            "https://example.com?q",
-        ] {
-            let uri: http::Uri = url.parse().expect("url");
-            assert_eq!(url_text(&uri), uri.to_string(), "{url}");
-        }
-    }
 
     /// The request future is under 1 KiB: a wait's state is boxed only
     /// when there is a wait, and the request is taken apart before the
