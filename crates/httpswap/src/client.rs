@@ -166,7 +166,14 @@ impl Client {
     /// `url` as the request's URL, and whether it carries user info. A URL
     /// the WHATWG parser would give back unchanged is taken as is (see
     /// `canonical`); any other goes through [`resolve`](Self::resolve).
+    /// The thread's last answer is handed out again for the same text
+    /// under the same base (`resolved`).
     fn resolve_uri(&self, url: &str) -> Result<(Uri, bool), Error> {
+        let base = self.inner.base_url.as_ref();
+        crate::resolved::resolved(base, url, || self.resolve_uri_anew(url))
+    }
+
+    fn resolve_uri_anew(&self, url: &str) -> Result<(Uri, bool), Error> {
         if self.inner.base_url.is_none() {
             if let Some(uri) = crate::canonical::as_is(url) {
                 return Ok((uri, false));

@@ -129,6 +129,7 @@ mod client;
 pub mod decompress;
 pub mod redirect;
 mod request;
+mod resolved;
 mod response;
 pub mod retry;
 mod send;

@@ -316,3 +316,111 @@ fn call_futures_stay_small() {
         std::mem::size_of_val(&execute)
     );
 }
+
+/// What a request's URL resolves to, as a test compares it: the URL and
+/// the `Authorization` its user info became, or the error.
+fn resolved_as(client: &Client, text: &str) -> Result<(String, Option<String>), String> {
+    match client.get(text).build() {
+        Ok(req) => Ok((
+            req.uri().to_string(),
+            req.headers()
+                .get(http::header::AUTHORIZATION)
+                .map(|v| v.to_str().expect("ascii").to_owned()),
+        )),
+        Err(e) => Err(format!("{:?}: {e}", e.kind())),
+    }
+}
+
+/// A client's requests to a URL it resolved before on the same thread
+/// (which it remembers) go where a first resolution sends them: every
+/// pair of clients (bases) and texts, each first on a thread of its own,
+/// then all on one thread, each twice in a row and in turn.
+#[test]
+fn a_url_resolved_again_is_resolved_the_same() {
+    let mock = SharedTransport::new(MockTransport::from_fn(|_| {
+        Ok(http::Response::new(Body::empty()))
+    }));
+    let clients: Vec<Client> = [
+        None,
+        Some("http://a.example/v1/"),
+        Some("http://a.example/v2"),
+        Some("https://b.example/"),
+    ]
+    .into_iter()
+    .map(|base| {
+        let b = Client::builder().transport(mock.clone());
+        match base {
+            Some(base) => b.base_url(base),
+            None => b,
+        }
+        .build()
+        .expect("client")
+    })
+    .collect();
+    let texts = [
+        "http://127.0.0.1:8080/",
+        "chat/completions",
+        "/chat/completions",
+        "http://user:pw@127.0.0.1:8080/x",
+        "HTTP://Example.COM/x?q=1",
+        "http://127.0.0.1:8080/\nx",
+        "ftp://example.com/",
+        "",
+    ];
+    let mut first = Vec::new();
+    for client in &clients {
+        for text in texts {
+            let (client, text) = (client.clone(), text.to_owned());
+            let got = std::thread::spawn(move || resolved_as(&client, &text))
+                .join()
+                .expect("thread");
+            first.push(got);
+        }
+    }
+    // the answers differ by base and text, so a mixed-up memory shows
+    let url_of =
+        |client: usize, text: usize| first[client * texts.len() + text].clone().map(|(u, _)| u);
+    assert_eq!(url_of(0, 0).as_deref(), Ok("http://127.0.0.1:8080/"));
+    assert_eq!(
+        url_of(1, 1).as_deref(),
+        Ok("http://a.example/v1/chat/completions")
+    );
+    assert_eq!(
+        url_of(2, 1).as_deref(),
+        Ok("http://a.example/v2/chat/completions")
+    );
+    assert_eq!(
+        url_of(3, 2).as_deref(),
+        Ok("https://b.example/chat/completions")
+    );
+    assert_eq!(url_of(0, 4).as_deref(), Ok("http://example.com/x?q=1"));
+    assert!(url_of(0, 1).is_err() && url_of(0, 5).is_err() && url_of(0, 6).is_err());
+    assert_eq!(
+        first[3],
+        Ok((
+            "http://127.0.0.1:8080/x".to_owned(),
+            Some("Basic dXNlcjpwdw==".to_owned())
+        ))
+    );
+    for _ in 0..2 {
+        let mut expected = first.iter();
+        for client in &clients {
+            for text in texts {
+                let expected = expected.next().expect("as many");
+                assert_eq!(&resolved_as(client, text), expected, "{text:?}");
+                assert_eq!(&resolved_as(client, text), expected, "{text:?} again");
+            }
+        }
+    }
+    // the same text under every base in turn
+    for text in texts {
+        for (i, client) in clients.iter().enumerate() {
+            let at = i * texts.len() + texts.iter().position(|t| *t == text).expect("listed");
+            assert_eq!(
+                resolved_as(client, text),
+                first[at],
+                "{text:?} under client {i}"
+            );
+        }
+    }
+}
