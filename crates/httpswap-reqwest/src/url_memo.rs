@@ -27,17 +27,23 @@ thread_local! {
 ///
 /// The parser's, when `url` refuses the text.
 pub(crate) fn url_of(uri: &http::Uri) -> Result<reqwest::Url, url::ParseError> {
-    LAST.with(|last| {
-        if let Some((text, url)) = &*last.borrow() {
-            if writes(uri, text) {
-                return Ok(url.clone());
-            }
-        }
-        let text = url_text(uri);
-        let url = reqwest::Url::parse(&text)?;
-        *last.borrow_mut() = Some((text, url.clone()));
-        Ok(url)
-    })
+    // a thread's memory is gone while the thread exits: then the text is
+    // parsed (`parsed_while_the_thread_exits`)
+    let remembered = LAST
+        .try_with(|last| {
+            let last = last.borrow();
+            let (text, url) = last.as_ref()?;
+            writes(uri, text).then(|| url.clone())
+        })
+        .ok()
+        .flatten();
+    if let Some(url) = remembered {
+        return Ok(url);
+    }
+    let text = url_text(uri);
+    let url = reqwest::Url::parse(&text)?;
+    let _ = LAST.try_with(|last| *last.borrow_mut() = Some((text, url.clone())));
+    Ok(url)
 }
 
 /// Whether `uri` writes exactly `text`: [`url_text`] compared without
@@ -173,5 +179,19 @@ mod tests {
                 Some("http://127.0.0.1:1/")
             );
         });
+    }
+
+    /// A thread-local's destructor that sends a request once this
+    /// thread's memory is gone still gets the parsed URL, with no panic.
+    #[test]
+    fn parsed_while_the_thread_exits() {
+        let parse = |text: &str| url_of(&text.parse().expect("uri")).map(String::from);
+        let late = httpswap_test::at_thread_exit(
+            move || {
+                parse("http://y/").expect("parses");
+            },
+            move || (LAST.try_with(|_| ()).is_err(), parse("http://x/")),
+        );
+        assert_eq!(late, Some((true, Ok("http://x/".to_owned()))));
     }
 }

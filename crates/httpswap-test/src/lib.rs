@@ -15,6 +15,7 @@ mod mock;
 mod proxy;
 mod refused;
 mod server;
+mod thread_exit;
 mod tls;
 
 pub use block_on::block_on;
@@ -28,4 +29,5 @@ pub use server::{
     backlog_full, compress, echo, echo_loop, routes, serve_echo, Reply, ServerConn, ServerRequest,
     ServerStats, TestServer,
 };
+pub use thread_exit::at_thread_exit;
 pub use tls::TestCa;

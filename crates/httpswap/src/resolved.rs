@@ -41,21 +41,30 @@ pub(crate) fn resolved(
     text: &str,
     resolve: impl FnOnce() -> Result<(Uri, bool), Error>,
 ) -> Result<(Uri, bool), Error> {
-    LAST.with(|last| {
-        if let Some(last) = &*last.borrow() {
-            if *last.text == *text && last.base.as_ref() == base {
-                return Ok((last.uri.clone(), last.credentials));
-            }
-        }
-        let (uri, credentials) = resolve()?;
+    // a thread's memory is gone while the thread exits: then every URL is
+    // resolved anew (`resolved_while_the_thread_exits`)
+    let remembered = LAST
+        .try_with(|last| {
+            let last = last.borrow();
+            let last = last.as_ref()?;
+            (*last.text == *text && last.base.as_ref() == base)
+                .then(|| (last.uri.clone(), last.credentials))
+        })
+        .ok()
+        .flatten();
+    if let Some(answer) = remembered {
+        return Ok(answer);
+    }
+    let (uri, credentials) = resolve()?;
+    let _ = LAST.try_with(|last| {
         *last.borrow_mut() = Some(Last {
             base: base.cloned(),
             text: text.into(),
             uri: uri.clone(),
             credentials,
         });
-        Ok((uri, credentials))
-    })
+    });
+    Ok((uri, credentials))
 }
 
 #[cfg(test)]
@@ -105,5 +114,23 @@ mod tests {
         let (uri, _) = resolved(Some(&a), "x", || answer("http://wrong/", false)).expect("kept");
         assert_eq!(uri.to_string(), "http://a.example/v1/x");
         assert_eq!(calls.get(), 7);
+    }
+
+    /// A thread-local's destructor that resolves a URL once this
+    /// thread's memory is gone still gets the answer, with no panic.
+    #[test]
+    fn resolved_while_the_thread_exits() {
+        let answer = |text: &'static str| move || Ok((text.parse().expect("uri"), false));
+        let late = httpswap_test::at_thread_exit(
+            move || {
+                resolved(None, "y", answer("http://y/")).expect("resolved");
+            },
+            move || {
+                let gone = LAST.try_with(|_| ()).is_err();
+                let uri = resolved(None, "x", answer("http://x/")).map(|(uri, _)| uri.to_string());
+                (gone, uri.ok())
+            },
+        );
+        assert_eq!(late, Some((true, Some("http://x/".to_owned()))));
     }
 }
