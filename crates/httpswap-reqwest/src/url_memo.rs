@@ -1,10 +1,10 @@
 //! reqwest takes a `Url`; the trait hands the adapter an `http::Uri`. The
-//! `Url` is parsed from the text the `Uri` writes, and parsing is the
-//! costliest step of a plain request here (`url` checks the host for
-//! international names, then serialises it: about 5.5 k instructions for
-//! `http://127.0.0.1:PORT/`, where the whole exchange with reqwest takes
-//! some 50 k). reqwest itself parses every request's URL twice more, in its
-//! redirect layer and for its response, which the adapter cannot change.
+//! `Url` is parsed from the text the `Uri` writes, and parsing (`url`
+//! checks the host for international names, then serialises it) is the
+//! costliest step of a plain request here (BENCHMARKS.md, "URLs parsed
+//! once per thread"). reqwest itself parses every request's URL twice
+//! more, in its redirect layer and for its response, which the adapter
+//! cannot change.
 //!
 //! So each thread keeps the last URL it parsed with the text it was parsed
 //! from: a request to the same URL as the last one on that thread clones
