@@ -69,7 +69,7 @@ impl AdapterState {
     ///
     /// As [`Origin::of`](crate::Origin::of): an unsupported scheme or a URL with no host.
     pub fn exchange(&self, request: &Request) -> Result<Exchange<'_>, Error> {
-        let (https, what) = crate::origin::https_and_text(request.uri())?;
+        let (https, what) = crate::OriginName::of(request.uri())?;
         self.config.check_unix_socket(https, request.uri())?;
         let proxy = self.proxies.proxy_for(request.uri());
         Ok(Exchange {
@@ -120,8 +120,9 @@ impl AdapterState {
 /// A request's context, for events, errors and proxies.
 #[derive(Debug)]
 pub struct Exchange<'a> {
-    /// `scheme://host:port`, naming the origin in messages and events.
-    pub what: String,
+    /// `scheme://host:port`, naming the origin in messages and events
+    /// (written only when one asks).
+    pub what: crate::OriginName,
     /// The hooks its connection events go to.
     pub events: Option<Arc<dyn Events>>,
     /// The proxy it goes through, if any.
@@ -172,7 +173,7 @@ impl Exchange<'_> {
             }
         }
         crate::check_response_head(headers, version, &state.config.response_head, || {
-            self.what.clone()
+            self.what.to_string()
         })?;
         match self.proxy {
             Some(proxy) if self.forward && status == StatusCode::PROXY_AUTHENTICATION_REQUIRED => {

@@ -27,15 +27,16 @@ use crate::{Exchange, TakenTimer, TimerCache, UploadProgress};
 /// # Errors
 ///
 /// The timeout errors above; `send`'s own result is passed through.
-pub fn drive<'a, F, T>(
+pub fn drive<'a, F, T, W>(
     send: F,
     progress: Option<&'a UploadProgress>,
     timeouts: &Timeouts,
     timers: &'a TimerCache,
-    what: &'a str,
+    what: &'a W,
 ) -> impl Future<Output = Result<T, Error>> + 'a
 where
     F: Future<Output = Result<T, Error>> + 'a,
+    W: std::fmt::Display + ?Sized + Sync,
 {
     Drive {
         send,
@@ -54,7 +55,7 @@ where
 
 pin_project_lite::pin_project! {
     /// [`drive`]'s future: `send` itself, not a copy in a state machine.
-    struct Drive<'a, F> {
+    struct Drive<'a, F, W: ?Sized> {
         #[pin]
         send: F,
         upload: Option<Pin<Box<dyn Future<Output = Result<(), Error>> + Send + 'a>>>,
@@ -62,13 +63,14 @@ pin_project_lite::pin_project! {
         // taken once the body was all handed over
         timer: Option<TakenTimer<'a>>,
         timers: &'a TimerCache,
-        what: &'a str,
+        what: &'a W,
     }
 }
 
-impl<F, T> Future for Drive<'_, F>
+impl<F, T, W> Future for Drive<'_, F, W>
 where
     F: Future<Output = Result<T, Error>>,
+    W: std::fmt::Display + ?Sized,
 {
     type Output = Result<T, Error>;
 
@@ -98,7 +100,7 @@ where
             Poll::Ready(()) => Poll::Ready(Err(Error::timeout(
                 ErrorKind::ReadTimeout,
                 limit,
-                *this.what,
+                this.what,
             ))),
             Poll::Pending => Poll::Pending,
         }
@@ -108,10 +110,10 @@ where
 /// [`drive`] while the body is being handed over: `Ok` once it was all
 /// handed over, a `WriteTimeout` when the library does not come back for
 /// a chunk within `write`.
-async fn watch_upload(
+async fn watch_upload<W: std::fmt::Display + ?Sized + Sync>(
     progress: &UploadProgress,
     write: Option<Duration>,
-    what: &str,
+    what: &W,
 ) -> Result<(), Error> {
     while !progress.is_done() {
         let notified = progress.done_notify.notified();

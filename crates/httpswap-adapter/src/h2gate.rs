@@ -74,12 +74,14 @@ impl H2Gate {
     /// # Errors
     ///
     /// [`ErrorKind::PoolTimeout`] when `limit` passes first.
-    pub fn enter<'a: 'o, 'o>(
+    pub fn enter<'a>(
         &'a self,
-        origin: &'o str,
+        origin: &(impl std::fmt::Display + ?Sized),
         limit: Option<Duration>,
-    ) -> impl Future<Output = Result<Option<Ticket<'a>>, Error>> + Send + 'o {
-        match self.look(origin) {
+    ) -> impl Future<Output = Result<Option<Ticket<'a>>, Error>> + Send + 'a {
+        // the key written now: the future keeps no borrow of the caller's
+        let origin = origin.to_string();
+        match self.look(&origin) {
             Ok(ticket) => Either::Left(std::future::ready(Ok(ticket))),
             Err(opening) => Either::Right(Box::pin(self.wait(origin, limit, opening))),
         }
@@ -118,7 +120,7 @@ impl H2Gate {
     /// looks again, until this request may go or `limit` passes.
     async fn wait<'a>(
         &'a self,
-        origin: &str,
+        origin: String,
         limit: Option<Duration>,
         mut opening: watch::Receiver<()>,
     ) -> Result<Option<Ticket<'a>>, Error> {
@@ -136,7 +138,7 @@ impl H2Gate {
                 None => changed.await,
             }
             .ok();
-            match self.look(origin) {
+            match self.look(&origin) {
                 Ok(ticket) => return Ok(ticket),
                 Err(next) => opening = next,
             }

@@ -72,7 +72,7 @@ pub use h2gate::{H2Gate, Ticket};
 pub use head::{check_response_head, keep_alive_timeout, refuse_ambiguous_framing};
 #[doc(hidden)]
 pub use httpswap_core as __core;
-pub use origin::{check_url, host_header, Origin};
+pub use origin::{check_url, host_header, Origin, OriginName};
 pub use request_body::{Upload, UploadProgress, UPLOAD_CHUNK};
 pub use resend::{copy_request_head, is_idempotent, try_clone_request};
 pub use response_body::{BodyLimits, EndGuard, TimedBody};

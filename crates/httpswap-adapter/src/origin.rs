@@ -179,15 +179,66 @@ impl Origin {
     }
 }
 
-/// Whether `uri` is `https`, and its origin's [`Origin::text`], without
-/// the `Origin` (whose host is a copy).
+/// The name of a request's origin in messages and events,
+/// `scheme://host:port` as [`Origin::text`] writes it, written only when
+/// asked (an error, an event, a per-origin limit): most requests never
+/// ask, and keep only a handle on the URL's authority, not a string of
+/// their own (`an_origin_name_is_the_origin_text`).
 ///
-/// # Errors
-///
-/// As [`Origin::of`].
-pub(crate) fn https_and_text(uri: &Uri) -> Result<(bool, String), Error> {
-    let (https, host, port) = checked(uri)?;
-    Ok((https, text(https, host, port)))
+/// ```
+/// let (https, name) = httpswap_adapter::OriginName::of(&"https://[::1]:8443/x".parse().unwrap())?;
+/// assert!(https);
+/// assert_eq!(name.text(), "https://[::1]:8443");
+/// assert_eq!(name.to_string(), "https://[::1]:8443");
+/// # Ok::<(), httpswap_core::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct OriginName {
+    // holds the host (`host_and_port` finds it again when asked)
+    authority: http::uri::Authority,
+    port: u16,
+    https: bool,
+}
+
+impl OriginName {
+    /// Whether `uri` is `https`, and its origin's name.
+    ///
+    /// # Errors
+    ///
+    /// As [`Origin::of`].
+    pub fn of(uri: &Uri) -> Result<(bool, OriginName), Error> {
+        let (https, _, port) = checked(uri)?;
+        // `checked` found a host, so there is an authority
+        let authority = uri
+            .authority()
+            .cloned()
+            .ok_or_else(|| Error::new(ErrorKind::InvalidUrl, format!("url {uri} has no host")))?;
+        Ok((
+            https,
+            OriginName {
+                authority,
+                port,
+                https,
+            },
+        ))
+    }
+
+    /// `scheme://host:port`, as [`Display`](fmt::Display) writes it, made
+    /// without the formatting machinery.
+    pub fn text(&self) -> String {
+        text(self.https, self.host(), self.port)
+    }
+
+    fn host(&self) -> &str {
+        host_and_port(self.authority.as_str()).0
+    }
+}
+
+impl fmt::Display for OriginName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = if self.https { "https" } else { "http" };
+        write!(f, "{scheme}://{}:{}", self.host(), self.port)
+    }
 }
 
 /// `scheme://host:port`.
@@ -222,7 +273,7 @@ impl fmt::Display for Origin {
 
 #[cfg(test)]
 mod tests {
-    use super::{host_and_port, Origin};
+    use super::{host_and_port, Origin, OriginName};
 
     #[test]
     fn host_and_port_read_as_http_does() {
@@ -248,6 +299,42 @@ mod tests {
             assert_eq!(
                 host_and_port(authority),
                 (uri.host().unwrap_or_default(), uri.port_u16()),
+                "{url}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_origin_name_is_the_origin_text() {
+        for url in [
+            "http://example.com/",
+            "https://example.com/x",
+            "http://example.com:8080/x",
+            "http://user:pw@example.com:81/",
+            "https://u:p@[fe80::1]:1/",
+            "http://[::1]/",
+            "http://127.0.0.1:65535/",
+            "http://host:0080/",
+            "HTTP://Example.COM/",
+        ] {
+            let uri: http::Uri = url.parse().expect("url");
+            let (https, name) = OriginName::of(&uri).expect("an origin");
+            let origin = Origin::of(&uri).expect("an origin");
+            assert_eq!(https, origin.https, "{url}");
+            assert_eq!(name.text(), origin.text(), "{url}");
+            assert_eq!(name.to_string(), origin.text(), "{url}");
+            assert_eq!(name.clone().text(), origin.text(), "{url}");
+        }
+        for url in ["ftp://example.com/", "/relative", "http:///x"] {
+            let Ok(uri) = url.parse::<http::Uri>() else {
+                continue;
+            };
+            let (Err(a), Err(b)) = (OriginName::of(&uri), Origin::of(&uri)) else {
+                panic!("{url} refused by both");
+            };
+            assert_eq!(
+                (a.kind(), a.to_string()),
+                (b.kind(), b.to_string()),
                 "{url}"
             );
         }

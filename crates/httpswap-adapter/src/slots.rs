@@ -105,13 +105,16 @@ impl Slots {
     /// # Errors
     ///
     /// [`ErrorKind::PoolTimeout`] naming `what`.
-    pub fn acquire<'a>(
+    pub fn acquire<'a, W: std::fmt::Display + ?Sized + Sync>(
         &'a self,
         pool: Option<Duration>,
-        what: &'a str,
+        what: &'a W,
         events: Option<&'a Arc<dyn Events>>,
     ) -> impl Future<Output = Result<Slot, Error>> + Send + 'a {
-        let host = self.per_host.as_ref().map(|p| p.semaphore(what));
+        let host = self
+            .per_host
+            .as_ref()
+            .map(|p| p.semaphore(&what.to_string()));
         let host_permit = match &host {
             None => None,
             Some(h) => h.clone().try_acquire_owned().ok(),
@@ -127,10 +130,10 @@ impl Slots {
     /// The slow way of [`acquire`](Self::acquire): counted and announced
     /// as queued, the origin's permit first (unless `host_permit` already
     /// holds it), then the global one, both within the one pool timeout.
-    async fn wait(
+    async fn wait<W: std::fmt::Display + ?Sized + Sync>(
         &self,
         pool: Option<Duration>,
-        what: &str,
+        what: &W,
         events: Option<&Arc<dyn Events>>,
         host: Option<Arc<Semaphore>>,
         host_permit: Option<OwnedSemaphorePermit>,
@@ -139,7 +142,7 @@ impl Slots {
         self.waiting.fetch_add(1, Ordering::SeqCst);
         let _waiting = Waiting(&self.waiting);
         if let Some(e) = events {
-            e.connection_queued(&ConnectionEvent::new(what, 0, false));
+            e.connection_queued(&ConnectionEvent::new(what.to_string(), 0, false));
         }
         let acquire = async {
             let host_permit = match (host, host_permit) {
@@ -267,10 +270,10 @@ impl Connections {
     /// Notes the connection that carried a response, counts it as created
     /// or reused, and fires the matching event. Returns its id and whether
     /// it was reused.
-    pub fn observe(
+    pub fn observe<W: std::fmt::Display + ?Sized>(
         &self,
         key: (SocketAddr, SocketAddr),
-        what: &str,
+        what: &W,
         http2: bool,
         events: Option<&Arc<dyn Events>>,
     ) -> (u64, bool) {
@@ -287,7 +290,7 @@ impl Connections {
         }
         // the event (its origin a string of its own) only for a listener
         if let Some(e) = events {
-            let event = ConnectionEvent::new(what, id, http2);
+            let event = ConnectionEvent::new(what.to_string(), id, http2);
             if reused {
                 e.connection_reused(&event);
             } else {

@@ -24,8 +24,10 @@ pub(crate) fn map_error(
     err: Box<dyn StdError + Send + Sync + 'static>,
     phase: Phase,
     proxy: Option<&str>,
-    what: &str,
+    what: &(impl std::fmt::Display + ?Sized),
 ) -> Error {
+    // written here, on the error's path only
+    let what = &what.to_string();
     let via_proxy = proxy.is_some();
     let err = match err.downcast::<Error>() {
         Ok(ours) => return *ours,

@@ -522,7 +522,12 @@ impl Inner {
 /// own message. One TCP connect to the proxy, on this failure path only,
 /// tells the two apart: worth a retry later, or not without other
 /// credentials.
-async fn tunnel_failure(error: Error, proxy: &Proxy, timeouts: &Timeouts, what: &str) -> Error {
+async fn tunnel_failure(
+    error: Error,
+    proxy: &Proxy,
+    timeouts: &Timeouts,
+    what: &httpswap_adapter::OriginName,
+) -> Error {
     let limit = timeouts
         .connect
         .unwrap_or(TUNNEL_PROBE_LIMIT)
@@ -569,8 +574,7 @@ struct Failed {
     dead_on: Option<SocketAddr>,
 }
 
-#[allow(clippy::ptr_arg)] // the signature TimedBody asks for, with W = String
-fn map_body_error(e: std::io::Error, what: &String) -> Error {
+fn map_body_error(e: std::io::Error, what: &httpswap_adapter::OriginName) -> Error {
     map_error(Box::new(e), Phase::Body, None, what)
 }
 

@@ -18,14 +18,15 @@ use hyper_util::client::legacy::connect::HttpInfo;
 use crate::BACKEND;
 
 /// Maps a reqwest error. `proxy`: the `host:port` of the proxy the request
-/// went to (a failure to connect is then the proxy's).
+/// went to (a failure to connect is then the proxy's); `what` names the
+/// origin (written here, on the error's path only).
 pub(crate) fn map_error(
     err: reqwest::Error,
     phase: Phase,
     proxy: Option<&str>,
-    what: &str,
+    what: &(impl std::fmt::Display + ?Sized),
 ) -> Error {
-    let (kind, msg) = classify_reqwest(&err, phase, proxy, what);
+    let (kind, msg) = classify_reqwest(&err, phase, proxy, &what.to_string());
     Error::new(kind, msg).with_source(err).with_backend(BACKEND)
 }
 

@@ -598,8 +598,7 @@ impl Outgoing {
     }
 }
 
-#[allow(clippy::ptr_arg)] // the signature TimedBody asks for, with W = String
-fn map_body_error(e: reqwest::Error, what: &String) -> Error {
+fn map_body_error(e: reqwest::Error, what: &httpswap_adapter::OriginName) -> Error {
     map_error(e, Phase::ResponseBody, None, what)
 }
 
