@@ -30,6 +30,8 @@
 //!   an HTTP/2 server's stream limit, read as its first frame passes;
 //! - [`find_source`]: search an error's source chain, `io::Error` payloads
 //!   included;
+//! - [`remembered`]: the last answer of a parse kept per thread (the
+//!   reqwest adapter's `Url`s, the `Client`'s resolved URLs);
 //! - [`check_response_head`]: the response head limits, and a response
 //!   with both Content-Length and Transfer-Encoding refused alike on every
 //!   backend.
@@ -49,6 +51,7 @@ mod head;
 pub mod hyper_errors;
 #[cfg(feature = "hyper")]
 pub mod hyper_limits;
+mod memo;
 mod origin;
 mod request_body;
 mod resend;
@@ -72,6 +75,7 @@ pub use h2gate::{H2Gate, Ticket};
 pub use head::{check_response_head, keep_alive_timeout, refuse_ambiguous_framing};
 #[doc(hidden)]
 pub use httpswap_core as __core;
+pub use memo::remembered;
 pub use origin::{check_url, host_header, Origin, OriginName};
 pub use request_body::{Upload, UploadProgress, UPLOAD_CHUNK};
 pub use resend::{copy_request_head, is_idempotent, try_clone_request};

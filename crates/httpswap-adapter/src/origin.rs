@@ -236,14 +236,24 @@ impl OriginName {
 
 impl fmt::Display for OriginName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let scheme = if self.https { "https" } else { "http" };
-        write!(f, "{scheme}://{}:{}", self.host(), self.port)
+        write_text(f, self.https, self.host(), self.port)
     }
 }
 
-/// `scheme://host:port`.
+/// `scheme://host:port`, in a string of the right size.
 fn text(https: bool, host: &str, port: u16) -> String {
     let scheme = if https { "https://" } else { "http://" };
+    // 5 digits at most
+    let mut out = String::with_capacity(scheme.len() + host.len() + 6);
+    // (a `String` takes every write)
+    let _ = write_text(&mut out, https, host, port);
+    out
+}
+
+/// `scheme://host:port` written to `out` piece by piece, without the
+/// formatting machinery (the port's digits by hand): [`Origin::text`] and
+/// both `Display`s.
+fn write_text(out: &mut impl fmt::Write, https: bool, host: &str, port: u16) -> fmt::Result {
     let mut digits = [0u8; 5];
     let mut n = port;
     let mut at = digits.len();
@@ -255,19 +265,15 @@ fn text(https: bool, host: &str, port: u16) -> String {
             break;
         }
     }
-    let port = std::str::from_utf8(&digits[at..]).unwrap_or_default();
-    let mut out = String::with_capacity(scheme.len() + host.len() + 1 + port.len());
-    out.push_str(scheme);
-    out.push_str(host);
-    out.push(':');
-    out.push_str(port);
-    out
+    out.write_str(if https { "https://" } else { "http://" })?;
+    out.write_str(host)?;
+    out.write_char(':')?;
+    out.write_str(std::str::from_utf8(&digits[at..]).unwrap_or_default())
 }
 
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let scheme = if self.https { "https" } else { "http" };
-        write!(f, "{scheme}://{}:{}", self.host, self.port)
+        write_text(f, self.https, &self.host, self.port)
     }
 }
 
@@ -348,7 +354,11 @@ mod tests {
                 host: "example.com".into(),
                 port,
             };
-            assert_eq!(o.text(), o.to_string());
+            // both write what the formatter would
+            let scheme = if o.https { "https" } else { "http" };
+            let formatted = format!("{scheme}://{}:{}", o.host, o.port);
+            assert_eq!(o.text(), formatted);
+            assert_eq!(o.to_string(), formatted);
         }
     }
 }

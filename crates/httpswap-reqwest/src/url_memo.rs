@@ -29,21 +29,15 @@ thread_local! {
 pub(crate) fn url_of(uri: &http::Uri) -> Result<reqwest::Url, url::ParseError> {
     // a thread's memory is gone while the thread exits: then the text is
     // parsed (`parsed_while_the_thread_exits`)
-    let remembered = LAST
-        .try_with(|last| {
-            let last = last.borrow();
-            let (text, url) = last.as_ref()?;
-            writes(uri, text).then(|| url.clone())
-        })
-        .ok()
-        .flatten();
-    if let Some(url) = remembered {
-        return Ok(url);
-    }
-    let text = url_text(uri);
-    let url = reqwest::Url::parse(&text)?;
-    let _ = LAST.try_with(|last| *last.borrow_mut() = Some((text, url.clone())));
-    Ok(url)
+    httpswap_adapter::remembered(
+        &LAST,
+        |text| writes(uri, text),
+        || {
+            let text = url_text(uri);
+            let url = reqwest::Url::parse(&text)?;
+            Ok((text, url))
+        },
+    )
 }
 
 /// Whether `uri` writes exactly `text`: [`url_text`] compared without

@@ -8,7 +8,7 @@
 //! only on the text and the base URL, so the last one is kept with both
 //! and handed out again (a `Uri` clone shares its bytes) when the next
 //! request on the thread names the same text under the same base
-//! (`the_remembered_url_is_the_one_resolved`). A refused text is not
+//! (`a_url_resolved_again_is_resolved_the_same` in `tests/client.rs`). A refused text is not
 //! kept: it is refused again, with the same error, each time.
 
 use std::cell::RefCell;
@@ -17,16 +17,16 @@ use http::Uri;
 use httpswap_core::Error;
 use url::Url;
 
-/// The last URL resolved on a thread, with what it was resolved from.
-struct Last {
+/// What the last URL resolved on a thread was resolved from.
+struct Key {
     base: Option<Url>,
     text: Box<str>,
-    uri: Uri,
-    credentials: bool,
 }
 
 thread_local! {
-    static LAST: RefCell<Option<Last>> = const { RefCell::new(None) };
+    /// The last URL resolved on this thread: its key, its `Uri` and
+    /// whether it carries user info.
+    static LAST: RefCell<Option<(Key, (Uri, bool))>> = const { RefCell::new(None) };
 }
 
 /// What `resolve` gives for `text` under `base` (the request's `Uri` and
@@ -43,28 +43,18 @@ pub(crate) fn resolved(
 ) -> Result<(Uri, bool), Error> {
     // a thread's memory is gone while the thread exits: then every URL is
     // resolved anew (`resolved_while_the_thread_exits`)
-    let remembered = LAST
-        .try_with(|last| {
-            let last = last.borrow();
-            let last = last.as_ref()?;
-            (*last.text == *text && last.base.as_ref() == base)
-                .then(|| (last.uri.clone(), last.credentials))
-        })
-        .ok()
-        .flatten();
-    if let Some(answer) = remembered {
-        return Ok(answer);
-    }
-    let (uri, credentials) = resolve()?;
-    let _ = LAST.try_with(|last| {
-        *last.borrow_mut() = Some(Last {
-            base: base.cloned(),
-            text: text.into(),
-            uri: uri.clone(),
-            credentials,
-        });
-    });
-    Ok((uri, credentials))
+    httpswap_adapter::remembered(
+        &LAST,
+        |last| *last.text == *text && last.base.as_ref() == base,
+        || {
+            let answer = resolve()?;
+            let key = Key {
+                base: base.cloned(),
+                text: text.into(),
+            };
+            Ok((key, answer))
+        },
+    )
 }
 
 #[cfg(test)]
