@@ -16,6 +16,11 @@
 //! keeps (`with timeouts: reqwest`: connect 5 s, read 600 s), which shows
 //! what the read timeout costs reqwest itself.
 //!
+//! `FLOOR_CLIENT_HEADERS=1` has the transports and the libraries used
+//! directly send the `Client`'s default headers too (`User-Agent`,
+//! `Accept-Encoding`), as `httpswap bench --client-headers` does: the
+//! same request on the wire from every client.
+//!
 //! `FLOOR_ONLY=<name prefix>` runs one client alone (`hyper-util`,
 //! `httpswap-hyper`, `Client over hyper` or `bare`), for counting its work with a deterministic
 //! tool rather than timing it, e.g. instructions per request:
@@ -158,7 +163,11 @@ fn main() {
         subjects(Some(std::slice::from_ref(&backend)), Layers::ALL)
             .expect("subjects")
             .into_iter()
-            .map(|s| (s.name.clone(), Client::Subject(s)))
+            .map(|s| {
+                let s =
+                    s.sending_client_headers(std::env::var_os("FLOOR_CLIENT_HEADERS").is_some());
+                (s.name.clone(), Client::Subject(s))
+            })
             .collect();
     // the library used directly first: the ratios are to it
     clients.sort_by_key(|(name, _)| !name.ends_with("(direct)"));

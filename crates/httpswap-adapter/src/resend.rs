@@ -1,7 +1,8 @@
 //! What the dead-connection retry rule needs: which requests may be sent
 //! twice, and a copy to send.
 
-use httpswap_core::{CaptureConnection, Request, TimeoutOverrides, Timeouts};
+use http::{HeaderName, HeaderValue};
+use httpswap_core::{Body, CaptureConnection, Request, TimeoutOverrides, Timeouts};
 
 /// Methods that may be sent twice: [`httpswap_core::is_idempotent`].
 pub use httpswap_core::is_idempotent;
@@ -18,10 +19,7 @@ pub use httpswap_core::is_idempotent;
 /// assert!(httpswap_adapter::try_clone_request(&r).is_none());
 /// ```
 pub fn try_clone_request(r: &Request) -> Option<Request> {
-    let mut copy = http::Request::new(r.body().try_clone()?);
-    *copy.uri_mut() = r.uri().clone();
-    copy_request_head(r, &mut copy);
-    Some(copy)
+    RequestCopy::of(r).map(|copy| copy.into_request(r.uri().clone()))
 }
 
 /// What [`try_clone_request`] copies besides the body and the URL: method,
@@ -33,13 +31,214 @@ pub fn copy_request_head(from: &Request, to: &mut Request) {
     *to.method_mut() = from.method().clone();
     *to.version_mut() = from.version();
     *to.headers_mut() = from.headers().clone();
-    if let Some(t) = from.extensions().get::<Timeouts>() {
-        to.extensions_mut().insert(*t);
+    copy_extensions(from.extensions(), to.extensions_mut());
+}
+
+/// The extensions a copy of a request takes: per-request [`Timeouts`] and
+/// [`TimeoutOverrides`], a [`CaptureConnection`].
+fn copy_extensions(from: &http::Extensions, to: &mut http::Extensions) {
+    if let Some(t) = from.get::<Timeouts>() {
+        to.insert(*t);
     }
-    if let Some(t) = from.extensions().get::<TimeoutOverrides>() {
-        to.extensions_mut().insert(*t);
+    if let Some(t) = from.get::<TimeoutOverrides>() {
+        to.insert(*t);
     }
-    if let Some(c) = from.extensions().get::<CaptureConnection>() {
-        to.extensions_mut().insert(c.clone());
+    if let Some(c) = from.get::<CaptureConnection>() {
+        to.insert(c.clone());
+    }
+}
+
+/// A request kept for the one resend, but for its URL (which the caller
+/// keeps, or has in another form): what [`try_clone_request`] copies,
+/// with the headers as a list, turned back into a request only when a
+/// resend happens.
+///
+/// Why a list: a `HeaderMap`'s clone makes two allocations (its index and
+/// its entries, a third with a header of several values) and leaves the
+/// copy no room to grow, so a library that adds a header of its own
+/// (reqwest's `Accept`) moves it once more. The list is one allocation,
+/// none for a request without headers, and the request sent first is the
+/// caller's own, its map untouched. The resend's map has the same headers
+/// in the same order, each name's values in theirs
+/// (`a_copy_gives_back_the_same_request`).
+///
+/// ```
+/// use httpswap_adapter::RequestCopy;
+/// use httpswap_core::Body;
+///
+/// let r = http::Request::get("http://x/a")
+///     .header("accept", "a")
+///     .header("accept", "b")
+///     .header("k", "v")
+///     .body(Body::from("b"))
+///     .unwrap();
+/// let copy = RequestCopy::of(&r).expect("a buffered body replays");
+/// let again = copy.to_request(r.uri().clone()).expect("and again");
+/// assert_eq!((again.method(), again.uri(), again.headers()), (r.method(), r.uri(), r.headers()));
+/// let streamed = http::Request::new(Body::from_stream(
+///     futures_util::stream::empty::<Result<&str, std::io::Error>>(),
+/// ));
+/// assert!(RequestCopy::of(&streamed).is_none());
+/// ```
+#[derive(Debug)]
+pub struct RequestCopy {
+    method: http::Method,
+    version: http::Version,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    extensions: http::Extensions,
+    body: Body,
+}
+
+impl RequestCopy {
+    /// A copy of `r` but for its URL, when its body is replayable.
+    pub fn of(r: &Request) -> Option<RequestCopy> {
+        let mut copy = RequestCopy::of_head(r.method(), r.version(), r.headers(), r.body())?;
+        copy_extensions(r.extensions(), &mut copy.extensions);
+        Some(copy)
+    }
+
+    /// A copy of a request's method, version, headers and body, when the
+    /// body is replayable; no extension, for a caller that took what it
+    /// needs of them before.
+    pub fn of_head(
+        method: &http::Method,
+        version: http::Version,
+        headers: &http::HeaderMap,
+        body: &Body,
+    ) -> Option<RequestCopy> {
+        let body = body.try_clone()?;
+        let mut list = Vec::with_capacity(headers.len());
+        list.extend(headers.iter().map(|(n, v)| (n.clone(), v.clone())));
+        Some(RequestCopy {
+            method: method.clone(),
+            version,
+            headers: list,
+            extensions: http::Extensions::new(),
+            body,
+        })
+    }
+
+    /// The method copied.
+    pub fn method(&self) -> &http::Method {
+        &self.method
+    }
+
+    /// The extensions copied, to add to.
+    pub fn extensions_mut(&mut self) -> &mut http::Extensions {
+        &mut self.extensions
+    }
+
+    /// The request to `uri`, from this copy.
+    pub fn into_request(self, uri: http::Uri) -> Request {
+        let mut r = http::Request::new(self.body);
+        *r.method_mut() = self.method;
+        *r.version_mut() = self.version;
+        *r.uri_mut() = uri;
+        *r.extensions_mut() = self.extensions;
+        let map = r.headers_mut();
+        map.reserve(self.headers.len());
+        for (name, value) in self.headers {
+            map.append(name, value);
+        }
+        r
+    }
+
+    /// The request to `uri` again, leaving this copy for another resend;
+    /// `None` only if the body, replayable when copied, no longer is.
+    pub fn to_request(&self, uri: http::Uri) -> Option<Request> {
+        let copy = RequestCopy {
+            method: self.method.clone(),
+            version: self.version,
+            headers: self.headers.clone(),
+            extensions: self.extensions.clone(),
+            body: self.body.try_clone()?,
+        };
+        Some(copy.into_request(uri))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// What a request and what the copy gives back have the same, the
+    /// parts a resend sends.
+    fn same(a: &Request, b: &Request) {
+        assert_eq!(a.method(), b.method());
+        assert_eq!(a.uri(), b.uri());
+        assert_eq!(a.version(), b.version());
+        assert_eq!(a.headers(), b.headers());
+        // the same order too: names in the order first seen, each name's
+        // values in theirs
+        let order = |r: &Request| {
+            r.headers()
+                .iter()
+                .map(|(n, v)| format!("{n}: {v:?}"))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(order(a), order(b));
+        assert_eq!(a.body().as_bytes(), b.body().as_bytes());
+        assert_eq!(
+            a.extensions().get::<Timeouts>(),
+            b.extensions().get::<Timeouts>()
+        );
+    }
+
+    #[test]
+    fn a_copy_gives_back_the_same_request() {
+        let timeouts = Timeouts {
+            read: Some(Duration::from_secs(3)),
+            ..Timeouts::default()
+        };
+        let r = http::Request::put("http://x/a?q")
+            .version(http::Version::HTTP_10)
+            .header("x-b", "1")
+            .header("accept", "a")
+            .header("x-b", "2")
+            .header("accept", "b")
+            .header("x-c", HeaderValue::from_bytes(b"\xff").unwrap())
+            .extension(timeouts)
+            .extension(CaptureConnection::new())
+            .body(Body::from("body"))
+            .unwrap();
+        let copy = RequestCopy::of(&r).expect("a buffered body replays");
+        assert_eq!(copy.method(), r.method());
+        let first = copy.to_request(r.uri().clone()).expect("replays");
+        let second = copy.to_request(r.uri().clone()).expect("replays again");
+        same(&r, &first);
+        same(&r, &second);
+        assert!(second.extensions().get::<CaptureConnection>().is_some());
+        same(&r, &copy.into_request(r.uri().clone()));
+        same(&r, &try_clone_request(&r).expect("replays"));
+    }
+
+    #[test]
+    fn a_copy_of_the_head_takes_no_extension() {
+        let r = http::Request::get("http://x/")
+            .extension(Timeouts::default())
+            .body(Body::empty())
+            .unwrap();
+        let copy = RequestCopy::of_head(r.method(), r.version(), r.headers(), r.body())
+            .expect("an empty body replays");
+        assert!(copy.into_request(r.uri().clone()).extensions().is_empty());
+    }
+
+    #[test]
+    fn a_request_without_headers_is_copied_without_a_list() {
+        let r = http::Request::get("http://x/").body(Body::empty()).unwrap();
+        let copy = RequestCopy::of(&r).expect("an empty body replays");
+        assert_eq!(copy.headers.capacity(), 0);
+    }
+
+    #[test]
+    fn a_streamed_body_is_not_copied() {
+        let r = http::Request::get("http://x/")
+            .body(Body::from_stream(futures_util::stream::empty::<
+                Result<&str, std::io::Error>,
+            >()))
+            .unwrap();
+        assert!(RequestCopy::of(&r).is_none());
+        assert!(try_clone_request(&r).is_none());
     }
 }

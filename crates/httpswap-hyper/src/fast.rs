@@ -18,13 +18,13 @@ use std::time::Duration;
 
 use futures_util::TryFutureExt;
 use httpswap_adapter::BodyLimits;
-use httpswap_core::{Error, ErrorKind, Request, Response};
+use httpswap_core::{Error, ErrorKind, Response};
 use hyper::body::Incoming;
 
 use crate::connect::Target;
 use crate::error::BACKEND;
 use crate::h1::Waited;
-use crate::send::{respond, Choice, Failed};
+use crate::send::{respond, Backup, Choice, Failed};
 use crate::{H1Lease, Inner, Lease};
 
 /// What the future owns until the head arrives.
@@ -32,7 +32,7 @@ pub(crate) struct Waiting {
     pub(crate) lease: H1Lease,
     pub(crate) target: Target,
     /// The copy sent on a fresh connection if this one turns out dead.
-    pub(crate) backup: Option<Box<Request>>,
+    pub(crate) backup: Option<Backup>,
 }
 
 type Resend<'a> = Pin<Box<dyn Future<Output = Result<Response, Error>> + Send + 'a>>;

@@ -12,7 +12,7 @@ use futures_util::future::{Either, FutureExt, TryFutureExt};
 use http::header::{HOST, PROXY_AUTHORIZATION};
 use http::uri::{PathAndQuery, Uri};
 use http::{StatusCode, Version};
-use httpswap_adapter::{copy_request_head, is_idempotent, try_clone_request, BodyLimits};
+use httpswap_adapter::{is_idempotent, BodyLimits, RequestCopy};
 use httpswap_core::{
     Body, CaptureConnection, ConnectionInfo, Error, ErrorKind, HeadLimits, Request, Response,
     SharedEvents, Timeouts,
@@ -39,6 +39,9 @@ pub(crate) enum Choice {
     /// The resend after a reused connection died: a new connection only.
     NewOnly,
 }
+
+/// The copy a resend is made from, and its URL.
+pub(crate) type Backup = Box<(RequestCopy, http::Uri)>;
 
 /// How one attempt failed.
 pub(crate) struct Failed {
@@ -104,10 +107,11 @@ impl Failed {
     /// `stale_get_resent_on_a_fresh_connection_not_another_stale_one`.
     pub(crate) fn resend(
         self,
-        backup: Option<Box<Request>>,
+        backup: Option<Backup>,
         target: &Target,
     ) -> Result<Box<Request>, Error> {
-        match self.unsent.or(backup) {
+        let backup = || backup.map(|b| Box::new(b.0.into_request(b.1)));
+        match self.unsent.or_else(backup) {
             Some(again) if self.dead => {
                 tracing::debug!(
                     ?target,
@@ -180,25 +184,23 @@ impl Inner {
         timeouts: Timeouts,
     ) -> Result<Fast<'_, impl Future<Output = hyper::Result<http::Response<Incoming>>> + Send>, Error>
     {
-        // A copy for the one resend a dead reused connection allows, as
-        // `try_clone_request` makes it, but with the request's own event
-        // hooks (the resend looks for them there: held by
-        // `the_fast_path_retry_keeps_the_request_hooks`), made in its box,
-        // and given the request's URL itself when the request takes the
+        // A copy for the one resend a dead reused connection allows
+        // (`RequestCopy`), with the request's own event hooks (the resend
+        // looks for them there: held by
+        // `the_fast_path_retry_keeps_the_request_hooks`), in a box, and
+        // given the request's URL itself when the request takes the
         // origin-form (a URL copied and the original dropped cost more).
-        let mut backup = request.body().try_clone().map(|body| {
-            let mut copy = Box::new(http::Request::new(body));
-            copy_request_head(&request, &mut copy);
+        let mut backup = RequestCopy::of(&request).map(|mut copy| {
             if let Some(events) = request.extensions().get::<SharedEvents>() {
                 copy.extensions_mut().insert(events.clone());
             }
-            copy
+            Box::new((copy, http::Uri::default()))
         });
         let conn = lease.conn();
         conn.write_timeout.set(timeouts.write);
         let url = prepare_h1(&mut request, &target, conn)?;
-        if let Some(copy) = &mut backup {
-            *copy.uri_mut() = url.unwrap_or_else(|| request.uri().clone());
+        if let Some(backup) = &mut backup {
+            backup.1 = url.unwrap_or_else(|| request.uri().clone());
         }
         let send = conn
             .sender
@@ -323,7 +325,9 @@ impl Inner {
                 }
                 // keep a copy for the one resend a dead reused connection allows
                 let backup = (reused && !fresh && is_idempotent(request.method()))
-                    .then(|| try_clone_request(&request).map(Box::new))
+                    .then(|| {
+                        RequestCopy::of(&request).map(|c| Box::new((c, request.uri().clone())))
+                    })
                     .flatten();
                 match self
                     .attempt(

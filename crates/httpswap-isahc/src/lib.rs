@@ -67,8 +67,8 @@ use std::time::Duration;
 use futures_util::TryStreamExt;
 use http::header::PROXY_AUTHORIZATION;
 use httpswap_adapter::{
-    drive, is_idempotent, try_clone_request, within_total, Adapted, AdapterState, BodyLimits,
-    Exchange, Slot, TimedBody, Upload, UploadProgress, UPLOAD_CHUNK,
+    drive, is_idempotent, within_total, Adapted, AdapterState, BodyLimits, Exchange, RequestCopy,
+    Slot, TimedBody, Upload, UploadProgress, UPLOAD_CHUNK,
 };
 use httpswap_core::{
     Body, Capabilities, Error, ErrorKind, HttpTransport, Proxy, Request, Response, Timeouts,
@@ -84,6 +84,16 @@ use crate::body::ReadBody;
 use crate::curl_settings::{client_for, for_curl, tls_for, MAX_HEAD_SIZE};
 use crate::error::{died_before_response, map_error, Phase};
 use crate::transfer::{pump, Transfer};
+
+/// The request of a request's next try: the request itself, then the
+/// one resend, made from the copy ([`RequestCopy`]) the first try keeps.
+/// One of them at a time: the send future holds the larger, not both
+/// (`the_send_future_stays_small`).
+enum Next {
+    Request(Request),
+    Copy(RequestCopy, http::Uri),
+    Gone,
+}
 
 /// The backend's name, in errors and `HttpTransport::name`.
 pub const BACKEND: &str = "isahc";
@@ -194,12 +204,8 @@ impl Inner {
         // these failures itself, but not on all (a send error once the
         // request started, a dead HTTP/2 connection), and may resend on
         // another idle connection just as dead.
-        // The request is kept while a resend may follow, and each try gets
-        // a copy (the last one the request itself).
-        let mut kept = Some(request);
-        let may_be_http2 = kept
-            .as_ref()
-            .is_some_and(|request| self.may_be_http2(request.uri()));
+        let may_be_http2 = self.may_be_http2(request.uri());
+        let mut next = Next::Request(request);
         async move {
             let timeouts = &timeouts;
             let mut slot = self
@@ -219,17 +225,21 @@ impl Inner {
             };
             let mut fresh = None;
             loop {
-                // the first try's copy is the resend's, and the one resend
-                // is the last try
-                let Some(request) = kept
-                    .as_ref()
-                    .filter(|request| fresh.is_none() && is_idempotent(request.method()))
-                    .and_then(try_clone_request)
-                    .or_else(|| kept.take())
-                else {
-                    // not reached: the loop turns again only while the
-                    // request is kept
-                    return Err(Error::closed());
+                // in a block of its own: a request borrowed in the future's
+                // own scope would keep a slot in it past the transfer's wait
+                let request = {
+                    let request = match std::mem::replace(&mut next, Next::Gone) {
+                        Next::Request(request) => request,
+                        Next::Copy(copy, uri) => copy.into_request(uri),
+                        // not reached: the loop turns again only with a copy
+                        Next::Gone => return Err(Error::closed()),
+                    };
+                    if fresh.is_none() && is_idempotent(request.method()) {
+                        if let Some(copy) = RequestCopy::of(&request) {
+                            next = Next::Copy(copy, request.uri().clone());
+                        }
+                    }
+                    request
                 };
                 match self
                     .exchange(client.clone(), request, slot, timeouts, &ex, fresh)
@@ -245,7 +255,7 @@ impl Inner {
                         dead_on: Some(remote),
                         slot: Some(back),
                         ..
-                    }) if kept.is_some() => {
+                    }) if matches!(next, Next::Copy(..)) => {
                         tracing::debug!(origin = %ex.what, "reused connection was dead; sending again on a new one");
                         slot = back;
                         fresh = Some(remote);

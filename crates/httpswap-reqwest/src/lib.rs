@@ -73,8 +73,8 @@ use http::header::PROXY_AUTHORIZATION;
 use httpswap_adapter::hyper_errors::Phase;
 use httpswap_adapter::hyper_limits::{h2_header_list_size, hyper_max_headers};
 use httpswap_adapter::{
-    drive, is_idempotent, within_total, Adapted, AdapterState, BodyLimits, Exchange, Slot,
-    TimedBody, Upload, UPLOAD_CHUNK,
+    drive, is_idempotent, within_total, Adapted, AdapterState, BodyLimits, Exchange, RequestCopy,
+    Slot, TimedBody, Upload, UPLOAD_CHUNK,
 };
 use httpswap_core::{
     Body, Capabilities, Error, ErrorKind, HttpTransport, ProxyRules, Request, Response, Timeouts,
@@ -378,9 +378,7 @@ impl Inner {
         if !ex.forward {
             headers.remove(PROXY_AUTHORIZATION);
         }
-        // the request as it is, while a resend may need it; each try gets
-        // a copy, or the last one this
-        let mut kept = Some(Outgoing {
+        let mut next = Next::First(Outgoing {
             method: parts.method,
             headers,
             version: parts.version,
@@ -418,15 +416,38 @@ impl Inner {
             };
             let mut resends = 0;
             loop {
-                let Some(out) = kept
-                    .as_ref()
-                    .filter(|out| resends < resends_allowed && is_idempotent(&out.method))
-                    .and_then(Outgoing::try_clone)
-                    .or_else(|| kept.take())
-                else {
-                    // not reached: the loop turns again only while the
-                    // request is kept
-                    return Err(Error::closed());
+                // in a block of its own: a request borrowed in the future's
+                // own scope would keep a slot in it past the wait
+                let out = {
+                    let (out, copy) = match std::mem::replace(&mut next, Next::Gone) {
+                        Next::First(out) => {
+                            let copy = is_idempotent(&out.method)
+                                .then(|| {
+                                    RequestCopy::of_head(
+                                        &out.method,
+                                        out.version,
+                                        &out.headers,
+                                        &out.body,
+                                    )
+                                })
+                                .flatten();
+                            (Some(out), copy)
+                        }
+                        Next::Copy(copy) => {
+                            let again = copy.to_request(uri.clone()).map(Outgoing::from);
+                            (again, Some(copy))
+                        }
+                        Next::Gone => (None, None),
+                    };
+                    if let Some(copy) = copy {
+                        next = Next::Copy(copy);
+                    }
+                    match out {
+                        Some(out) => out,
+                        // not reached: a resend follows only with a copy,
+                        // whose body replays
+                        None => return Err(Error::closed()),
+                    }
                 };
                 match self.attempt(&client, &uri, out, timeouts, &ex).await {
                     Ok(res) => {
@@ -435,7 +456,9 @@ impl Inner {
                         }
                         return self.respond(res, permit, timeouts, deadline, ex);
                     }
-                    Err((error, Some(dead_conn))) if kept.is_some() => {
+                    Err((error, Some(dead_conn)))
+                        if matches!(next, Next::Copy(_)) && resends < resends_allowed =>
+                    {
                         if self.state.connections.was_seen(&dead_conn) {
                             tracing::debug!(origin = %ex.what, "reused connection was dead; sending again on a new one");
                             resends += 1;
@@ -541,9 +564,21 @@ impl Inner {
     }
 }
 
+/// The request of a request's next try: the request itself, then each
+/// resend, made from the copy ([`RequestCopy`]) the first try keeps (the
+/// request sent first is the caller's, its header map untouched). One of
+/// them at a time: the send future holds the larger, not both
+/// (`the_send_future_stays_small`).
+enum Next {
+    First(Outgoing),
+    Copy(RequestCopy),
+    Gone,
+}
+
 /// What reqwest is handed of a request, besides its URL: the request's
 /// extensions were read into the exchange (timeouts, capture) before, and
-/// reqwest reads none of a caller's. What a resend needs is this, copied.
+/// reqwest reads none of a caller's. A resend's is made from a
+/// [`RequestCopy`].
 struct Outgoing {
     method: http::Method,
     headers: http::HeaderMap,
@@ -551,17 +586,20 @@ struct Outgoing {
     body: Body,
 }
 
-impl Outgoing {
-    /// A copy to resend, when the body is replayable.
-    fn try_clone(&self) -> Option<Outgoing> {
-        Some(Outgoing {
-            body: self.body.try_clone()?,
-            method: self.method.clone(),
-            headers: self.headers.clone(),
-            version: self.version,
-        })
+impl From<Request> for Outgoing {
+    /// A resend's request, made from the copy (its URL is the exchange's).
+    fn from(r: Request) -> Self {
+        let (parts, body) = r.into_parts();
+        Outgoing {
+            method: parts.method,
+            headers: parts.headers,
+            version: parts.version,
+            body,
+        }
     }
+}
 
+impl Outgoing {
     /// reqwest's request to `uri`, and the upload's progress for a body
     /// handed over in chunks.
     fn into_reqwest(
