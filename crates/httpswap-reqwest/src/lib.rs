@@ -394,12 +394,8 @@ impl Inner {
                 .slots
                 .acquire(timeouts.pool, &ex.what, ex.events.as_ref())
                 .await?;
-            let mut client = self
-                .client
-                .read()
-                .expect("client lock")
-                .clone()
-                .ok_or_else(Error::closed)?;
+            // after a dead connection, `fresh` (when there is one)
+            let mut on_fresh = false;
             let ticket = match may_be_http2 {
                 true => self.state.h2_gate.enter(&ex.what, timeouts.pool).await?,
                 false => None,
@@ -449,7 +445,19 @@ impl Inner {
                         None => return Err(Error::closed()),
                     }
                 };
-                match self.attempt(&client, &uri, out, timeouts, &ex).await {
+                // the client is borrowed only while reqwest takes the
+                // request (its future keeps a handle of its own): a clone
+                // kept here would be one more write to the count every
+                // request of every thread writes to
+                let attempt = {
+                    let ours = self.client.read().expect("client lock");
+                    let client = match (&self.fresh, on_fresh) {
+                        (Some(fresh), true) => fresh,
+                        _ => ours.as_ref().ok_or_else(Error::closed)?,
+                    };
+                    self.attempt(client, &uri, out, timeouts, &ex)
+                };
+                match attempt.await {
                     Ok(res) => {
                         if let Some(ticket) = ticket {
                             ticket.done(Some(res.version()));
@@ -462,9 +470,7 @@ impl Inner {
                         if self.state.connections.was_seen(&dead_conn) {
                             tracing::debug!(origin = %ex.what, "reused connection was dead; sending again on a new one");
                             resends += 1;
-                            if let Some(fresh) = &self.fresh {
-                                client = fresh.clone();
-                            }
+                            on_fresh = true;
                             continue;
                         }
                         return Err(error);
