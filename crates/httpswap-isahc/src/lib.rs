@@ -95,6 +95,25 @@ enum Next {
     Gone,
 }
 
+impl Next {
+    /// The request of the next try, keeping a copy for a resend when
+    /// `keep` and the request may be sent twice. `None` when no try is
+    /// left.
+    fn take(&mut self, keep: bool) -> Option<Request> {
+        let request = match std::mem::replace(self, Next::Gone) {
+            Next::Request(request) => request,
+            Next::Copy(copy, uri) => copy.into_request(uri),
+            Next::Gone => return None,
+        };
+        if keep && is_idempotent(request.method()) {
+            if let Some(copy) = RequestCopy::of(&request) {
+                *self = Next::Copy(copy, request.uri().clone());
+            }
+        }
+        Some(request)
+    }
+}
+
 /// The backend's name, in errors and `HttpTransport::name`.
 pub const BACKEND: &str = "isahc";
 
@@ -225,21 +244,10 @@ impl Inner {
             };
             let mut fresh = None;
             loop {
-                // in a block of its own: a request borrowed in the future's
-                // own scope would keep a slot in it past the transfer's wait
-                let request = {
-                    let request = match std::mem::replace(&mut next, Next::Gone) {
-                        Next::Request(request) => request,
-                        Next::Copy(copy, uri) => copy.into_request(uri),
-                        // not reached: the loop turns again only with a copy
-                        Next::Gone => return Err(Error::closed()),
-                    };
-                    if fresh.is_none() && is_idempotent(request.method()) {
-                        if let Some(copy) = RequestCopy::of(&request) {
-                            next = Next::Copy(copy, request.uri().clone());
-                        }
-                    }
-                    request
+                // the first try keeps the copy; the resend is the last
+                let Some(request) = next.take(fresh.is_none()) else {
+                    // not reached: the loop turns again only with a copy
+                    return Err(Error::closed());
                 };
                 match self
                     .exchange(client.clone(), request, slot, timeouts, &ex, fresh)

@@ -412,38 +412,10 @@ impl Inner {
             };
             let mut resends = 0;
             loop {
-                // in a block of its own: a request borrowed in the future's
-                // own scope would keep a slot in it past the wait
-                let out = {
-                    let (out, copy) = match std::mem::replace(&mut next, Next::Gone) {
-                        Next::First(out) => {
-                            let copy = is_idempotent(&out.method)
-                                .then(|| {
-                                    RequestCopy::of_head(
-                                        &out.method,
-                                        out.version,
-                                        &out.headers,
-                                        &out.body,
-                                    )
-                                })
-                                .flatten();
-                            (Some(out), copy)
-                        }
-                        Next::Copy(copy) => {
-                            let again = copy.to_request(uri.clone()).map(Outgoing::from);
-                            (again, Some(copy))
-                        }
-                        Next::Gone => (None, None),
-                    };
-                    if let Some(copy) = copy {
-                        next = Next::Copy(copy);
-                    }
-                    match out {
-                        Some(out) => out,
-                        // not reached: a resend follows only with a copy,
-                        // whose body replays
-                        None => return Err(Error::closed()),
-                    }
+                let Some(out) = next.take(&uri) else {
+                    // not reached: a resend follows only with a copy, whose
+                    // body replays
+                    return Err(Error::closed());
                 };
                 // the client is borrowed only while reqwest takes the
                 // request (its future keeps a handle of its own): a clone
@@ -579,6 +551,31 @@ enum Next {
     First(Outgoing),
     Copy(RequestCopy),
     Gone,
+}
+
+impl Next {
+    /// The request of the next try, to `uri`; the copy stays for the
+    /// resends after it. `None` when there is no copy to make it from.
+    fn take(&mut self, uri: &http::Uri) -> Option<Outgoing> {
+        match std::mem::replace(self, Next::Gone) {
+            Next::First(out) => {
+                if is_idempotent(&out.method) {
+                    let copy =
+                        RequestCopy::of_head(&out.method, out.version, &out.headers, &out.body);
+                    if let Some(copy) = copy {
+                        *self = Next::Copy(copy);
+                    }
+                }
+                Some(out)
+            }
+            Next::Copy(copy) => {
+                let again = copy.to_request(uri.clone()).map(Outgoing::from);
+                *self = Next::Copy(copy);
+                again
+            }
+            Next::Gone => None,
+        }
+    }
 }
 
 /// What reqwest is handed of a request, besides its URL: the request's
