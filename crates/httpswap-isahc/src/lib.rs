@@ -232,12 +232,6 @@ impl Inner {
                 .slots
                 .acquire(timeouts.pool, &ex.what, ex.events.as_ref())
                 .await?;
-            let client = self
-                .client
-                .read()
-                .expect("client lock")
-                .clone()
-                .ok_or_else(Error::closed)?;
             let ticket = match may_be_http2 {
                 true => self.state.h2_gate.enter(&ex.what, timeouts.pool).await?,
                 false => None,
@@ -249,8 +243,17 @@ impl Inner {
                     // not reached: the loop turns again only with a copy
                     return Err(Error::closed());
                 };
+                // taken for each try, which owns it: a clone kept besides
+                // for the whole request would be one more write to the
+                // count every request of every thread writes to
+                let client = self
+                    .client
+                    .read()
+                    .expect("client lock")
+                    .clone()
+                    .ok_or_else(Error::closed)?;
                 match self
-                    .exchange(client.clone(), request, slot, timeouts, &ex, fresh)
+                    .exchange(client, request, slot, timeouts, &ex, fresh)
                     .await
                 {
                     Ok((res, slot)) => {
