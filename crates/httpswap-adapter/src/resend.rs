@@ -130,22 +130,33 @@ impl RequestCopy {
 
     /// The request to `uri`, from this copy.
     pub fn into_request(self, uri: http::Uri) -> Request {
-        let mut r = http::Request::new(self.body);
-        *r.method_mut() = self.method;
-        *r.version_mut() = self.version;
-        *r.uri_mut() = uri;
-        *r.extensions_mut() = self.extensions;
-        let map = r.headers_mut();
-        map.reserve(self.headers.len());
-        for (name, value) in self.headers {
-            map.append(name, value);
-        }
-        r
+        self.into_unaddressed().into_request(uri)
     }
 
     /// The request to `uri` again, leaving this copy for another resend;
     /// `None` only if the body, replayable when copied, no longer is.
     pub fn to_request(&self, uri: http::Uri) -> Option<Request> {
+        Some(self.to_unaddressed()?.into_request(uri))
+    }
+
+    /// The request but for its URL, from this copy.
+    pub fn into_unaddressed(self) -> Unaddressed {
+        let mut headers = http::HeaderMap::with_capacity(self.headers.len());
+        for (name, value) in self.headers {
+            headers.append(name, value);
+        }
+        Unaddressed {
+            method: self.method,
+            version: self.version,
+            headers,
+            extensions: self.extensions,
+            body: self.body,
+        }
+    }
+
+    /// As [`into_unaddressed`](Self::into_unaddressed), leaving this copy
+    /// for another resend; `None` only if the body no longer replays.
+    pub fn to_unaddressed(&self) -> Option<Unaddressed> {
         let copy = RequestCopy {
             method: self.method.clone(),
             version: self.version,
@@ -153,7 +164,140 @@ impl RequestCopy {
             extensions: self.extensions.clone(),
             body: self.body.try_clone()?,
         };
-        Some(copy.into_request(uri))
+        Some(copy.into_unaddressed())
+    }
+}
+
+/// The request of each try of one exchange, for a transport that sends
+/// the whole request again on a resend (reqwest, isahc): the caller's own
+/// request first, then each resend made from the [`RequestCopy`] an
+/// earlier try kept. The URL is kept once, for every try. One request at
+/// a time, so a send future that holds this across its waits holds one
+/// request, not two (`the_send_future_stays_small`).
+///
+/// ```
+/// use httpswap_adapter::Tries;
+/// use httpswap_core::Body;
+///
+/// let r = http::Request::get("http://x/a").header("k", "v").body(Body::from("b")).unwrap();
+/// let mut tries = Tries::new(r);
+/// let first = tries.next(true).expect("the request itself");
+/// assert!(tries.can_resend());
+/// let again = tries.next(false).expect("the resend, from the copy");
+/// assert_eq!((again.uri(), &again.headers()["k"]), (first.uri(), &first.headers()["k"]));
+/// assert!(!tries.can_resend());
+/// assert!(tries.next(true).is_none());
+/// ```
+#[derive(Debug)]
+pub struct Tries {
+    uri: http::Uri,
+    next: Try,
+}
+
+#[derive(Debug)]
+enum Try {
+    /// The caller's request.
+    First(Unaddressed),
+    Copy(RequestCopy),
+    Gone,
+}
+
+/// A request but for its URL, for a library that takes the URL in a form
+/// of its own (reqwest's `Url`, from [`Tries::uri`]); a [`Request`] would
+/// carry a second, empty URL to move with it.
+#[derive(Debug)]
+pub struct Unaddressed {
+    /// The method.
+    pub method: http::Method,
+    /// The HTTP version asked for.
+    pub version: http::Version,
+    /// The headers, as the caller gave them.
+    pub headers: http::HeaderMap,
+    /// The extensions (a copy has those of [`RequestCopy::of`]).
+    pub extensions: http::Extensions,
+    /// The body.
+    pub body: Body,
+}
+
+impl Unaddressed {
+    /// The request to `uri`.
+    pub fn into_request(self, uri: http::Uri) -> Request {
+        let mut r = http::Request::new(self.body);
+        *r.method_mut() = self.method;
+        *r.version_mut() = self.version;
+        *r.uri_mut() = uri;
+        *r.headers_mut() = self.headers;
+        *r.extensions_mut() = self.extensions;
+        r
+    }
+}
+
+impl Tries {
+    /// The tries of `request`, which the first one sends.
+    pub fn new(request: Request) -> Self {
+        let (parts, body) = request.into_parts();
+        Tries {
+            uri: parts.uri,
+            next: Try::First(Unaddressed {
+                method: parts.method,
+                version: parts.version,
+                headers: parts.headers,
+                extensions: parts.extensions,
+                body,
+            }),
+        }
+    }
+
+    /// The request of the next try; `None` when no try is left. With
+    /// `again`, a copy stays for the try after when the request may be
+    /// sent twice (an idempotent method, a replayable body).
+    pub fn next(&mut self, again: bool) -> Option<Request> {
+        let request = self.next_apart(again)?;
+        let uri = match self.next {
+            Try::Gone => std::mem::take(&mut self.uri),
+            _ => self.uri.clone(),
+        };
+        Some(request.into_request(uri))
+    }
+
+    /// As [`next`](Self::next), but for the URL, which is
+    /// [`uri`](Self::uri), not copied.
+    #[inline]
+    pub fn next_apart(&mut self, again: bool) -> Option<Unaddressed> {
+        match std::mem::replace(&mut self.next, Try::Gone) {
+            Try::First(first) => {
+                if again && is_idempotent(&first.method) {
+                    let copy = RequestCopy::of_head(
+                        &first.method,
+                        first.version,
+                        &first.headers,
+                        &first.body,
+                    );
+                    if let Some(mut copy) = copy {
+                        copy_extensions(&first.extensions, &mut copy.extensions);
+                        self.next = Try::Copy(copy);
+                    }
+                }
+                Some(first)
+            }
+            Try::Copy(copy) if again => {
+                let request = copy.to_unaddressed();
+                self.next = Try::Copy(copy);
+                request
+            }
+            Try::Copy(copy) => Some(copy.into_unaddressed()),
+            Try::Gone => None,
+        }
+    }
+
+    /// The URL of every try.
+    pub fn uri(&self) -> &http::Uri {
+        &self.uri
+    }
+
+    /// Whether a copy is kept for another try.
+    pub fn can_resend(&self) -> bool {
+        matches!(self.next, Try::Copy(..))
     }
 }
 
@@ -240,5 +384,51 @@ mod tests {
             .unwrap();
         assert!(RequestCopy::of(&r).is_none());
         assert!(try_clone_request(&r).is_none());
+    }
+
+    #[test]
+    fn tries_keep_a_copy_only_when_a_resend_may_follow() {
+        let get = || {
+            http::Request::get("http://x/")
+                .body(Body::from("b"))
+                .unwrap()
+        };
+        let post = http::Request::post("http://x/")
+            .body(Body::from("b"))
+            .unwrap();
+        let mut tries = Tries::new(post);
+        assert!(tries.next(true).is_some());
+        assert!(!tries.can_resend(), "a POST is not sent twice");
+        assert!(tries.next(true).is_none());
+
+        let mut tries = Tries::new(get());
+        tries.next(false).expect("the first try");
+        assert!(!tries.can_resend(), "no copy was asked for");
+
+        let mut tries = Tries::new(get());
+        for _ in 0..3 {
+            let r = tries.next(true).expect("a try, and a copy for the next");
+            same(&get(), &r);
+            assert!(tries.can_resend());
+        }
+        same(&get(), &tries.next(false).expect("the last try"));
+        assert!(tries.next(true).is_none());
+
+        let mut tries = Tries::new(get());
+        let apart = tries.next_apart(true).expect("the first try");
+        same(&get(), &apart.into_request(tries.uri().clone()));
+        same(&get(), &tries.next(true).expect("a resend"));
+        let last = tries.next_apart(false).expect("the last try");
+        same(&get(), &last.into_request(tries.uri().clone()));
+        assert!(tries.next(true).is_none());
+
+        let streamed = http::Request::get("http://x/")
+            .body(Body::from_stream(futures_util::stream::empty::<
+                Result<&str, std::io::Error>,
+            >()))
+            .unwrap();
+        let mut tries = Tries::new(streamed);
+        assert!(tries.next(true).is_some());
+        assert!(!tries.can_resend(), "a streamed body is not replayable");
     }
 }

@@ -67,8 +67,8 @@ use std::time::Duration;
 use futures_util::TryStreamExt;
 use http::header::PROXY_AUTHORIZATION;
 use httpswap_adapter::{
-    drive, is_idempotent, within_total, Adapted, AdapterState, BodyLimits, Exchange, RequestCopy,
-    Slot, TimedBody, Upload, UploadProgress, UPLOAD_CHUNK,
+    drive, is_idempotent, within_total, Adapted, AdapterState, BodyLimits, Exchange, Slot,
+    TimedBody, Tries, Upload, UploadProgress, UPLOAD_CHUNK,
 };
 use httpswap_core::{
     Body, Capabilities, Error, ErrorKind, HttpTransport, Proxy, Request, Response, Timeouts,
@@ -84,35 +84,6 @@ use crate::body::ReadBody;
 use crate::curl_settings::{client_for, for_curl, tls_for, MAX_HEAD_SIZE};
 use crate::error::{died_before_response, map_error, Phase};
 use crate::transfer::{pump, Transfer};
-
-/// The request of a request's next try: the request itself, then the
-/// one resend, made from the copy ([`RequestCopy`]) the first try keeps.
-/// One of them at a time: the send future holds the larger, not both
-/// (`the_send_future_stays_small`).
-enum Next {
-    Request(Request),
-    Copy(RequestCopy, http::Uri),
-    Gone,
-}
-
-impl Next {
-    /// The request of the next try, keeping a copy for a resend when
-    /// `keep` and the request may be sent twice. `None` when no try is
-    /// left.
-    fn take(&mut self, keep: bool) -> Option<Request> {
-        let request = match std::mem::replace(self, Next::Gone) {
-            Next::Request(request) => request,
-            Next::Copy(copy, uri) => copy.into_request(uri),
-            Next::Gone => return None,
-        };
-        if keep && is_idempotent(request.method()) {
-            if let Some(copy) = RequestCopy::of(&request) {
-                *self = Next::Copy(copy, request.uri().clone());
-            }
-        }
-        Some(request)
-    }
-}
 
 /// The backend's name, in errors and `HttpTransport::name`.
 pub const BACKEND: &str = "isahc";
@@ -224,7 +195,7 @@ impl Inner {
         // request started, a dead HTTP/2 connection), and may resend on
         // another idle connection just as dead.
         let may_be_http2 = self.may_be_http2(request.uri());
-        let mut next = Next::Request(request);
+        let mut tries = Tries::new(request);
         async move {
             let timeouts = &timeouts;
             let mut slot = self
@@ -239,7 +210,7 @@ impl Inner {
             let mut fresh = None;
             loop {
                 // the first try keeps the copy; the resend is the last
-                let Some(request) = next.take(fresh.is_none()) else {
+                let Some(request) = tries.next(fresh.is_none()) else {
                     // not reached: the loop turns again only with a copy
                     return Err(Error::closed());
                 };
@@ -266,7 +237,7 @@ impl Inner {
                         dead_on: Some(remote),
                         slot: Some(back),
                         ..
-                    }) if matches!(next, Next::Copy(..)) => {
+                    }) if tries.can_resend() => {
                         tracing::debug!(origin = %ex.what, "reused connection was dead; sending again on a new one");
                         slot = back;
                         fresh = Some(remote);

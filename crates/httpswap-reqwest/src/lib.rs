@@ -73,8 +73,8 @@ use http::header::PROXY_AUTHORIZATION;
 use httpswap_adapter::hyper_errors::Phase;
 use httpswap_adapter::hyper_limits::{h2_header_list_size, hyper_max_headers};
 use httpswap_adapter::{
-    drive, is_idempotent, within_total, Adapted, AdapterState, BodyLimits, Exchange, RequestCopy,
-    Slot, TimedBody, Upload, UPLOAD_CHUNK,
+    drive, within_total, Adapted, AdapterState, BodyLimits, Exchange, Slot, TimedBody, Tries,
+    Unaddressed, Upload, UPLOAD_CHUNK,
 };
 use httpswap_core::{
     Body, Capabilities, Error, ErrorKind, HttpTransport, ProxyRules, Request, Response, Timeouts,
@@ -362,31 +362,23 @@ impl Inner {
         })
     }
 
-    /// The request taken apart for reqwest here, before the future: what
+    /// The request goes into its [`Tries`] here, before the future: what
     /// the future keeps is what the exchange needs after its first wait
     /// (`the_send_future_stays_small`).
     fn send_within<'a>(
         &'a self,
-        request: Request,
+        mut request: Request,
         timeouts: Timeouts,
         deadline: Option<(tokio::time::Instant, Duration)>,
         ex: Exchange<'a>,
     ) -> impl Future<Output = Result<Response, Error>> + Send + 'a {
-        let (parts, body) = request.into_parts();
-        let may_be_http2 = self.may_be_http2(&parts.uri);
-        let mut headers = parts.headers;
+        let may_be_http2 = self.may_be_http2(request.uri());
         if !ex.forward {
-            headers.remove(PROXY_AUTHORIZATION);
+            request.headers_mut().remove(PROXY_AUTHORIZATION);
         }
-        let mut next = Next::First(Outgoing {
-            method: parts.method,
-            headers,
-            version: parts.version,
-            body,
-        });
-        // turned into reqwest's `Url` at each try, by the thread's memo
-        // (`url_memo`)
-        let uri = parts.uri;
+        // the URL is turned into reqwest's `Url` at each try, by the
+        // thread's memo (`url_memo`)
+        let mut tries = Tries::new(request);
         async move {
             let timeouts = &timeouts;
             let permit = self
@@ -412,7 +404,8 @@ impl Inner {
             };
             let mut resends = 0;
             loop {
-                let Some(out) = next.take(&uri) else {
+                // a copy kept only while one more resend is allowed
+                let Some(request) = tries.next_apart(resends < resends_allowed) else {
                     // not reached: a resend follows only with a copy, whose
                     // body replays
                     return Err(Error::closed());
@@ -427,7 +420,7 @@ impl Inner {
                         (Some(fresh), true) => fresh,
                         _ => ours.as_ref().ok_or_else(Error::closed)?,
                     };
-                    self.attempt(client, &uri, out, timeouts, &ex)
+                    self.attempt(client, tries.uri(), request, timeouts, &ex)
                 };
                 match attempt.await {
                     Ok(res) => {
@@ -436,9 +429,7 @@ impl Inner {
                         }
                         return self.respond(res, permit, timeouts, deadline, ex);
                     }
-                    Err((error, Some(dead_conn)))
-                        if matches!(next, Next::Copy(_)) && resends < resends_allowed =>
-                    {
+                    Err((error, Some(dead_conn))) if tries.can_resend() => {
                         if self.state.connections.was_seen(&dead_conn) {
                             tracing::debug!(origin = %ex.what, "reused connection was dead; sending again on a new one");
                             resends += 1;
@@ -460,23 +451,22 @@ impl Inner {
         config.http2_prior_knowledge || (config.http2 && uri.scheme_str() == Some("https"))
     }
 
-    /// One try of `out` to `uri`. On failure, also the address pair of a
+    /// One try of `request` to `uri`. On failure, also the address pair of a
     /// connection that died under the request, if there was one. The
     /// request is handed to reqwest now, whose future is small: the one
-    /// returned keeps neither it nor `out`.
+    /// returned does not keep it.
     fn attempt<'a>(
         &'a self,
         client: &reqwest::Client,
         uri: &http::Uri,
-        out: Outgoing,
+        request: Unaddressed,
         timeouts: &'a Timeouts,
         ex: &'a Exchange<'_>,
     ) -> impl Future<Output = Result<reqwest::Response, (Error, Option<(SocketAddr, SocketAddr)>)>>
            + Send
            + 'a {
-        let handed = out
-            .into_reqwest(uri)
-            .map(|(req, progress)| (client.execute(req), progress));
+        let handed =
+            into_reqwest(uri, request).map(|(req, progress)| (client.execute(req), progress));
         async move {
             let (pending, progress) = handed.map_err(|e| (e, None))?;
             // the timeouts fire as plain errors; a dead connection comes
@@ -542,101 +532,39 @@ impl Inner {
     }
 }
 
-/// The request of a request's next try: the request itself, then each
-/// resend, made from the copy ([`RequestCopy`]) the first try keeps (the
-/// request sent first is the caller's, its header map untouched). One of
-/// them at a time: the send future holds the larger, not both
-/// (`the_send_future_stays_small`).
-enum Next {
-    First(Outgoing),
-    Copy(RequestCopy),
-    Gone,
-}
-
-impl Next {
-    /// The request of the next try, to `uri`; the copy stays for the
-    /// resends after it. `None` when there is no copy to make it from.
-    fn take(&mut self, uri: &http::Uri) -> Option<Outgoing> {
-        match std::mem::replace(self, Next::Gone) {
-            Next::First(out) => {
-                if is_idempotent(&out.method) {
-                    let copy =
-                        RequestCopy::of_head(&out.method, out.version, &out.headers, &out.body);
-                    if let Some(copy) = copy {
-                        *self = Next::Copy(copy);
-                    }
-                }
-                Some(out)
-            }
-            Next::Copy(copy) => {
-                let again = copy.to_request(uri.clone()).map(Outgoing::from);
-                *self = Next::Copy(copy);
-                again
-            }
-            Next::Gone => None,
+/// reqwest's request for `request` to `uri`, and the upload's progress
+/// for a body handed over in chunks. The request's extensions were read
+/// into the exchange before (timeouts, capture); reqwest reads none of a
+/// caller's.
+fn into_reqwest(
+    uri: &http::Uri,
+    request: Unaddressed,
+) -> Result<
+    (
+        reqwest::Request,
+        Option<Arc<httpswap_adapter::UploadProgress>>,
+    ),
+    Error,
+> {
+    let url = url_memo::url_of(uri).map_err(|e| {
+        Error::new(
+            ErrorKind::InvalidUrl,
+            format!("reqwest rejected the url: {e}"),
+        )
+        .with_source(e)
+    })?;
+    let (body, progress) = match request.body.as_bytes() {
+        Some(bytes) if bytes.len() <= UPLOAD_CHUNK => (reqwest::Body::from(bytes.clone()), None),
+        _ => {
+            let (upload, progress) = Upload::new(request.body);
+            (reqwest::Body::wrap(upload), Some(progress))
         }
-    }
-}
-
-/// What reqwest is handed of a request, besides its URL: the request's
-/// extensions were read into the exchange (timeouts, capture) before, and
-/// reqwest reads none of a caller's. A resend's is made from a
-/// [`RequestCopy`].
-struct Outgoing {
-    method: http::Method,
-    headers: http::HeaderMap,
-    version: http::Version,
-    body: Body,
-}
-
-impl From<Request> for Outgoing {
-    /// A resend's request, made from the copy (its URL is the exchange's).
-    fn from(r: Request) -> Self {
-        let (parts, body) = r.into_parts();
-        Outgoing {
-            method: parts.method,
-            headers: parts.headers,
-            version: parts.version,
-            body,
-        }
-    }
-}
-
-impl Outgoing {
-    /// reqwest's request to `uri`, and the upload's progress for a body
-    /// handed over in chunks.
-    fn into_reqwest(
-        self,
-        uri: &http::Uri,
-    ) -> Result<
-        (
-            reqwest::Request,
-            Option<Arc<httpswap_adapter::UploadProgress>>,
-        ),
-        Error,
-    > {
-        let url = url_memo::url_of(uri).map_err(|e| {
-            Error::new(
-                ErrorKind::InvalidUrl,
-                format!("reqwest rejected the url: {e}"),
-            )
-            .with_source(e)
-        })?;
-        let (body, progress) = match self.body.as_bytes() {
-            Some(bytes) if bytes.len() <= UPLOAD_CHUNK => {
-                (reqwest::Body::from(bytes.clone()), None)
-            }
-            _ => {
-                let (upload, progress) = Upload::new(self.body);
-                (reqwest::Body::wrap(upload), Some(progress))
-            }
-        };
-        let mut req = reqwest::Request::new(self.method, url);
-        *req.headers_mut() = self.headers;
-        *req.version_mut() = self.version;
-        *req.body_mut() = Some(body);
-        Ok((req, progress))
-    }
+    };
+    let mut req = reqwest::Request::new(request.method, url);
+    *req.headers_mut() = request.headers;
+    *req.version_mut() = request.version;
+    *req.body_mut() = Some(body);
+    Ok((req, progress))
 }
 
 fn map_body_error(e: reqwest::Error, what: &httpswap_adapter::OriginName) -> Error {
