@@ -158,7 +158,8 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub uploads: u64,
 
-    /// Runs of every (scenario, client) pair; medians are reported.
+    /// Runs of every (scenario, client) pair; medians are reported, and
+    /// with 3 or more the middle half of each paired ratio's rounds.
     #[arg(short = 'r', long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=100))]
     pub repetitions: u64,
 

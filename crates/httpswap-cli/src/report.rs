@@ -118,6 +118,35 @@ pub struct Ratios {
     pub throughput: f64,
     /// p99 latency / the reference's.
     pub p99: f64,
+    /// For a ratio paired by round, how far the rounds' own throughput
+    /// ratios spread; `None` for one taken between medians (×fastest).
+    pub spread: Option<Spread>,
+}
+
+/// The middle half of the rounds' own ratios (their first and third
+/// quartiles): how far one round's ratio is from the next. On a shared
+/// machine this is what says whether two clients a few per cent apart
+/// differ at all.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Spread {
+    /// The first quartile.
+    pub low: f64,
+    /// The third quartile.
+    pub high: f64,
+    /// How many rounds paired.
+    pub rounds: usize,
+}
+
+/// The first and third quartiles of `v` (not empty), interpolated
+/// between the nearest ranks.
+fn quartiles(mut v: Vec<f64>) -> (f64, f64) {
+    v.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        let pos = q * (v.len() - 1) as f64;
+        let (below, above) = (pos.floor() as usize, pos.ceil() as usize);
+        v[below] + (v[above] - v[below]) * (pos - below as f64)
+    };
+    (at(0.25), at(0.75))
 }
 
 fn median_f64(mut v: Vec<f64>) -> f64 {
@@ -223,6 +252,7 @@ pub fn summarise(
             Ratios {
                 throughput: a.requests_per_sec / b.requests_per_sec,
                 p99: a.latency_us.p99 as f64 / b.latency_us.p99 as f64,
+                spread: None,
             }
         })
     };
@@ -252,6 +282,12 @@ pub fn summarise(
             .map(|(a, b)| a / b)
             .collect();
         if !rounds.is_empty() {
+            let (low, high) = quartiles(rounds.clone());
+            r.spread = Some(Spread {
+                low,
+                high,
+                rounds: rounds.len(),
+            });
             r.throughput = median_f64(rounds);
         }
         Some(r)
@@ -364,8 +400,53 @@ pub fn table(report: &Report) -> String {
                 let _ = writeln!(out, "{:<22}   {n} failed with {kind}", "");
             }
         }
+        spreads(&mut out, s);
     }
     out
+}
+
+/// Under a scenario's table, with three rounds or more, the middle half
+/// of each paired ratio's rounds: a difference inside it is the
+/// machine's, not the clients'.
+fn spreads(out: &mut String, s: &ScenarioReport) {
+    let fmt = |r: Option<Ratios>| match r.and_then(|r| r.spread) {
+        Some(sp) => format!("{:.2}-{:.2}x", sp.low, sp.high),
+        None => "-".into(),
+    };
+    let rounds = s
+        .results
+        .iter()
+        .flat_map(|r| [r.ratio_to_direct, r.ratio_to_transport])
+        .filter_map(|r| r?.spread)
+        .map(|sp| sp.rounds)
+        .max();
+    let Some(rounds @ 3..) = rounds else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "the middle half of the {rounds} rounds' own ratios (first to third quartile):"
+    );
+    let _ = writeln!(
+        out,
+        "{:<22} {:>13} {:>13}",
+        "client", "×direct", "×transport"
+    );
+    for r in &s.results {
+        if r.direct
+            || r.ratio_to_direct.and_then(|r| r.spread).is_none()
+                && r.ratio_to_transport.and_then(|r| r.spread).is_none()
+        {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "{:<22} {:>13} {:>13}",
+            r.subject,
+            fmt(r.ratio_to_direct),
+            fmt(r.ratio_to_transport)
+        );
+    }
 }
 
 /// An SVG bar chart: per scenario, throughput and p99 latency per client.
@@ -509,5 +590,36 @@ mod tests {
         assert!(report.results[1]
             .ratio_to_direct
             .is_some_and(|r| r.throughput == 1.0));
+        // four rounds at 1.1 and one at 0.55: the middle half is 1.1 only
+        let spread = paired.spread.expect("a spread");
+        assert_eq!(spread.rounds, 5);
+        assert!((spread.low - 1.1).abs() < 1e-9, "{spread:?}");
+        assert!((spread.high - 1.1).abs() < 1e-9, "{spread:?}");
+        assert!(report.results[0]
+            .ratio_to_fastest
+            .is_some_and(|r| r.spread.is_none()));
+        // and the table says so under the rows, for the paired row only
+        let table = table(&Report {
+            machine: Machine::here(),
+            target: "test".into(),
+            repetitions: 5,
+            client_headers: false,
+            scenarios: vec![report],
+        });
+        let lines: Vec<&str> = table.lines().collect();
+        let under = lines
+            .iter()
+            .position(|l| l.starts_with("the middle half of the 5 rounds"))
+            .expect(&table);
+        assert!(lines[under + 2].starts_with("httpswap-hyper"), "{table}");
+        assert!(lines[under + 2].contains("1.10-1.10x"), "{table}");
+        assert_eq!(lines.len(), under + 3, "{table}");
+    }
+
+    #[test]
+    fn quartiles_interpolate_between_ranks() {
+        assert_eq!(quartiles(vec![5.0, 1.0, 3.0, 2.0, 4.0]), (2.0, 4.0));
+        assert_eq!(quartiles(vec![4.0, 3.0, 2.0, 1.0]), (1.75, 3.25));
+        assert_eq!(quartiles(vec![0.9]), (0.9, 0.9));
     }
 }

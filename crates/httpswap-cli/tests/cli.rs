@@ -151,6 +151,13 @@ fn tiny_run_prints_json_with_every_figure_per_backend() {
                 .as_f64()
                 .expect("ratio to direct");
             assert!(to_direct > 0.0);
+            // a paired ratio says how its rounds spread (here, one
+            // round: no spread); a ratio to the fastest is not paired
+            let spread = &r["ratio_to_direct"]["spread"];
+            assert_eq!(spread["rounds"], 1, "{r}");
+            assert_eq!(spread["low"].as_f64(), Some(to_direct), "{r}");
+            assert_eq!(spread["high"].as_f64(), Some(to_direct), "{r}");
+            assert!(r["ratio_to_fastest"]["spread"].is_null(), "{r}");
             if r["direct"] == true {
                 assert_eq!(to_direct, 1.0);
             }
