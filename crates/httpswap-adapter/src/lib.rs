@@ -78,9 +78,7 @@ pub use httpswap_core as __core;
 pub use memo::remembered;
 pub use origin::{check_url, host_header, Origin, OriginName};
 pub use request_body::{Upload, UploadProgress, UPLOAD_CHUNK};
-pub use resend::{
-    copy_request_head, is_idempotent, try_clone_request, RequestCopy, Tries, Unaddressed,
-};
+pub use resend::{is_idempotent, try_clone_request, RequestCopy, Tries, Unaddressed};
 pub use response_body::{BodyLimits, EndGuard, TimedBody};
 pub use runtime::outside_tokio;
 pub use slots::{pool_stats, Connections, Slot, Slots};

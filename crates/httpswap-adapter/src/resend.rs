@@ -8,7 +8,9 @@ use httpswap_core::{Body, CaptureConnection, Request, TimeoutOverrides, Timeouts
 pub use httpswap_core::is_idempotent;
 
 /// A copy of the request, when its body is replayable. Per-request
-/// [`Timeouts`] come along; other extensions do not.
+/// [`Timeouts`] and [`TimeoutOverrides`], and a [`CaptureConnection`]
+/// (which then records the resend's connection) come along; other
+/// extensions do not.
 ///
 /// ```
 /// use httpswap_core::Body;
@@ -20,18 +22,6 @@ pub use httpswap_core::is_idempotent;
 /// ```
 pub fn try_clone_request(r: &Request) -> Option<Request> {
     RequestCopy::of(r).map(|copy| copy.into_request(r.uri().clone()))
-}
-
-/// What [`try_clone_request`] copies besides the body and the URL: method,
-/// version, headers, per-request [`Timeouts`] and [`TimeoutOverrides`],
-/// and a [`CaptureConnection`] (which then records the resend's
-/// connection). For a caller that builds
-/// the copy in place, or has the URL to move into it.
-pub fn copy_request_head(from: &Request, to: &mut Request) {
-    *to.method_mut() = from.method().clone();
-    *to.version_mut() = from.version();
-    *to.headers_mut() = from.headers().clone();
-    copy_extensions(from.extensions(), to.extensions_mut());
 }
 
 /// The extensions a copy of a request takes: per-request [`Timeouts`] and
@@ -92,8 +82,26 @@ pub struct RequestCopy {
 impl RequestCopy {
     /// A copy of `r` but for its URL, when its body is replayable.
     pub fn of(r: &Request) -> Option<RequestCopy> {
-        let mut copy = RequestCopy::of_head(r.method(), r.version(), r.headers(), r.body())?;
-        copy_extensions(r.extensions(), &mut copy.extensions);
+        RequestCopy::of_parts(
+            r.method(),
+            r.version(),
+            r.headers(),
+            r.extensions(),
+            r.body(),
+        )
+    }
+
+    /// [`of`](Self::of) for a request in parts (the first try's, kept by
+    /// [`Tries`] apart from its URL).
+    fn of_parts(
+        method: &http::Method,
+        version: http::Version,
+        headers: &http::HeaderMap,
+        extensions: &http::Extensions,
+        body: &Body,
+    ) -> Option<RequestCopy> {
+        let mut copy = RequestCopy::of_head(method, version, headers, body)?;
+        copy_extensions(extensions, &mut copy.extensions);
         Some(copy)
     }
 
@@ -267,14 +275,14 @@ impl Tries {
         match std::mem::replace(&mut self.next, Try::Gone) {
             Try::First(first) => {
                 if again && is_idempotent(&first.method) {
-                    let copy = RequestCopy::of_head(
+                    let copy = RequestCopy::of_parts(
                         &first.method,
                         first.version,
                         &first.headers,
+                        &first.extensions,
                         &first.body,
                     );
-                    if let Some(mut copy) = copy {
-                        copy_extensions(&first.extensions, &mut copy.extensions);
+                    if let Some(copy) = copy {
                         self.next = Try::Copy(copy);
                     }
                 }
