@@ -13,10 +13,12 @@
 //! turns every round), repeated
 //! (`--repetitions`), and reported as medians: requests/s, MiB/s, latency
 //! percentiles (hdrhistogram), errors by kind, connections the embedded
-//! server accepted, the process's peak RSS during the run, and throughput
-//! and p99 as ratios to the same library used directly, to the same
-//! backend's transport (for the `Client` rows) and to the fastest client. The server and the clients live in one process, on separate
-//! runtimes; the peak RSS is the process's, reset before every run.
+//! server accepted, the client's peak RSS and CPU time per request during
+//! the run, and throughput, p99 and CPU time as ratios to the same library
+//! used directly, to the same backend's transport (for the `Client` rows)
+//! and to the fastest client (throughput and p99 only). The embedded
+//! server runs in a process of its own, and each run of a client in a new
+//! one ([`process`]), so a client's memory and CPU time are its own.
 #![forbid(unsafe_code)]
 
 pub mod cli;

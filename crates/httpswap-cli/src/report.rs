@@ -86,6 +86,11 @@ pub struct SubjectResult {
     /// Resident memory of the client's process before its first request,
     /// KiB: the process without any traffic (runtime, client built).
     pub baseline_rss_kib: Option<u64>,
+    /// CPU time the client's own process spent per successful request
+    /// (median over runs), in microseconds: user and system, every thread.
+    /// Unlike throughput it does not count time spent waiting for the
+    /// server or for a core the machine gave to someone else.
+    pub cpu_us_per_request: Option<f64>,
     /// Throughput and p99 as ratios to the same library used directly
     /// (`None` without a direct run, or with no successful request). The
     /// throughput ratio is the median of the rounds' own ratios.
@@ -121,6 +126,20 @@ pub struct Ratios {
     /// For a ratio paired by round, how far the rounds' own throughput
     /// ratios spread; `None` for one taken between medians (×fastest).
     pub spread: Option<Spread>,
+    /// CPU time per request / the reference's, paired by round as the
+    /// throughput is: above 1, the client's process spends more on each
+    /// request. `None` without a CPU figure on both sides, and for
+    /// ×fastest.
+    pub cpu: Option<CpuRatio>,
+}
+
+/// A paired ratio of CPU time per request.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct CpuRatio {
+    /// The median of the rounds' own ratios.
+    pub median: f64,
+    /// How far they spread.
+    pub spread: Spread,
 }
 
 /// The middle half of the rounds' own ratios (their first and third
@@ -241,6 +260,10 @@ pub fn summarise(
                     v.get(v.len() / 2).copied()
                 },
                 baseline_rss_kib: None,
+                cpu_us_per_request: {
+                    let v: Vec<f64> = cpu_per_request(runs).flatten().collect();
+                    (!v.is_empty()).then(|| median_f64(v))
+                },
                 ratio_to_direct: None,
                 ratio_to_transport: None,
                 ratio_to_fastest: None,
@@ -253,6 +276,7 @@ pub fn summarise(
                 throughput: a.requests_per_sec / b.requests_per_sec,
                 p99: a.latency_us.p99 as f64 / b.latency_us.p99 as f64,
                 spread: None,
+                cpu: None,
             }
         })
     };
@@ -290,6 +314,21 @@ pub fn summarise(
             });
             r.throughput = median_f64(rounds);
         }
+        let cpu: Vec<f64> = cpu_per_request(&samples[i])
+            .zip(cpu_per_request(&samples[reference]))
+            .filter_map(|(a, b)| Some(a? / b?).filter(|r| r.is_finite()))
+            .collect();
+        if !cpu.is_empty() {
+            let (low, high) = quartiles(cpu.clone());
+            r.cpu = Some(CpuRatio {
+                spread: Spread {
+                    low,
+                    high,
+                    rounds: cpu.len(),
+                },
+                median: median_f64(cpu),
+            });
+        }
         Some(r)
     };
     let all: Vec<_> = (0..results.len())
@@ -314,6 +353,15 @@ pub fn summarise(
         scenario: scenario.clone(),
         results,
     }
+}
+
+/// Each run's CPU time per successful request, in microseconds (`None`
+/// for a run without a CPU figure or without a success).
+fn cpu_per_request(runs: &[Sample]) -> impl Iterator<Item = Option<f64>> + '_ {
+    runs.iter().map(|s| {
+        let cpu = s.cpu.filter(|_| s.ok > 0)?;
+        Some(cpu.as_secs_f64() * 1e6 / s.ok as f64)
+    })
 }
 
 fn fmt_ratio(r: Option<Ratios>) -> String {
@@ -351,7 +399,7 @@ pub fn table(report: &Report) -> String {
         );
         let _ = writeln!(
             out,
-            "{:<22} {:>10} {:>9} {:>8} {:>8} {:>8} {:>9} {:>7} {:>6} {:>10} {:>9} {:>8} {:>10} {:>8}",
+            "{:<22} {:>10} {:>9} {:>8} {:>8} {:>8} {:>9} {:>7} {:>6} {:>10} {:>9} {:>7} {:>8} {:>10} {:>8}",
             "client",
             "req/s",
             "MiB/s",
@@ -363,6 +411,7 @@ pub fn table(report: &Report) -> String {
             "conns",
             "peak RSS",
             "growth",
+            "CPU µs",
             "×direct",
             "×transport",
             "×fastest"
@@ -370,7 +419,7 @@ pub fn table(report: &Report) -> String {
         for r in &s.results {
             let _ = writeln!(
                 out,
-                "{:<22} {:>10.0} {:>9.1} {:>8} {:>8} {:>8} {:>9} {:>7} {:>6} {:>10} {:>9} {:>8} {:>10} {:>8}",
+                "{:<22} {:>10.0} {:>9.1} {:>8} {:>8} {:>8} {:>9} {:>7} {:>6} {:>10} {:>9} {:>7} {:>8} {:>10} {:>8}",
                 r.subject,
                 r.requests_per_sec,
                 r.mib_per_sec,
@@ -384,6 +433,8 @@ pub fn table(report: &Report) -> String {
                     .map_or_else(|| "-".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0)),
                 r.rss_growth_kib
                     .map_or_else(|| "-".into(), |k| format!("{:+.1} MiB", k as f64 / 1024.0)),
+                r.cpu_us_per_request
+                    .map_or_else(|| "-".into(), |us| format!("{us:.1}")),
                 fmt_ratio(r.ratio_to_direct),
                 fmt_ratio(r.ratio_to_transport),
                 fmt_ratio(r.ratio_to_fastest),
@@ -401,8 +452,54 @@ pub fn table(report: &Report) -> String {
             }
         }
         spreads(&mut out, s);
+        cpu_ratios(&mut out, s);
     }
     out
+}
+
+/// Under a scenario's table, each paired row's CPU time per request over
+/// its reference's: the median of the rounds' own ratios, and with three
+/// rounds or more their middle half. Above 1, the client's process spends
+/// more on a request.
+fn cpu_ratios(out: &mut String, s: &ScenarioReport) {
+    let fmt = |r: Option<Ratios>| match r.and_then(|r| r.cpu) {
+        Some(c) if c.spread.rounds >= 3 => format!(
+            "{:.2}x ({:.2}-{:.2})",
+            c.median, c.spread.low, c.spread.high
+        ),
+        Some(c) => format!("{:.2}x", c.median),
+        None => "-".into(),
+    };
+    let rows: Vec<&SubjectResult> = s
+        .results
+        .iter()
+        .filter(|r| !r.direct)
+        .filter(|r| {
+            r.ratio_to_direct.and_then(|r| r.cpu).is_some()
+                || r.ratio_to_transport.and_then(|r| r.cpu).is_some()
+        })
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "CPU time per request over the reference's, paired by round (above 1 costs more):"
+    );
+    let _ = writeln!(
+        out,
+        "{:<22} {:>20} {:>20}",
+        "client", "×direct", "×transport"
+    );
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "{:<22} {:>20} {:>20}",
+            r.subject,
+            fmt(r.ratio_to_direct),
+            fmt(r.ratio_to_transport)
+        );
+    }
 }
 
 /// Under a scenario's table, with three rounds or more, the middle half
@@ -550,6 +647,7 @@ mod tests {
             connections: None,
             peak_rss_kib: None,
             rss_growth_kib: None,
+            cpu: None,
         }
     }
 
@@ -614,6 +712,87 @@ mod tests {
         assert!(lines[under + 2].starts_with("httpswap-hyper"), "{table}");
         assert!(lines[under + 2].contains("1.10-1.10x"), "{table}");
         assert_eq!(lines.len(), under + 3, "{table}");
+    }
+
+    /// CPU time per request is paired by round as throughput is, from
+    /// runs that have a CPU figure and a success; the table shows it under
+    /// the rows.
+    #[test]
+    fn cpu_per_request_is_paired_by_round() {
+        let client = Spec {
+            name: "Client/hyper".into(),
+            backend: "hyper",
+            layer: Layer::Client,
+        };
+        let transport = Spec {
+            name: "httpswap-hyper".into(),
+            layer: Layer::Transport,
+            ..client.clone()
+        };
+        let with_cpu = |ok, cpu_ms: u64| Sample {
+            cpu: Some(Duration::from_millis(cpu_ms)),
+            ..sample(ok, 100)
+        };
+        // 1000 requests a round: the Client's process spends 50, 60, 55
+        // and 70 ms, the transport's 50 a round; the fourth round of the
+        // Client failed throughout and does not count
+        let samples = [
+            vec![
+                with_cpu(1000, 50),
+                with_cpu(1000, 60),
+                with_cpu(1000, 55),
+                with_cpu(0, 70),
+            ],
+            vec![with_cpu(1000, 50); 4],
+        ];
+        let scenario = Scenario {
+            name: ScenarioName::Sustained,
+            requests: 1000,
+            concurrency: 10,
+            bytes_per_request: None,
+        };
+        let specs = [client, transport];
+        let report = summarise(&scenario, &specs, &samples);
+        let us = report.results[0].cpu_us_per_request.expect("a CPU figure");
+        assert!((us - 55.0).abs() < 1e-9, "{us}");
+        let cpu = report.results[0]
+            .ratio_to_transport
+            .and_then(|r| r.cpu)
+            .expect("a paired CPU ratio");
+        assert_eq!(cpu.spread.rounds, 3, "{cpu:?}");
+        assert!((cpu.median - 1.1).abs() < 1e-9, "{cpu:?}");
+        assert!((cpu.spread.low - 1.05).abs() < 1e-9, "{cpu:?}");
+        assert!((cpu.spread.high - 1.15).abs() < 1e-9, "{cpu:?}");
+        assert!(report.results[0]
+            .ratio_to_fastest
+            .is_some_and(|r| r.cpu.is_none()));
+        // without a CPU figure on either side there is no ratio
+        let bare = [vec![sample(1000, 100); 3], vec![with_cpu(1000, 50); 3]];
+        let report2 = summarise(&scenario, &specs, &bare);
+        assert!(report2.results[0].cpu_us_per_request.is_none());
+        assert!(report2.results[0]
+            .ratio_to_transport
+            .is_some_and(|r| r.cpu.is_none()));
+        let table = table(&Report {
+            machine: Machine::here(),
+            target: "test".into(),
+            repetitions: 4,
+            client_headers: false,
+            scenarios: vec![report, report2],
+        });
+        let lines: Vec<&str> = table.lines().collect();
+        let under = lines
+            .iter()
+            .position(|l| l.starts_with("CPU time per request"))
+            .expect(&table);
+        assert!(lines[under + 2].starts_with("Client/hyper"), "{table}");
+        assert!(lines[under + 2].contains("1.10x (1.05-1.15)"), "{table}");
+        // one block, for the scenario with CPU figures only
+        assert_eq!(
+            lines.iter().filter(|l| l.starts_with("CPU time")).count(),
+            1,
+            "{table}"
+        );
     }
 
     #[test]

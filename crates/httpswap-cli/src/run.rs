@@ -78,6 +78,10 @@ pub struct Sample {
     /// Resident memory of the client's process after the run minus
     /// before it, KiB: what the run left behind (pools, caches).
     pub rss_growth_kib: Option<i64>,
+    /// CPU time (user and system, every thread) the client's process
+    /// spent during the run: what its requests cost it, whatever else the
+    /// machine was doing meanwhile.
+    pub cpu: Option<Duration>,
 }
 
 /// Latency percentiles of one run, in microseconds.
@@ -129,6 +133,7 @@ pub async fn run_once(
     let before = accepted.map(|a| a());
     let rss_before = rss_kib();
     reset_peak_rss();
+    let cpu_before = process_cpu();
     let started = Instant::now();
     let workers = subject.with_caller(Workers {
         run: run.clone(),
@@ -146,6 +151,9 @@ pub async fn run_once(
         }
     }
     let elapsed = started.elapsed();
+    let cpu = process_cpu()
+        .zip(cpu_before)
+        .map(|(after, before)| after.saturating_sub(before));
     let errors = run.errors.lock().expect("errors").clone();
     Sample {
         ok,
@@ -158,6 +166,7 @@ pub async fn run_once(
         rss_growth_kib: rss_kib()
             .zip(rss_before)
             .map(|(after, before)| after as i64 - before as i64),
+        cpu,
     }
 }
 
@@ -227,6 +236,22 @@ async fn work<C: Caller>(caller: Arc<C>, run: Arc<Shared>) -> (Vec<u64>, u64, u6
         }
     }
     (hist, ok, bytes)
+}
+
+/// The CPU time this process has used so far, every thread counted
+/// (`CLOCK_PROCESS_CPUTIME_ID`, in nanoseconds).
+#[cfg(unix)]
+fn process_cpu() -> Option<Duration> {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    Some(Duration::new(
+        u64::try_from(t.tv_sec).ok()?,
+        u32::try_from(t.tv_nsec).ok()?,
+    ))
+}
+
+#[cfg(not(unix))]
+fn process_cpu() -> Option<Duration> {
+    None
 }
 
 /// Resets the kernel's peak-RSS mark of this process (Linux), so each run

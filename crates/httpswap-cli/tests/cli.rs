@@ -171,6 +171,21 @@ fn tiny_run_prints_json_with_every_figure_per_backend() {
             assert!(r["peak_rss_kib"].as_u64().unwrap() > 0, "{r}");
             assert!(r["baseline_rss_kib"].as_u64().unwrap() > 0, "{r}");
             assert!(r["rss_growth_kib"].is_i64(), "{r}");
+            // and so is its CPU time, per request, paired with the
+            // reference's (a direct row's own is exactly 1)
+            assert!(r["cpu_us_per_request"].as_f64().unwrap() > 0.0, "{r}");
+            let cpu = &r["ratio_to_direct"]["cpu"];
+            assert!(cpu["median"].as_f64().unwrap() > 0.0, "{r}");
+            assert_eq!(cpu["spread"]["rounds"], 1, "{r}");
+            if r["direct"] == true {
+                assert_eq!(cpu["median"].as_f64(), Some(1.0), "{r}");
+            }
+            assert_eq!(
+                r["ratio_to_transport"]["cpu"].is_object(),
+                r["layer"] == "client",
+                "{r}"
+            );
+            assert!(r["ratio_to_fastest"]["cpu"].is_null(), "{r}");
         }
         if s["scenario"]["name"] == "download" {
             let r = &s["results"][0];
