@@ -15,6 +15,14 @@ use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use crate::run::{Sample, Scenario};
+
+/// The environment variable naming a program to run each client's
+/// process under, with its arguments (split at white space), before the
+/// worker's own command line: a profiler, so that a client's instruction
+/// counts are its own and not the server's. For example
+/// `valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p` (one file
+/// per process; `scripts/callgrind-layers` reads them). Empty: none.
+pub const WRAPPER_VAR: &str = "HTTPSWAP_BENCH_WORKER_WRAPPER";
 use crate::subject::{Layer, Layers, Proto, Spec, Subject};
 
 /// A child process and its pipes.
@@ -23,6 +31,9 @@ struct Proc {
     stdin: Option<ChildStdin>,
     stdout: BufReader<ChildStdout>,
     what: String,
+    /// Run under [`WRAPPER_VAR`]'s program, which may need a moment
+    /// after the worker ends (a profiler writing its output).
+    wrapped: bool,
 }
 
 impl Proc {
@@ -41,6 +52,7 @@ impl Proc {
             stdin,
             stdout,
             what,
+            wrapped: false,
         })
     }
 
@@ -64,8 +76,15 @@ impl Proc {
 
 impl Drop for Proc {
     fn drop(&mut self) {
-        // closing its input ends it; killing covers one that hangs
+        // closing its input ends it; killing covers one that hangs (a
+        // wrapped one gets up to a minute to end by itself first)
         drop(self.stdin.take());
+        if self.wrapped {
+            let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while matches!(self.child.try_wait(), Ok(None)) && std::time::Instant::now() < until {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -235,7 +254,23 @@ impl Worker {
         if let Some(ca) = &ca {
             args.extend(["--ca-file", ca.as_str()]);
         }
-        let mut proc = Proc::spawn(exe, &args, format!("worker of {}", spec.name))?;
+        let mut proc = match std::env::var(WRAPPER_VAR) {
+            Ok(wrapper) if !wrapper.trim().is_empty() => {
+                let mut words: Vec<&str> = wrapper.split_whitespace().collect();
+                let program = words.remove(0);
+                let exe = exe.to_string_lossy();
+                words.push(&exe);
+                words.extend(&args);
+                let mut proc = Proc::spawn(
+                    Path::new(program),
+                    &words,
+                    format!("worker of {}", spec.name),
+                )?;
+                proc.wrapped = true;
+                proc
+            }
+            _ => Proc::spawn(exe, &args, format!("worker of {}", spec.name))?,
+        };
         let ready: Ready = serde_json::from_str(&proc.line()?)
             .map_err(|e| format!("{} said something else than ready: {e}", proc.what))?;
         if !ready.ok {

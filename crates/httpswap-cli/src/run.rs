@@ -239,19 +239,12 @@ async fn work<C: Caller>(caller: Arc<C>, run: Arc<Shared>) -> (Vec<u64>, u64, u6
 }
 
 /// The CPU time this process has used so far, every thread counted
-/// (`CLOCK_PROCESS_CPUTIME_ID`, in nanoseconds).
-#[cfg(unix)]
+/// (`CLOCK_PROCESS_CPUTIME_ID`, to the nanosecond); `None` where the
+/// system has no such clock.
 fn process_cpu() -> Option<Duration> {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
-    Some(Duration::new(
-        u64::try_from(t.tv_sec).ok()?,
-        u32::try_from(t.tv_nsec).ok()?,
-    ))
-}
-
-#[cfg(not(unix))]
-fn process_cpu() -> Option<Duration> {
-    None
+    cpu_time::ProcessTime::try_now()
+        .ok()
+        .map(|t| t.as_duration())
 }
 
 /// Resets the kernel's peak-RSS mark of this process (Linux), so each run

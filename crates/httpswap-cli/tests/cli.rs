@@ -329,3 +329,77 @@ fn http2_and_https_scenarios_run_and_a_cold_h2_start_opens_one_connection() {
         }
     }
 }
+
+/// Each client's process can be run under another program (a profiler,
+/// `scripts/callgrind-layers`), named with its arguments by
+/// `HTTPSWAP_BENCH_WORKER_WRAPPER`: every worker runs under it, with its
+/// own command line after the wrapper's, and the run reports as usual. A
+/// wrapper that cannot start is an error naming it, not a hang.
+#[test]
+fn each_client_process_runs_under_the_wrapper_named() {
+    let dir = std::env::temp_dir().join(format!("httpswap-wrapper-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("log");
+    let wrapper = dir.join("wrapper.sh");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho \"$@\" >> '{}'\nexec \"$@\"\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_httpswap"))
+        .args(["bench", "--scenarios", "sustained", "-n", "20", "-c", "2"])
+        .args(["-r", "1", "--json", "-q"])
+        .env(
+            "HTTPSWAP_BENCH_WORKER_WRAPPER",
+            format!("sh {}", wrapper.display()),
+        )
+        .output()
+        .expect("the binary runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let results = v["scenarios"][0]["results"].as_array().expect("results");
+    assert_eq!(results.len(), 3 * httpswap::enabled_backends().len());
+    for r in results {
+        assert_eq!(r["errors"], 0, "{r}");
+    }
+    // one worker per client (the run and its warm-up share it), each
+    // under the wrapper with its own command line
+    let logged = std::fs::read_to_string(&log).expect("the wrapper ran");
+    let lines: Vec<&str> = logged.lines().collect();
+    assert_eq!(lines.len(), results.len(), "{logged}");
+    for line in lines {
+        assert!(
+            line.contains(env!("CARGO_BIN_EXE_httpswap")) && line.contains("__worker --backend"),
+            "{line}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_httpswap"))
+        .args([
+            "bench",
+            "--scenarios",
+            "sustained",
+            "-n",
+            "20",
+            "-r",
+            "1",
+            "-q",
+        ])
+        .env(
+            "HTTPSWAP_BENCH_WORKER_WRAPPER",
+            "/nonexistent/profiler --flag",
+        )
+        .output()
+        .expect("the binary runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("/nonexistent/profiler"), "{stderr}");
+}
