@@ -8,13 +8,15 @@
 //!
 //! Both are the `httpswap` binary itself, run with a hidden subcommand
 //! (`__serve`, `__worker`); each ends when its standard input closes (the
-//! parent ended) and is killed when the parent drops its handle.
+//! parent ended) and is killed when the parent drops its handle. A
+//! worker can be run under a profiler ([`WRAPPER_VAR`]).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use crate::run::{Sample, Scenario};
+use crate::subject::{Layer, Layers, Proto, Spec, Subject};
 
 /// The environment variable naming a program to run each client's
 /// process under, with its arguments (split at white space), before the
@@ -23,7 +25,6 @@ use crate::run::{Sample, Scenario};
 /// `valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p` (one file
 /// per process; `scripts/callgrind-layers` reads them). Empty: none.
 pub const WRAPPER_VAR: &str = "HTTPSWAP_BENCH_WORKER_WRAPPER";
-use crate::subject::{Layer, Layers, Proto, Spec, Subject};
 
 /// A child process and its pipes.
 struct Proc {
