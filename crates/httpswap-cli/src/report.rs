@@ -168,6 +168,21 @@ fn quartiles(mut v: Vec<f64>) -> (f64, f64) {
     (at(0.25), at(0.75))
 }
 
+/// The median of the rounds' own ratios and their spread; `None` without
+/// a round.
+fn median_and_spread(rounds: Vec<f64>) -> Option<(f64, Spread)> {
+    if rounds.is_empty() {
+        return None;
+    }
+    let (low, high) = quartiles(rounds.clone());
+    let spread = Spread {
+        low,
+        high,
+        rounds: rounds.len(),
+    };
+    Some((median_f64(rounds), spread))
+}
+
 fn median_f64(mut v: Vec<f64>) -> f64 {
     if v.is_empty() {
         return 0.0;
@@ -305,30 +320,15 @@ pub fn summarise(
             .filter(|(a, b)| **a > 0.0 && **b > 0.0)
             .map(|(a, b)| a / b)
             .collect();
-        if !rounds.is_empty() {
-            let (low, high) = quartiles(rounds.clone());
-            r.spread = Some(Spread {
-                low,
-                high,
-                rounds: rounds.len(),
-            });
-            r.throughput = median_f64(rounds);
+        if let Some((median, spread)) = median_and_spread(rounds) {
+            r.throughput = median;
+            r.spread = Some(spread);
         }
         let cpu: Vec<f64> = cpu_per_request(&samples[i])
             .zip(cpu_per_request(&samples[reference]))
             .filter_map(|(a, b)| Some(a? / b?).filter(|r| r.is_finite()))
             .collect();
-        if !cpu.is_empty() {
-            let (low, high) = quartiles(cpu.clone());
-            r.cpu = Some(CpuRatio {
-                spread: Spread {
-                    low,
-                    high,
-                    rounds: cpu.len(),
-                },
-                median: median_f64(cpu),
-            });
-        }
+        r.cpu = median_and_spread(cpu).map(|(median, spread)| CpuRatio { median, spread });
         Some(r)
     };
     let all: Vec<_> = (0..results.len())

@@ -15,10 +15,18 @@ fn httpswap(args: &[&str]) -> std::process::Output {
 
 /// `httpswap bench ARGS -r 1 --json -q`, which must succeed: its JSON.
 fn bench_json(args: &[&str]) -> serde_json::Value {
-    let mut all = vec!["bench"];
-    all.extend_from_slice(args);
-    all.extend(["-r", "1", "--json", "-q"]);
-    let out = httpswap(&all);
+    bench_json_with(args, &[])
+}
+
+/// [`bench_json`] with these environment variables set.
+fn bench_json_with(args: &[&str], env: &[(&str, &str)]) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_httpswap"))
+        .arg("bench")
+        .args(args)
+        .args(["-r", "1", "--json", "-q"])
+        .envs(env.iter().copied())
+        .output()
+        .expect("the binary runs");
     assert!(
         out.status.success(),
         "{}",
@@ -349,21 +357,11 @@ fn each_client_process_runs_under_the_wrapper_named() {
         ),
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_httpswap"))
-        .args(["bench", "--scenarios", "sustained", "-n", "20", "-c", "2"])
-        .args(["-r", "1", "--json", "-q"])
-        .env(
-            "HTTPSWAP_BENCH_WORKER_WRAPPER",
-            format!("sh {}", wrapper.display()),
-        )
-        .output()
-        .expect("the binary runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let wrapped = format!("sh {}", wrapper.display());
+    let v = bench_json_with(
+        &["--scenarios", "sustained", "-n", "20", "-c", "2"],
+        &[("HTTPSWAP_BENCH_WORKER_WRAPPER", &wrapped)],
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
     let results = v["scenarios"][0]["results"].as_array().expect("results");
     assert_eq!(results.len(), 3 * httpswap::enabled_backends().len());
     for r in results {
