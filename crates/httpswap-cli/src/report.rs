@@ -372,6 +372,18 @@ fn fmt_opt(v: Option<u64>) -> String {
     v.map_or_else(|| "-".into(), |v| v.to_string())
 }
 
+/// The table's note with `--client-headers`
+/// (`the_table_says_what_each_row_sends`).
+const SAME_REQUEST: &str =
+    "every row sends the Client's default headers (User-Agent, Accept-Encoding)";
+
+/// The table's note without `--client-headers`, when a `Client` row has a
+/// `×transport`: that ratio then also counts the cost of the two headers
+/// the `Client` sends and its transport row does not, which a reader would
+/// otherwise take for the layer's (`the_table_says_what_each_row_sends`).
+const CLIENT_SENDS_MORE: &str = "×transport: each Client row also sends its User-Agent and \
+     Accept-Encoding, which its transport row does not (--client-headers: the same request on every row)";
+
 /// The terminal table.
 pub fn table(report: &Report) -> String {
     let mut out = String::new();
@@ -381,10 +393,14 @@ pub fn table(report: &Report) -> String {
         report.target, report.machine.cpus, report.machine.os, report.repetitions
     );
     if report.client_headers {
-        let _ = writeln!(
-            out,
-            "every row sends the Client's default headers (User-Agent, Accept-Encoding)"
-        );
+        let _ = writeln!(out, "{SAME_REQUEST}");
+    } else if report
+        .scenarios
+        .iter()
+        .flat_map(|s| &s.results)
+        .any(|r| r.ratio_to_transport.is_some())
+    {
+        let _ = writeln!(out, "{CLIENT_SENDS_MORE}");
     }
     for s in &report.scenarios {
         let sc = &s.scenario;
@@ -793,6 +809,45 @@ mod tests {
             1,
             "{table}"
         );
+    }
+
+    /// The table says whether `×transport` compares the same request:
+    /// without `--client-headers` the `Client` sends two headers more.
+    #[test]
+    fn the_table_says_what_each_row_sends() {
+        let client = Spec {
+            name: "Client/hyper".into(),
+            backend: "hyper",
+            layer: Layer::Client,
+        };
+        let transport = Spec {
+            name: "httpswap-hyper".into(),
+            layer: Layer::Transport,
+            ..client.clone()
+        };
+        let scenario = Scenario {
+            name: ScenarioName::Sustained,
+            requests: 1000,
+            concurrency: 10,
+            bytes_per_request: None,
+        };
+        let samples = [vec![sample(1000, 100); 3], vec![sample(1000, 90); 3]];
+        let paired = || summarise(&scenario, &[client.clone(), transport.clone()], &samples);
+        let notes = |client_headers, scenario| {
+            let t = table(&Report {
+                machine: Machine::here(),
+                target: "test".into(),
+                repetitions: 3,
+                client_headers,
+                scenarios: vec![scenario],
+            });
+            (t.contains(SAME_REQUEST), t.contains(CLIENT_SENDS_MORE))
+        };
+        assert_eq!(notes(false, paired()), (false, true));
+        assert_eq!(notes(true, paired()), (true, false));
+        // no `×transport`, nothing to say about it
+        let alone = summarise(&scenario, &[transport.clone()], &samples[1..]);
+        assert_eq!(notes(false, alone), (false, false));
     }
 
     #[test]
