@@ -314,9 +314,16 @@ impl Client {
     pub(crate) fn complete(&self, request: &mut Request, call: &Call) {
         let inner = &*self.inner;
         let headers = request.headers_mut();
-        // (a copy of the map for a request with no header of its own
-        // would hash nothing, but has no room left: the transport's `Host`
-        // then grows it, which costs more)
+        // A request with no header of its own has no map allocated yet: it
+        // gets one with room for the defaults and the `Host` an HTTP/1
+        // transport adds, half the size of the one a first insert makes,
+        // for every request in flight (`a_plain_request_gets_a_header_map_of_its_size`).
+        // (A copy of the client's map would hash nothing, but has no room
+        // left: the transport's `Host` then grows it, which costs more.)
+        if headers.is_empty() {
+            // (no more than a map holds: the client's own map holds them)
+            let _ = headers.try_reserve(inner.headers.len() + 1);
+        }
         for (name, value) in &inner.headers {
             headers.entry(name).or_insert_with(|| value.clone());
         }

@@ -424,3 +424,35 @@ fn a_url_resolved_again_is_resolved_the_same() {
         }
     }
 }
+
+/// A request with no header of its own reaches the transport with the
+/// `Client`'s defaults in a map just big enough for them and the `Host`
+/// an HTTP/1 transport adds: no smaller (`Host` would grow it), no larger
+/// (the 6 entries a first insert makes, held by every request in flight).
+/// A request with headers of its own keeps its map, the defaults added.
+#[tokio::test]
+async fn a_plain_request_gets_a_header_map_of_its_size() {
+    let svc = tower::service_fn(|req: http::Request<Body>| async move {
+        let h = req.headers();
+        let seen = format!("{} {}", h.len(), h.capacity());
+        Ok::<_, Error>(http::Response::new(Body::from(seen)))
+    });
+    let client = Client::builder()
+        .transport(ServiceTransport::new(svc))
+        .build()
+        .unwrap();
+    let seen = |b: httpswap::RequestBuilder| async move {
+        let text = b.send().await.unwrap().text().await.unwrap();
+        let (len, cap) = text.split_once(' ').unwrap();
+        (len.parse::<usize>().unwrap(), cap.parse::<usize>().unwrap())
+    };
+    let (len, cap) = seen(client.get("http://svc.test/")).await;
+    assert_eq!(len, 2, "the User-Agent and Accept-Encoding");
+    assert!(cap > len && cap < 6, "{len} headers in room for {cap}");
+    // a first insert's map, as a header of the caller's own makes it
+    let mut first = http::HeaderMap::new();
+    first.insert("x-a", http::HeaderValue::from_static("1"));
+    assert_eq!(first.capacity(), 6);
+    let (len, cap) = seen(client.get("http://svc.test/").header("x-a", "1")).await;
+    assert_eq!((len, cap), (3, 6));
+}
