@@ -846,7 +846,7 @@ mod tests {
         assert_eq!(notes(false, paired()), (false, true));
         assert_eq!(notes(true, paired()), (true, false));
         // no `×transport`, nothing to say about it
-        let alone = summarise(&scenario, &[transport.clone()], &samples[1..]);
+        let alone = summarise(&scenario, std::slice::from_ref(&transport), &samples[1..]);
         assert_eq!(notes(false, alone), (false, false));
     }
 
