@@ -689,12 +689,7 @@ mod tests {
             ours.map(|ms| sample(1000, ms)).to_vec(),
             library.map(|ms| sample(1000, ms)).to_vec(),
         ];
-        let scenario = Scenario {
-            name: ScenarioName::Sustained,
-            requests: 1000,
-            concurrency: 10,
-            bytes_per_request: None,
-        };
+        let scenario = sustained_1000_at_10();
         let report = summarise(&scenario, &[adapter, direct], &samples);
         let paired = report.results[0].ratio_to_direct.expect("a ratio");
         assert!((paired.throughput - 1.1).abs() < 1e-9, "{paired:?}");
@@ -730,11 +725,8 @@ mod tests {
         assert_eq!(lines.len(), under + 3, "{table}");
     }
 
-    /// CPU time per request is paired by round as throughput is, from
-    /// runs that have a CPU figure and a success; the table shows it under
-    /// the rows.
-    #[test]
-    fn cpu_per_request_is_paired_by_round() {
+    /// The `Client` over hyper and its transport, as paired rows.
+    fn hyper_client_and_transport() -> (Spec, Spec) {
         let client = Spec {
             name: "Client/hyper".into(),
             backend: "hyper",
@@ -745,6 +737,25 @@ mod tests {
             layer: Layer::Transport,
             ..client.clone()
         };
+        (client, transport)
+    }
+
+    /// A sustained scenario of 1000 requests, 10 at once.
+    fn sustained_1000_at_10() -> Scenario {
+        Scenario {
+            name: ScenarioName::Sustained,
+            requests: 1000,
+            concurrency: 10,
+            bytes_per_request: None,
+        }
+    }
+
+    /// CPU time per request is paired by round as throughput is, from
+    /// runs that have a CPU figure and a success; the table shows it under
+    /// the rows.
+    #[test]
+    fn cpu_per_request_is_paired_by_round() {
+        let (client, transport) = hyper_client_and_transport();
         let with_cpu = |ok, cpu_ms: u64| Sample {
             cpu: Some(Duration::from_millis(cpu_ms)),
             ..sample(ok, 100)
@@ -761,12 +772,7 @@ mod tests {
             ],
             vec![with_cpu(1000, 50); 4],
         ];
-        let scenario = Scenario {
-            name: ScenarioName::Sustained,
-            requests: 1000,
-            concurrency: 10,
-            bytes_per_request: None,
-        };
+        let scenario = sustained_1000_at_10();
         let specs = [client, transport];
         let report = summarise(&scenario, &specs, &samples);
         let us = report.results[0].cpu_us_per_request.expect("a CPU figure");
@@ -815,22 +821,8 @@ mod tests {
     /// without `--client-headers` the `Client` sends two headers more.
     #[test]
     fn the_table_says_what_each_row_sends() {
-        let client = Spec {
-            name: "Client/hyper".into(),
-            backend: "hyper",
-            layer: Layer::Client,
-        };
-        let transport = Spec {
-            name: "httpswap-hyper".into(),
-            layer: Layer::Transport,
-            ..client.clone()
-        };
-        let scenario = Scenario {
-            name: ScenarioName::Sustained,
-            requests: 1000,
-            concurrency: 10,
-            bytes_per_request: None,
-        };
+        let (client, transport) = hyper_client_and_transport();
+        let scenario = sustained_1000_at_10();
         let samples = [vec![sample(1000, 100); 3], vec![sample(1000, 90); 3]];
         let paired = || summarise(&scenario, &[client.clone(), transport.clone()], &samples);
         let notes = |client_headers, scenario| {
